@@ -1,0 +1,128 @@
+"""Capture what a module does in one forward pass: per-layer shapes and FLOPs.
+
+Hooks go on every submodule (``with_kwargs=True`` so keyword inputs count, and
+outputs are flattened through tuples, dicts and diffusers' ``BaseOutput``
+dataclasses, which torchinfo reduces to their last value). FLOPs come from
+``torch.utils.flop_counter.FlopCounterMode``, which counts attention matmuls;
+each layer's share is the difference of the running total between its pre- and
+post-hook, so nested modules and repeated calls add up correctly. Works on
+``meta`` tensors. All hooks are removed and training flags restored afterwards.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from .results import LayerRecord, TensorInfo
+
+
+@dataclass
+class Capture:
+    """What ``capture`` saw: layers in module order, total FLOPs, the call's return value."""
+
+    layers: list[LayerRecord] = field(default_factory=list)
+    flops: int = 0
+    value: Any = None
+
+
+def iter_tensors(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Yield ``(name, tensor)`` for every tensor inside nested outputs."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        yield prefix or "output", value
+    elif isinstance(value, dict):  # includes diffusers BaseOutput and transformers ModelOutput
+        for key, item in value.items():
+            yield from iter_tensors(item, f"{prefix}.{key}" if prefix else str(key))
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from iter_tensors(getattr(value, f.name), f"{prefix}.{f.name}" if prefix else f.name)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from iter_tensors(item, f"{prefix}[{i}]" if prefix else f"[{i}]")
+    elif hasattr(value, "mean") and hasattr(value, "std") and hasattr(value, "parameters"):
+        # diffusers' DiagonalGaussianDistribution
+        yield from iter_tensors({"mean": value.mean, "std": value.std}, prefix)
+
+
+def tensor_infos(value: Any, prefix: str = "") -> list[TensorInfo]:
+    return [TensorInfo(name, list(t.shape), str(t.dtype).replace("torch.", "")) for name, t in iter_tensors(value, prefix)]
+
+
+def _shapes(value: Any) -> list[list[int]]:
+    return [list(t.shape) for _, t in iter_tensors(value)]
+
+
+def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True) -> Capture:
+    """Run ``call()`` (which uses ``root`` or its submodules) and record every submodule it runs."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False) if count_flops else None
+    modules = [(name, mod) for name, mod in root.named_modules() if name]
+    records = {
+        name: LayerRecord(name=name, type=type(mod).__name__, depth=name.count(".") + 1,
+                          parameters=sum(p.numel() for p in mod.parameters()))
+        for name, mod in modules
+    }
+    started: dict[str, list[int]] = {}
+    handles = []
+
+    def total() -> int:
+        return counter.get_total_flops() if counter is not None else 0
+
+    def make_hooks(name: str) -> tuple[Callable, Callable]:
+        record = records[name]
+
+        def pre(_mod: Any, args: tuple, kwargs: dict) -> None:
+            started.setdefault(name, []).append(total())
+            if record.calls == 0:
+                record.input_shapes = _shapes(args) + _shapes(kwargs)
+
+        def post(_mod: Any, args: tuple, kwargs: dict, output: Any) -> None:
+            stack = started.get(name)
+            begin = stack.pop() if stack else total()
+            if counter is not None:
+                record.flops = (record.flops or 0) + total() - begin
+            if record.calls == 0:
+                record.output_shapes = _shapes(output)
+            record.calls += 1
+
+        return pre, post
+
+    training = {mod: mod.training for _, mod in root.named_modules()}
+    try:
+        for name, mod in modules:
+            pre, post = make_hooks(name)
+            handles.append(mod.register_forward_pre_hook(pre, with_kwargs=True))
+            handles.append(mod.register_forward_hook(post, with_kwargs=True, always_call=True))
+        root.eval()
+        with torch.inference_mode():
+            if counter is not None:
+                with counter:
+                    value = call()
+            else:
+                value = call()
+    finally:
+        for handle in handles:
+            handle.remove()
+        for mod, was_training in training.items():
+            mod.train(was_training)
+    return Capture(layers=list(records.values()), flops=total(), value=value)
+
+
+def parameter_stats(module: Any) -> dict[str, Any]:
+    """Total and trainable parameter counts, and bytes by dtype (parameters and buffers)."""
+    total = trainable = 0
+    by_dtype: dict[str, int] = {}
+    for p in module.parameters():
+        n = p.numel()
+        total += n
+        trainable += n if p.requires_grad else 0
+        key = str(p.dtype).replace("torch.", "")
+        by_dtype[key] = by_dtype.get(key, 0) + n * p.element_size()
+    for b in module.buffers():
+        key = str(b.dtype).replace("torch.", "")
+        by_dtype[key] = by_dtype.get(key, 0) + b.numel() * b.element_size()
+    return {"total": total, "trainable": trainable, "bytes": sum(by_dtype.values()), "by_dtype": by_dtype}

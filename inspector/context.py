@@ -1,0 +1,138 @@
+"""What a plugin is handed: the component to inspect and the run around it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .capture import Capture, capture, parameter_stats, tensor_infos
+from .errors import OptionError
+from .results import ComponentResult, ParameterStats
+
+
+@dataclass
+class Component:
+    """One entry of ``pipe.components``. ``obj`` is ``None`` when the component is absent."""
+
+    name: str
+    obj: Any
+    library: str | None = None
+    declared_class: str | None = None
+
+    @property
+    def present(self) -> bool:
+        return self.obj is not None
+
+    @property
+    def class_name(self) -> str:
+        if self.obj is None:
+            return self.declared_class or "None"
+        return type(self.obj).__name__
+
+    @property
+    def is_module(self) -> bool:
+        import torch
+
+        return isinstance(self.obj, torch.nn.Module)
+
+
+@dataclass
+class InspectOptions:
+    height: int | None = None
+    width: int | None = None
+    batch_size: int = 1
+    prompt: str = "a photo of an astronaut riding a horse on mars"
+    negative_prompt: str = ""
+    guidance_scale: float = 7.5
+    steps: int = 50
+    seed: int = 0
+
+
+@dataclass
+class InspectContext:
+    """The run a plugin sees. Shapes follow the pipeline: latents at ``height/width``
+    divided by the VAE's scale factor, and the batch doubled under classifier-free guidance."""
+
+    pipe: Any
+    options: InspectOptions
+    device: Any
+    dtype: Any
+    height: int = 0
+    width: int = 0
+    shared: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return int(getattr(self.pipe, "vae_scale_factor", 8) or 8)
+
+    @property
+    def cfg(self) -> bool:
+        """Whether the pipeline runs classifier-free guidance (two UNet batches per image)."""
+        return self.options.guidance_scale > 1.0
+
+    @property
+    def cfg_batch(self) -> int:
+        return self.options.batch_size * (2 if self.cfg else 1)
+
+    @property
+    def latent_size(self) -> tuple[int, int]:
+        return self.height // self.vae_scale_factor, self.width // self.vae_scale_factor
+
+    @property
+    def on_meta(self) -> bool:
+        return str(self.device) == "meta"
+
+    def example(self, *shape: int, dtype: Any = None, low: float = -1.0, high: float = 1.0) -> Any:
+        """A seeded example tensor on the component's device (empty on ``meta``)."""
+        import torch
+
+        dtype = dtype or self.dtype
+        if self.on_meta:
+            return torch.empty(shape, dtype=dtype, device="meta")
+        gen = torch.Generator().manual_seed(self.options.seed)
+        data = torch.rand(shape, generator=gen, dtype=torch.float32) * (high - low) + low
+        return data.to(device=self.device, dtype=dtype)
+
+    def capture(self, module: Any, call: Any) -> Capture:
+        return capture(module, call)
+
+    def base_result(self, component: Component, kind: str, plugin: str) -> ComponentResult:
+        """A result filled with what every component has: identity and, for modules, parameters."""
+        result = ComponentResult(
+            name=component.name, class_name=component.class_name,
+            library=component.library or _library_of(component.obj), present=component.present,
+            kind=kind, plugin=plugin,
+        )
+        if component.present and component.is_module:
+            result.parameters = ParameterStats(**parameter_stats(component.obj))
+            result.details["dtype"] = _module_dtype(component.obj)
+            result.details["device"] = _module_device(component.obj)
+        return result
+
+    def fill_capture(self, result: ComponentResult, cap: Capture, outputs: Any, prefix: str = "") -> None:
+        result.layers.extend(cap.layers)
+        result.flops = (result.flops or 0) + cap.flops
+        result.outputs.extend(tensor_infos(outputs, prefix))
+
+
+def _library_of(obj: Any) -> str | None:
+    if obj is None:
+        return None
+    return type(obj).__module__.split(".")[0]
+
+
+def _module_dtype(module: Any) -> str | None:
+    for p in module.parameters():
+        return str(p.dtype).replace("torch.", "")
+    return None
+
+
+def _module_device(module: Any) -> str | None:
+    for p in module.parameters():
+        return str(p.device)
+    return None
+
+
+def check_size(height: int, width: int, multiple: int) -> None:
+    for label, value in (("height", height), ("width", width)):
+        if value <= 0 or value % multiple:
+            raise OptionError(f"--{label} {value} must be a positive multiple of {multiple} for this pipeline")

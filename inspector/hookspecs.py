@@ -1,0 +1,78 @@
+"""Every hook a plugin can implement, grouped by phase.
+
+A plugin is any module or object with functions marked ``@inspector.hookimpl``
+whose names match the stubs below; it may take any subset of a hook's
+arguments. Built-in plugins (``inspector.plugins``) and third-party ones (the
+``ldm_inspector`` entry-point group) are registered the same way.
+
+The host calls each implementation on its own and records an exception as that
+plugin's failure, so one broken plugin never stops the others (see
+``inspector.host``). ``firstresult`` hooks stop at the first implementation
+that returns something other than ``None``.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .context import Component, InspectContext
+    from .loading import Preset
+    from .results import ComponentResult
+
+PROJECT = "ldm_inspector"
+#: The plugin API this host implements. A plugin may declare
+#: ``LDM_INSPECTOR_API = N``; one that needs a newer API is not registered.
+API_VERSION = 1
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- sources -----------------------------------------------------------------
+
+@hookspec
+def register_presets(register: Callable[[Preset], None]) -> None:
+    """Offer named model presets.
+
+    :param register: call it once per :class:`inspector.loading.Preset`; the host
+        checks names and rejects duplicates, so a plugin need not.
+    :return: nothing. Every implementation is called.
+    """
+
+
+# --- inspection --------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def inspect_component(context: InspectContext, component: Component) -> ComponentResult | None:
+    """Inspect one pipeline component (``pipe.components[name]``).
+
+    :param context: the run: pipeline, options, device, and helpers to make
+        example inputs and capture a forward pass (``context.capture``).
+    :param component: name, object, and whether it is present.
+    :return: a :class:`~inspector.results.ComponentResult` if this plugin handles
+        the component, else ``None``. First non-``None`` result wins; the
+        built-in ``generic`` plugin runs last and handles anything.
+    """
+
+
+@hookspec
+def augment_component(context: InspectContext, component: Component, result: ComponentResult) -> None:
+    """Add to a component's result after it was inspected.
+
+    Add values to ``result.details``, views to ``result.views`` (tables, series,
+    notes that every front end shows) or notes to ``result.notes``.
+
+    :param context: the run.
+    :param component: name, object, and whether it is present.
+    :param result: the result another plugin produced; mutate it in place.
+    :return: nothing. Every implementation is called.
+    """
+
+
+def hook_names() -> list[str]:
+    """Names of the hooks this module specifies, in definition order."""
+    return [name for name, obj in globals().items() if callable(obj) and hasattr(obj, PROJECT + "_spec")]
+
+

@@ -1,0 +1,180 @@
+"""The plugin host: loads plugins and calls hooks with per-plugin isolation.
+
+pluggy alone lets one broken entry point stop all loading, stops a hook call at
+the first implementation that raises, and leaves a plugin half-registered when
+validation fails. This host wraps each of those: every failure is recorded as a
+:class:`~inspector.results.PluginRecord` error (or a component error) naming the
+plugin, and the run goes on.
+
+Environment variables:
+
+``LDM_INSPECTOR_DISABLE_PLUGIN_AUTOLOAD``  set to ``1``: load no entry points.
+``LDM_INSPECTOR_BLOCK_PLUGINS``  comma-separated names (built-in or entry point) not to load.
+``LDM_INSPECTOR_LOAD_PLUGINS``  comma-separated names: load only these entry points.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import traceback
+from importlib import metadata
+from typing import Any, Callable, Iterable
+
+import pluggy
+
+from . import hookspecs
+from .errors import InspectorError
+from .results import PluginRecord
+
+ENTRY_POINT_GROUP = "ldm_inspector"
+ENV_DISABLE_AUTOLOAD = "LDM_INSPECTOR_DISABLE_PLUGIN_AUTOLOAD"
+ENV_BLOCK = "LDM_INSPECTOR_BLOCK_PLUGINS"
+ENV_LOAD_ONLY = "LDM_INSPECTOR_LOAD_PLUGINS"
+
+
+class HookFailure(InspectorError):
+    pass
+
+
+def _env_names(var: str) -> set[str]:
+    return {n.strip() for n in os.environ.get(var, "").split(",") if n.strip()}
+
+
+class Host:
+    """Owns the ``PluginManager`` and the record of every plugin it tried to load."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.records: dict[str, PluginRecord] = {}
+
+    # --- loading ---------------------------------------------------------------
+
+    @classmethod
+    def default(cls, *, builtins: bool = True, entrypoints: bool | None = None) -> Host:
+        host = cls()
+        blocked = _env_names(ENV_BLOCK)
+        for name in blocked:
+            host.pm.set_blocked(name)
+        if builtins:
+            from .plugins import BUILTIN_PLUGINS
+            for module_name in BUILTIN_PLUGINS:
+                short = module_name.rsplit(".", 1)[-1]
+                if short in blocked:
+                    continue
+                host.load_module(short, module_name, source="builtin")
+        if entrypoints is None:
+            entrypoints = os.environ.get(ENV_DISABLE_AUTOLOAD, "") not in ("1", "true", "yes")
+        if entrypoints:
+            host.load_entrypoints(blocked=blocked, only=_env_names(ENV_LOAD_ONLY) or None)
+        return host
+
+    def load_module(self, name: str, module_name: str, *, source: str) -> None:
+        from . import __version__
+
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            self.records[name] = PluginRecord(name, None, source, error=f"import failed: {_describe(exc)}")
+            return
+        self.register(module, name=name, source=source, version=__version__ if source == "builtin" else None)
+
+    def load_entrypoints(self, *, blocked: Iterable[str] = (), only: set[str] | None = None) -> None:
+        blocked = set(blocked)
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in blocked or (only is not None and ep.name not in only):
+                continue
+            dist = getattr(ep, "dist", None)
+            version = getattr(dist, "version", None)
+            dist_name = getattr(dist, "name", None)
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                self.records[ep.name] = PluginRecord(ep.name, version, "entrypoint", error=f"import failed: {_describe(exc)}",
+                                                     distribution=dist_name)
+                continue
+            self.register(plugin, name=ep.name, source="entrypoint", version=version, distribution=dist_name)
+
+    def register(self, plugin: Any, *, name: str, source: str = "entrypoint", version: str | None = None,
+                 distribution: str | None = None) -> bool:
+        """Register ``plugin`` under ``name``; on failure record why and leave nothing behind."""
+        record = PluginRecord(name, version, source, distribution=distribution)  # type: ignore[arg-type]
+        self.records[name] = record
+        needed = getattr(plugin, "LDM_INSPECTOR_API", hookspecs.API_VERSION)
+        if isinstance(needed, int) and needed > hookspecs.API_VERSION:
+            record.error = f"needs plugin API {needed}, this host has {hookspecs.API_VERSION}"
+            return False
+        if self.pm.is_blocked(name):
+            record.error = "blocked"
+            return False
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as exc:
+            if self.pm.get_plugin(name) is not None or self.pm.has_plugin(name):
+                self.pm.unregister(name=name)
+            record.error = f"registration failed: {_describe(exc)}"
+            return False
+        record.hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
+        return True
+
+    def unregister(self, name: str) -> None:
+        if self.pm.get_plugin(name) is not None:
+            self.pm.unregister(name=name)
+        self.records.pop(name, None)
+
+    def plugin_records(self) -> list[PluginRecord]:
+        return list(self.records.values())
+
+    # --- calling ---------------------------------------------------------------
+
+    def call_each(self, hook_name: str, *, firstresult: bool = False,
+                  on_error: Callable[[str, BaseException], None] | None = None, **kwargs: Any) -> Any:
+        """Call every implementation of ``hook_name`` in pluggy's order, isolating failures.
+
+        Returns the list of non-``None`` results, or the first one when ``firstresult``.
+        A raising implementation is reported through ``on_error(plugin_name, exc)``
+        (default: recorded on the plugin's record) and the next one runs.
+        """
+        caller = getattr(self.pm.hook, hook_name)
+        results = []
+        for impl in reversed(caller.get_hookimpls()):
+            if impl.hookwrapper or impl.wrapper:
+                continue
+            try:
+                value = impl.function(*[kwargs[arg] for arg in impl.argnames])
+            except Exception as exc:
+                (on_error or self._record_error)(impl.plugin_name, exc)
+                continue
+            if value is not None:
+                if firstresult:
+                    return value
+                results.append(value)
+        return None if firstresult else results
+
+    def _record_error(self, plugin_name: str, exc: BaseException) -> None:
+        record = self.records.get(plugin_name)
+        message = _describe(exc)
+        if record is not None and record.error is None:
+            record.error = message
+
+    def presets(self) -> dict[str, Any]:
+        from .loading import Preset
+
+        found: dict[str, Preset] = {}
+
+        def register(preset: Preset) -> None:
+            if not isinstance(preset, Preset):
+                raise TypeError(f"register() takes a Preset, got {type(preset).__name__}")
+            if preset.name in found:
+                raise ValueError(f"preset {preset.name!r} is already registered")
+            found[preset.name] = preset
+
+        self.call_each("register_presets", register=register)
+        return found
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" ({os.path.basename(frame.filename)}:{frame.lineno})" if frame else ""
+    return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"

@@ -1,0 +1,112 @@
+"""``inspect``: load a pipeline and hand each of its components to the plugins."""
+from __future__ import annotations
+
+import inspect as pyinspect
+import platform
+import sys
+from typing import Any
+
+from .context import Component, InspectContext, InspectOptions, check_size
+from .host import Host, _describe
+from .loading import LoadedPipeline, SourceSpec, load
+from .results import ComponentResult, Environment, Inputs, ModelInfo, RunResult
+
+
+def environment(device: Any, dtype: Any) -> Environment:
+    import diffusers
+    import torch
+    import transformers
+
+    return Environment(
+        python=platform.python_version(), torch=torch.__version__, diffusers=diffusers.__version__,
+        transformers=transformers.__version__, device=str(device), dtype=str(dtype).replace("torch.", ""),
+        platform=f"{sys.platform}-{platform.machine()}", threads=torch.get_num_threads(),
+    )
+
+
+def native_size(pipe: Any) -> tuple[int, int]:
+    """The image size a pipeline was trained at: the denoiser's sample size times the VAE's scale factor."""
+    scale = int(getattr(pipe, "vae_scale_factor", 8) or 8)
+    for name in ("unet", "transformer"):
+        model = getattr(pipe, name, None)
+        size = getattr(getattr(model, "config", None), "sample_size", None)
+        if size:
+            h, w = (size, size) if isinstance(size, int) else size
+            return h * scale, w * scale
+    vae = getattr(pipe, "vae", None)
+    size = getattr(getattr(vae, "config", None), "sample_size", None) or 512
+    return (size, size) if isinstance(size, int) else tuple(size)  # type: ignore[return-value]
+
+
+def declared_components(pipe: Any) -> dict[str, tuple[str | None, str | None]]:
+    """Library and class each component slot expects, from the pipeline's ``__init__`` annotations."""
+    found: dict[str, tuple[str | None, str | None]] = {}
+    try:
+        hints = pyinspect.signature(type(pipe).__init__).parameters
+    except (TypeError, ValueError):
+        return found
+    for name, param in hints.items():
+        ann = param.annotation
+        if isinstance(ann, type):
+            found[name] = (ann.__module__.split(".")[0], ann.__name__)
+    return found
+
+
+def pipeline_device_dtype(pipe: Any) -> tuple[Any, Any]:
+    import torch
+
+    for comp in pipe.components.values():
+        if isinstance(comp, torch.nn.Module):
+            for p in comp.parameters():
+                return p.device, p.dtype
+    return torch.device("cpu"), torch.float32
+
+
+def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions) -> RunResult:
+    pipe = loaded.pipe
+    device, dtype = pipeline_device_dtype(pipe)
+    native_h, native_w = native_size(pipe)
+    ctx = InspectContext(pipe=pipe, options=options, device=device, dtype=dtype,
+                         height=options.height or native_h, width=options.width or native_w)
+    check_size(ctx.height, ctx.width, ctx.vae_scale_factor)
+    declared = declared_components(pipe)
+    results = []
+    for name, obj in pipe.components.items():
+        library, class_name = declared.get(name, (None, None))
+        component = Component(name=name, obj=obj, library=None if obj is not None else library,
+                              declared_class=class_name)
+        results.append(inspect_component(host, ctx, component))
+    return RunResult(
+        model=ModelInfo(source=loaded.source, pipeline_class=type(pipe).__name__, weights=loaded.weights,
+                        kind=loaded.kind, preset=loaded.preset, path=loaded.path),
+        environment=environment(device, dtype),
+        inputs=Inputs(height=ctx.height, width=ctx.width, batch_size=options.batch_size, prompt=options.prompt,
+                      negative_prompt=options.negative_prompt, guidance_scale=options.guidance_scale,
+                      steps=options.steps, seed=options.seed),
+        components=results,
+        plugins=host.plugin_records(),
+        command="inspect",
+    )
+
+
+def inspect_component(host: Host, ctx: InspectContext, component: Component) -> ComponentResult:
+    """Ask the plugins for this component's result; a plugin that raises is recorded and the next one tries."""
+    errors: list[dict[str, str]] = []
+
+    def on_error(plugin: str, exc: BaseException) -> None:
+        errors.append({"plugin": plugin, "hook": current[0], "error": _describe(exc)})
+
+    current = ["inspect_component"]
+    result = host.call_each("inspect_component", firstresult=True, on_error=on_error, context=ctx,
+                            component=component)
+    if result is None:
+        result = ctx.base_result(component, "other", None)  # type: ignore[arg-type]
+    current[0] = "augment_component"
+    host.call_each("augment_component", on_error=on_error, context=ctx, component=component, result=result)
+    result.errors.extend(errors)
+    return result
+
+
+def run_inspect(host: Host, spec: SourceSpec, options: InspectOptions) -> RunResult:
+    loaded = load(spec, host.presets())
+    return inspect_loaded(host, loaded, options)

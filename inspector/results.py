@@ -1,0 +1,199 @@
+"""Plain result objects: what every front end reads and nothing recomputes.
+
+One versioned JSON schema (``SCHEMA_VERSION``) covers them. ``to_dict`` gives
+JSON-ready data; ``RunResult.from_dict`` reads it back. Plugins describe what
+they show as :class:`View` objects (titled tables, series for charts, notes), so
+the terminal, TUI, HTML and CSV front ends can all render a plugin's view
+without the plugin importing any of them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+
+ViewKind = Literal["table", "series", "note"]
+
+
+@dataclass
+class View:
+    """Something a plugin wants shown, described as data.
+
+    ``kind="table"``: ``columns`` names and ``rows`` (lists of cells, same order).
+    ``kind="series"``: ``x`` and ``series`` (name -> list of y values), for a chart.
+    ``kind="note"``: ``text``.
+    """
+
+    title: str
+    kind: ViewKind = "table"
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)
+    x: list[Any] = field(default_factory=list)
+    x_label: str = ""
+    series: dict[str, list[float]] = field(default_factory=dict)
+    text: str = ""
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    shape: list[int]
+    dtype: str
+
+
+@dataclass
+class ParameterStats:
+    total: int
+    trainable: int
+    bytes: int
+    by_dtype: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class LayerRecord:
+    """One module of a component. ``parameters`` counts the module with its children;
+    ``flops`` is everything that ran inside it (children included), summed over ``calls``;
+    shapes are those of the first call."""
+
+    name: str
+    type: str
+    depth: int
+    input_shapes: list[list[int]] = field(default_factory=list)
+    output_shapes: list[list[int]] = field(default_factory=list)
+    parameters: int = 0
+    flops: int | None = None
+    calls: int = 0
+
+
+@dataclass
+class ComponentResult:
+    name: str
+    class_name: str
+    library: str | None
+    present: bool
+    kind: str = "other"
+    plugin: str | None = None
+    parameters: ParameterStats | None = None
+    flops: int | None = None
+    inputs: list[TensorInfo] = field(default_factory=list)
+    outputs: list[TensorInfo] = field(default_factory=list)
+    layers: list[LayerRecord] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    views: list[View] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class ModelInfo:
+    source: str
+    pipeline_class: str
+    weights: Literal["meta", "random", "pretrained"]
+    kind: str = "preset"
+    preset: str | None = None
+    path: str | None = None
+
+
+@dataclass
+class Environment:
+    python: str
+    torch: str
+    diffusers: str
+    transformers: str
+    device: str
+    dtype: str
+    platform: str = ""
+    threads: int = 0
+
+
+@dataclass
+class Inputs:
+    height: int
+    width: int
+    batch_size: int
+    prompt: str
+    negative_prompt: str = ""
+    guidance_scale: float = 7.5
+    steps: int = 50
+    seed: int = 0
+
+
+@dataclass
+class PluginRecord:
+    name: str
+    version: str | None
+    source: Literal["builtin", "entrypoint"]
+    error: str | None = None
+    distribution: str | None = None
+    hooks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    model: ModelInfo
+    environment: Environment
+    inputs: Inputs
+    components: list[ComponentResult] = field(default_factory=list)
+    plugins: list[PluginRecord] = field(default_factory=list)
+    command: str = "inspect"
+    schema_version: int = SCHEMA_VERSION
+
+    def component(self, name: str) -> ComponentResult:
+        for comp in self.components:
+            if comp.name == name:
+                return comp
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        return _build(cls, data)
+
+
+def _clean(value: Any) -> Any:
+    """Make data strict-JSON safe: NaN and infinities become None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _build(cls: Any, data: Any) -> Any:
+    """Rebuild nested dataclasses from plain data, ignoring keys this version does not know."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        kwargs[f.name] = _convert(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    import typing
+
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value)
+    if origin in (list,) and args and dataclasses.is_dataclass(args[0]):
+        return [_build(args[0], v) for v in value]
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            if dataclasses.is_dataclass(arg):
+                return _build(arg, value)
+        return value
+    return value

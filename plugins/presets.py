@@ -1,0 +1,23 @@
+"""The architecture presets shipped with the package (configs only, no weights)."""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from inspector import hookimpl
+from inspector.loading import Preset
+
+PRESETS_DIR = Path(str(resources.files("inspector") / "presets"))
+
+DESCRIPTIONS = {
+    "tiny-sd": ("Tiny Stable-Diffusion-shaped pipeline, seeded random weights; runs on a CPU in seconds", "random"),
+    "sd15": ("Stable Diffusion 1.5 architecture (UNet 859.5M, CLIP ViT-L/14 text encoder)", "meta"),
+    "sd21": ("Stable Diffusion 2.1 architecture (UNet 865.9M, OpenCLIP ViT-H text encoder), 768px, v-prediction", "meta"),
+    "sdxl": ("Stable Diffusion XL base 1.0 architecture (UNet 2.57B, two text encoders), 1024px", "meta"),
+}
+
+
+@hookimpl
+def register_presets(register):
+    for name, (description, weights) in DESCRIPTIONS.items():
+        register(Preset(name=name, path=PRESETS_DIR / name, description=description, default_weights=weights))

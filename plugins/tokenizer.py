@@ -1,0 +1,60 @@
+"""Tokenizers: vocabulary, maximum length, and what the prompt becomes."""
+from __future__ import annotations
+
+from inspector import hookimpl
+from inspector.results import View
+
+
+def is_tokenizer(obj) -> bool:
+    try:
+        from transformers import PreTrainedTokenizerBase
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        return False
+    return isinstance(obj, PreTrainedTokenizerBase)
+
+
+def tokenize(tokenizer, prompt: str) -> dict:
+    """The pipeline's tokenization of ``prompt`` (padded to ``model_max_length``), and what truncation drops."""
+    max_length = tokenizer.model_max_length
+    full = tokenizer(prompt, add_special_tokens=True, truncation=False)["input_ids"]
+    kept = full[: max_length - 1] + [full[-1]] if len(full) > max_length else full
+    dropped_ids = full[max_length - 1 : -1] if len(full) > max_length else []
+    return {
+        "ids": kept,
+        "tokens": tokenizer.convert_ids_to_tokens(kept),
+        "count": len(full),
+        "truncated": len(full) > max_length,
+        "dropped_text": tokenizer.decode(dropped_ids) if dropped_ids else "",
+    }
+
+
+@hookimpl
+def inspect_component(context, component):
+    if not component.present or not is_tokenizer(component.obj):
+        return None
+    tok = component.obj
+    result = context.base_result(component, "tokenizer", "tokenizer")
+    encoded = tokenize(tok, context.options.prompt)
+    config = getattr(tok, "init_kwargs", {}) or {}
+    result.details.update({
+        "vocab_size": len(tok),
+        "model_max_length": tok.model_max_length,
+        "pad_token": tok.pad_token,
+        "prompt_tokens": encoded["tokens"],
+        "prompt_ids": encoded["ids"],
+        "prompt_token_count": encoded["count"],
+        "truncated": encoded["truncated"],
+        "dropped_text": encoded["dropped_text"],
+    })
+    if config.get("ldm_inspector_note"):
+        result.notes.append(f"{config['ldm_inspector_note']}: token ids differ from the real model's")
+    if encoded["truncated"]:
+        result.notes.append(f"prompt has {encoded['count']} tokens, over {tok.model_max_length}: "
+                            f"truncation drops {encoded['dropped_text']!r}")
+    result.views.append(View(
+        title="Prompt tokens",
+        columns=["position", "token", "id"],
+        rows=[[i, t, d] for i, (t, d) in enumerate(zip(encoded["tokens"], encoded["ids"]))],
+    ))
+    context.shared.setdefault("token_ids", {})[component.name] = encoded["ids"]
+    return result

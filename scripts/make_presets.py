@@ -1,0 +1,341 @@
+"""Write the architecture presets shipped in ``inspector/presets/``.
+
+Each preset is a diffusers folder without weights: ``model_index.json`` plus one
+config per component, the same layout ``save_pretrained`` writes. Shipping them
+as folders lets one code path build a preset on ``meta``, and lets diffusers'
+own ``from_single_file(config=...)`` read them for single-file checkpoints.
+
+The configs are those published with the original checkpoints (SD 1.5, SD 2.1,
+SDXL base 1.0). The tokenizer in every preset is a small stand-in CLIP BPE
+vocabulary generated here (see ``tiny_clip_vocab``), labelled as such: the real
+49,408-token vocabulary is not shipped. Run ``python scripts/make_presets.py``
+after editing this file and commit its output.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent.parent / "inspector" / "presets"
+
+SCALED_LINEAR = {
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "num_train_timesteps": 1000,
+    "trained_betas": None,
+    "steps_offset": 1,
+}
+
+SD_VAE = {
+    "_class_name": "AutoencoderKL",
+    "act_fn": "silu",
+    "block_out_channels": [128, 256, 512, 512],
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": 4,
+    "layers_per_block": 2,
+    "norm_num_groups": 32,
+    "sample_size": 512,
+    "scaling_factor": 0.18215,
+}
+
+CLIP_L = {
+    "architectures": ["CLIPTextModel"],
+    "model_type": "clip_text_model",
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "num_attention_heads": 12,
+    "num_hidden_layers": 12,
+    "projection_dim": 768,
+    "hidden_act": "quick_gelu",
+    "max_position_embeddings": 77,
+    "vocab_size": 49408,
+    "layer_norm_eps": 1e-05,
+    "attention_dropout": 0.0,
+    "dropout": 0.0,
+    "initializer_factor": 1.0,
+    "initializer_range": 0.02,
+    "bos_token_id": 0,
+    "eos_token_id": 2,
+    "pad_token_id": 1,
+}
+
+SD_UNET_COMMON = {
+    "_class_name": "UNet2DConditionModel",
+    "act_fn": "silu",
+    "block_out_channels": [320, 640, 1280, 1280],
+    "center_input_sample": False,
+    "down_block_types": ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
+    "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
+    "downsample_padding": 1,
+    "flip_sin_to_cos": True,
+    "freq_shift": 0,
+    "in_channels": 4,
+    "out_channels": 4,
+    "layers_per_block": 2,
+    "mid_block_scale_factor": 1,
+    "norm_eps": 1e-05,
+    "norm_num_groups": 32,
+}
+
+
+def sd15() -> dict:
+    return {
+        "model_index.json": {
+            "_class_name": "StableDiffusionPipeline",
+            "feature_extractor": [None, None],
+            "safety_checker": [None, None],
+            "requires_safety_checker": False,
+            "scheduler": ["diffusers", "PNDMScheduler"],
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+        },
+        "unet/config.json": {**SD_UNET_COMMON, "attention_head_dim": 8, "cross_attention_dim": 768, "sample_size": 64},
+        "vae/config.json": SD_VAE,
+        "text_encoder/config.json": CLIP_L,
+        "scheduler/scheduler_config.json": {
+            "_class_name": "PNDMScheduler",
+            **SCALED_LINEAR,
+            "set_alpha_to_one": False,
+            "skip_prk_steps": True,
+            "clip_sample": False,
+            "prediction_type": "epsilon",
+        },
+    }
+
+
+def sd21() -> dict:
+    return {
+        "model_index.json": {
+            "_class_name": "StableDiffusionPipeline",
+            "feature_extractor": [None, None],
+            "safety_checker": [None, None],
+            "requires_safety_checker": False,
+            "scheduler": ["diffusers", "DDIMScheduler"],
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+        },
+        "unet/config.json": {
+            **SD_UNET_COMMON,
+            "attention_head_dim": [5, 10, 20, 20],
+            "cross_attention_dim": 1024,
+            "sample_size": 96,
+            "use_linear_projection": True,
+            "upcast_attention": True,
+        },
+        "vae/config.json": {**SD_VAE, "sample_size": 768},
+        "text_encoder/config.json": {
+            **CLIP_L,
+            "hidden_size": 1024,
+            "intermediate_size": 4096,
+            "num_attention_heads": 16,
+            "num_hidden_layers": 23,
+            "projection_dim": 512,
+            "hidden_act": "gelu",
+        },
+        "scheduler/scheduler_config.json": {
+            "_class_name": "DDIMScheduler",
+            **SCALED_LINEAR,
+            "clip_sample": False,
+            "set_alpha_to_one": False,
+            "prediction_type": "v_prediction",
+        },
+    }
+
+
+def sdxl() -> dict:
+    return {
+        "model_index.json": {
+            "_class_name": "StableDiffusionXLPipeline",
+            "force_zeros_for_empty_prompt": True,
+            "feature_extractor": [None, None],
+            "image_encoder": [None, None],
+            "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "tokenizer_2": ["transformers", "CLIPTokenizer"],
+            "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+        },
+        "unet/config.json": {
+            **SD_UNET_COMMON,
+            "block_out_channels": [320, 640, 1280],
+            "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+            "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+            "attention_head_dim": [5, 10, 20],
+            "transformer_layers_per_block": [1, 2, 10],
+            "cross_attention_dim": 2048,
+            "addition_embed_type": "text_time",
+            "addition_embed_type_num_heads": 64,
+            "addition_time_embed_dim": 256,
+            "projection_class_embeddings_input_dim": 2816,
+            "sample_size": 128,
+            "use_linear_projection": True,
+        },
+        "vae/config.json": {**SD_VAE, "sample_size": 1024, "scaling_factor": 0.13025, "force_upcast": True},
+        "text_encoder/config.json": CLIP_L,
+        "text_encoder_2/config.json": {
+            **CLIP_L,
+            "architectures": ["CLIPTextModelWithProjection"],
+            "hidden_size": 1280,
+            "intermediate_size": 5120,
+            "num_attention_heads": 20,
+            "num_hidden_layers": 32,
+            "projection_dim": 1280,
+            "hidden_act": "gelu",
+        },
+        "scheduler/scheduler_config.json": {
+            "_class_name": "EulerDiscreteScheduler",
+            **SCALED_LINEAR,
+            "interpolation_type": "linear",
+            "prediction_type": "epsilon",
+            "timestep_spacing": "leading",
+            "use_karras_sigmas": False,
+        },
+    }
+
+
+def tiny_sd() -> dict:
+    """A Stable-Diffusion-shaped pipeline small enough to run 10 steps on a CPU in a second."""
+    return {
+        "model_index.json": {
+            "_class_name": "StableDiffusionPipeline",
+            "feature_extractor": [None, None],
+            "safety_checker": [None, None],
+            "requires_safety_checker": False,
+            "scheduler": ["diffusers", "PNDMScheduler"],
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+        },
+        "unet/config.json": {
+            **SD_UNET_COMMON,
+            "block_out_channels": [32, 64],
+            "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+            "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
+            "attention_head_dim": 8,
+            "cross_attention_dim": 32,
+            "sample_size": 16,
+        },
+        "vae/config.json": {
+            **SD_VAE,
+            "block_out_channels": [16, 32, 32, 32],
+            "layers_per_block": 1,
+            "norm_num_groups": 8,
+            "sample_size": 128,
+        },
+        "text_encoder/config.json": {
+            **CLIP_L,
+            "hidden_size": 32,
+            "intermediate_size": 37,
+            "num_attention_heads": 4,
+            "num_hidden_layers": 5,
+            "projection_dim": 32,
+            "vocab_size": 1000,
+        },
+        "scheduler/scheduler_config.json": sd15()["scheduler/scheduler_config.json"],
+    }
+
+
+# --- the stand-in tokenizer -------------------------------------------------
+
+WORDS = """a an the of in on at with and by for to from photo photograph picture painting portrait
+astronaut riding horse mars cat dog city street night day sunset sunrise forest mountain river lake
+sea ocean beach sky cloud clouds red blue green yellow white black golden dark light bright soft
+highly detailed digital art oil canvas style by artist trending artstation cinematic lighting
+sharp focus studio render octane unreal engine realistic hyper ultra high quality best masterpiece
+old young man woman girl boy face eyes hair smile standing sitting walking flying under over
+castle house tree flower flowers garden snow rain fire water stone glass metal wood robot dragon
+space planet moon star stars galaxy landscape scene view close up wide angle lens camera film
+blurry bad ugly low lowres worst""".split()
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """CLIP's reversible byte -> printable-unicode table (as in the original BPE code)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, (chr(c) for c in cs)))
+
+
+def tiny_clip_vocab(limit: int = 1000) -> tuple[dict[str, int], list[str]]:
+    symbols = list(bytes_to_unicode().values())
+    vocab_list = symbols + [s + "</w>" for s in symbols]
+    merges: list[str] = []
+    seen = set(vocab_list)
+    budget = limit - len(vocab_list) - 2
+    for word in WORDS:
+        parts = list(word[:-1]) + [word[-1] + "</w>"]
+        current = parts[0]
+        for nxt in parts[1:]:
+            merged = current + nxt
+            if merged not in seen:
+                if len(merges) >= budget:
+                    break
+                merges.append(f"{current} {nxt}")
+                vocab_list.append(merged)
+                seen.add(merged)
+            current = merged
+    vocab_list += ["<|startoftext|>", "<|endoftext|>"]
+    return {tok: i for i, tok in enumerate(vocab_list)}, merges
+
+
+def tokenizer_files(pad_token: str = "<|endoftext|>") -> dict:
+    vocab, merges = tiny_clip_vocab()
+    return {
+        "tokenizer/vocab.json": vocab,
+        "tokenizer/merges.txt": "#version: 0.2 - ldm-inspector stand-in CLIP BPE vocabulary\n" + "\n".join(merges) + "\n",
+        "tokenizer/special_tokens_map.json": {
+            "bos_token": "<|startoftext|>",
+            "eos_token": "<|endoftext|>",
+            "unk_token": "<|endoftext|>",
+            "pad_token": pad_token,
+        },
+        "tokenizer/tokenizer_config.json": {
+            "tokenizer_class": "CLIPTokenizer",
+            "model_max_length": 77,
+            "do_lower_case": True,
+            "bos_token": "<|startoftext|>",
+            "eos_token": "<|endoftext|>",
+            "unk_token": "<|endoftext|>",
+            "pad_token": pad_token,
+            "ldm_inspector_note": "stand-in vocabulary (1,000 tokens), not the real CLIP vocabulary",
+        },
+    }
+
+
+def write(name: str, files: dict) -> None:
+    root = OUT / name
+    shutil.rmtree(root, ignore_errors=True)
+    index = files["model_index.json"]
+    tokenizers = [key for key, (_, cls) in ((k, v) for k, v in index.items() if isinstance(v, list)) if cls == "CLIPTokenizer"]
+    for tok in tokenizers:
+        for path, content in tokenizer_files().items():
+            files[path.replace("tokenizer/", f"{tok}/")] = content
+    index["_diffusers_version"] = "0.42.1"
+    for path, content in files.items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = content if isinstance(content, str) else json.dumps(content, indent=2, ensure_ascii=False) + "\n"
+        target.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    for preset_name, build in {"tiny-sd": tiny_sd, "sd15": sd15, "sd21": sd21, "sdxl": sdxl}.items():
+        write(preset_name, build())
+        print("wrote", OUT / preset_name)
