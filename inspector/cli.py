@@ -1,0 +1,147 @@
+"""The ``ldm-inspector`` command line.
+
+Errors the user can fix print one line on stderr and exit 2; Ctrl-C exits 130;
+anything else is an internal error (exit 1, traceback only with ``--debug``).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+from rich.console import Console
+
+from .errors import InspectorError, OptionError
+
+MODEL_HELP = ("Preset name (tiny-sd, sd15, sd21, sdxl; default tiny-sd), a diffusers folder, "
+              "a .safetensors file (with --arch), or a repo id in the local Hugging Face cache.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="ldm-inspector")
+def app() -> None:
+    """Open up a latent diffusion pipeline and see what every component does."""
+
+
+def resolve_device(choice: str) -> str:
+    import torch
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise OptionError("--device cuda: no CUDA device is available")
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
+
+
+def early_size_check(height: Optional[int], width: Optional[int]) -> None:
+    """Reject sizes no Stable Diffusion pipeline takes before spending time on loading."""
+    for label, value in (("height", height), ("width", width)):
+        if value is not None and (value <= 0 or value % 8):
+            raise OptionError(f"--{label} {value} must be a positive multiple of 8")
+
+
+@app.command()
+@click.argument("model", required=False)
+@click.option("--weights", type=click.Choice(["meta", "random", "pretrained"]), default=None,
+              help="meta: shapes only, no memory (default for sd15/sd21/sdxl); random: seeded random weights "
+                   "(default for tiny-sd); pretrained: the checkpoint's own (default for folders and files).")
+@click.option("--arch", default=None, help="Preset whose configs describe a single-file checkpoint.")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where random or pretrained weights live (meta stays meta).")
+@click.option("--height", type=int, default=None, help="Image height (default: the model's native size).")
+@click.option("--width", type=int, default=None, help="Image width (default: the model's native size).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help="Images per prompt.")
+@click.option("--prompt", default="a photo of an astronaut riding a horse on mars", show_default=True)
+@click.option("--negative-prompt", default="", help="Negative prompt.")
+@click.option("--guidance-scale", type=float, default=7.5, show_default=True,
+              help="Above 1 the UNet runs the doubled classifier-free-guidance batch.")
+@click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Denoising steps (the scheduler's timesteps).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random weights and example inputs.")
+@click.option("--layers", is_flag=True, help="Print the per-layer table of each model.")
+@click.option("--depth", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Deepest layer level printed with --layers.")
+@click.option("--details", is_flag=True, help="Print every plugin view (tokens, timesteps, blocks).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the run as JSON here.")
+@click.option("--allow-download", is_flag=True, help="Let a repo id be fetched from the Hugging Face hub.")
+def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], dtype: str, device: str,
+            height: Optional[int], width: Optional[int], batch_size: int, prompt: str, negative_prompt: str,
+            guidance_scale: float, steps: int, seed: int, layers: bool, depth: int, details: bool,
+            json_path: Optional[Path], allow_download: bool) -> None:
+    """Parameters, per-layer shapes and FLOPs of every pipeline component."""
+    from .loading import enforce_offline
+
+    enforce_offline(allow_download)
+    early_size_check(height, width)
+    if json_path is not None and not (json_path.parent if str(json_path.parent) else Path(".")).is_dir():
+        raise OptionError(f"--json {json_path}: folder {json_path.parent} does not exist")
+
+    from .context import InspectOptions
+    from .host import Host
+    from .inspection import run_inspect
+    from .loading import SourceSpec
+
+    spec = SourceSpec(model=model, weights=weights, arch=arch, dtype=dtype,
+                      device=resolve_device(device), seed=seed, allow_download=allow_download)
+    options = InspectOptions(height=height, width=width, batch_size=batch_size, prompt=prompt,
+                             negative_prompt=negative_prompt, guidance_scale=guidance_scale, steps=steps, seed=seed)
+    host = Host.default()
+    console = Console()
+    with console.status("loading and inspecting…", spinner="dots"):
+        run = run_inspect(host, spec, options)
+    from .terminal import render
+
+    render(run, console, layers=layers, depth=depth, details=details)
+    if json_path is not None:
+        from .reports import json_report
+
+        json_report.write(run, json_path)
+        console.print(f"wrote {json_path}")
+
+
+@app.command()
+def presets() -> None:
+    """List the model presets (built-in and from plugins)."""
+    from rich.table import Table
+
+    from .host import Host
+
+    table = Table("name", "default weights", "description")
+    for preset in Host.default().presets().values():
+        table.add_row(preset.name, preset.default_weights, preset.description)
+    Console().print(table)
+
+
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Entry point: run the CLI and turn every failure into one line and an exit code."""
+    debug = os.environ.get("LDM_INSPECTOR_DEBUG") == "1"
+    try:
+        app.main(args=argv, prog_name="ldm-inspector", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except _NO_ARGS_IS_HELP as exc:  # bare `ldm-inspector`: help on stdout, success
+        print(exc.ctx.get_help() if exc.ctx else "")
+        sys.exit(0)
+    except click.UsageError as exc:
+        print(f"error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(2)
+    except InspectorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so in one line, traceback on request
+        if debug:
+            raise
+        text = " ".join(str(exc).split())
+        print(f"error: internal error: {type(exc).__name__}: {text} (set LDM_INSPECTOR_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        sys.exit(1)
