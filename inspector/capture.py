@@ -54,12 +54,35 @@ def _shapes(value: Any) -> list[list[int]]:
     return [list(t.shape) for _, t in iter_tensors(value)]
 
 
-def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True) -> Capture:
-    """Run ``call()`` (which uses ``root`` or its submodules) and record every submodule it runs."""
+def _sdpa_cpu_flops(query: Any, key: Any, value: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(query, key, value)
+
+
+def flop_counter() -> Any:
+    """A ``FlopCounterMode`` that also counts the CPU's fused attention kernel.
+
+    On a CPU, ``scaled_dot_product_attention`` dispatches to
+    ``_scaled_dot_product_flash_attention_for_cpu``, which torch's FLOP registry
+    does not know: attention would count as zero there while the same model on
+    ``meta`` (which decomposes to ``bmm``) counts it. Same formula as the CUDA kernels.
+    """
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False) if count_flops else None
+    mapping = {}
+    cpu_flash = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    if cpu_flash is not None:
+        mapping[cpu_flash] = _sdpa_cpu_flops
+    return FlopCounterMode(display=False, custom_mapping=mapping)
+
+
+def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True) -> Capture:
+    """Run ``call()`` (which uses ``root`` or its submodules) and record every submodule it runs."""
+    import torch
+
+    counter = flop_counter() if count_flops else None
     modules = [(name, mod) for name, mod in root.named_modules() if name]
     records = {
         name: LayerRecord(name=name, type=type(mod).__name__, depth=name.count(".") + 1,

@@ -127,9 +127,12 @@ class Host:
 
     # --- calling ---------------------------------------------------------------
 
-    def call_each(self, hook_name: str, *, firstresult: bool = False,
+    def call_each(self, hook_name: str, *, firstresult: bool = False, registration_order: bool = False,
                   on_error: Callable[[str, BaseException], None] | None = None, **kwargs: Any) -> Any:
         """Call every implementation of ``hook_name`` in pluggy's order, isolating failures.
+
+        pluggy's order is last registered first; ``registration_order=True`` reverses
+        that, so built-ins (registered first) come first.
 
         Returns the list of non-``None`` results, or the first one when ``firstresult``.
         A raising implementation is reported through ``on_error(plugin_name, exc)``
@@ -137,7 +140,8 @@ class Host:
         """
         caller = getattr(self.pm.hook, hook_name)
         results = []
-        for impl in reversed(caller.get_hookimpls()):
+        impls = caller.get_hookimpls()
+        for impl in (impls if registration_order else reversed(impls)):
             if impl.hookwrapper or impl.wrapper:
                 continue
             try:
@@ -169,7 +173,8 @@ class Host:
                 raise ValueError(f"preset {preset.name!r} is already registered")
             found[preset.name] = preset
 
-        self.call_each("register_presets", register=register)
+        # Built-ins register first, so a plugin cannot silently replace a built-in preset.
+        self.call_each("register_presets", registration_order=True, register=register)
         return found
 
 

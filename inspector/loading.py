@@ -82,6 +82,9 @@ def quiet_libraries() -> None:
     import logging
 
     logging.getLogger("transformers").setLevel(logging.ERROR)
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.disable_progress_bar()
 
 
 def torch_dtype(name: str) -> Any:

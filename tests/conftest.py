@@ -1,0 +1,56 @@
+"""Shared fixtures: a plugin host, the tiny pipeline, and an in-process CLI runner."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def host():
+    from inspector.host import Host
+
+    return Host.default(entrypoints=False)
+
+
+@pytest.fixture(scope="session")
+def presets(host):
+    return host.presets()
+
+
+@pytest.fixture(scope="session")
+def tiny_saved(tmp_path_factory, presets) -> Path:
+    """The tiny pipeline with random weights, written by ``save_pretrained`` (safetensors)."""
+    from inspector.loading import SourceSpec, load
+
+    folder = tmp_path_factory.mktemp("tiny") / "tiny-sd"
+    load(SourceSpec(model="tiny-sd"), presets).pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``ldm-inspector ARGS`` in-process; returns exit code, stdout and stderr."""
+    from inspector.cli import main
+
+    def run(*args: str) -> CliResult:
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
