@@ -3,7 +3,7 @@
 Hooks go on every submodule (``with_kwargs=True`` so keyword inputs count, and
 outputs are flattened through tuples, dicts and diffusers' ``BaseOutput``
 dataclasses, which torchinfo reduces to their last value). FLOPs come from
-``torch.utils.flop_counter.FlopCounterMode``, which counts attention matmuls;
+torch's FLOP formulas (``torch.utils.flop_counter``), which count attention matmuls;
 each layer's share is the difference of the running total between its pre- and
 post-hook, so nested modules and repeated calls add up correctly. Works on
 ``meta`` tensors. All hooks are removed and training flags restored afterwards.
@@ -60,29 +60,71 @@ def _sdpa_cpu_flops(query: Any, key: Any, value: Any, *args: Any, out_shape: Any
     return sdpa_flop_count(query, key, value)
 
 
-def flop_counter() -> Any:
-    """A ``FlopCounterMode`` that also counts the CPU's fused attention kernel.
+def flop_registry() -> dict[Any, Callable[..., int]]:
+    """torch's FLOP formulas, plus the CPU's fused attention kernel.
 
     On a CPU, ``scaled_dot_product_attention`` dispatches to
-    ``_scaled_dot_product_flash_attention_for_cpu``, which torch's FLOP registry
-    does not know: attention would count as zero there while the same model on
-    ``meta`` (which decomposes to ``bmm``) counts it. Same formula as the CUDA kernels.
+    ``_scaled_dot_product_flash_attention_for_cpu``, which torch's registry does
+    not know: attention would count as zero there while the same model on
+    ``meta`` counts it. It gets the same formula as the CUDA kernels.
     """
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    from torch.utils.flop_counter import flop_registry as registry, shape_wrapper
 
-    mapping = {}
+    table = dict(registry)
     cpu_flash = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
     if cpu_flash is not None:
-        mapping[cpu_flash] = _sdpa_cpu_flops
-    return FlopCounterMode(display=False, custom_mapping=mapping)
+        table[cpu_flash] = shape_wrapper(_sdpa_cpu_flops)
+    return table
+
+
+class FlopCounter:
+    """Counts FLOPs of every op that runs inside it, with torch's own formulas.
+
+    ``torch.utils.flop_counter.FlopCounterMode`` first tries a Python
+    decomposition of every op it has no formula for (group norm, SiLU, add...),
+    which costs seconds on a full-size UNet and adds no FLOPs (those
+    decompositions hold no matmul or convolution). This mode runs each op once and
+    scores it from the same registry; ``tests/test_capture.py`` checks the totals
+    agree with ``FlopCounterMode``.
+    """
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._registry = flop_registry()
+        self._mode: Any = None
+
+    def __enter__(self) -> FlopCounter:
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        counter = self
+
+        class _Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+                kwargs = kwargs or {}
+                out = func(*args, **kwargs)
+                formula = counter._registry.get(func._overloadpacket)
+                if formula is not None:
+                    counter.total += int(formula(*args, **kwargs, out_val=out))
+                return out
+
+        self._mode = _Mode()
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._mode.__exit__(*exc)
+        self._mode = None
+
+    def get_total_flops(self) -> int:
+        return self.total
 
 
 def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True) -> Capture:
     """Run ``call()`` (which uses ``root`` or its submodules) and record every submodule it runs."""
     import torch
 
-    counter = flop_counter() if count_flops else None
+    counter = FlopCounter() if count_flops else None
     modules = [(name, mod) for name, mod in root.named_modules() if name]
     records = {
         name: LayerRecord(name=name, type=type(mod).__name__, depth=name.count(".") + 1,
@@ -121,7 +163,9 @@ def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True) -> 
             handles.append(mod.register_forward_pre_hook(pre, with_kwargs=True))
             handles.append(mod.register_forward_hook(post, with_kwargs=True, always_call=True))
         root.eval()
-        with torch.inference_mode():
+        # no_grad, not inference_mode: under inference_mode composite ops such as
+        # aten.linear reach the dispatch mode undecomposed and would score zero.
+        with torch.no_grad():
             if counter is not None:
                 with counter:
                     value = call()
