@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 from rich.console import Console
@@ -42,32 +42,56 @@ def early_size_check(height: Optional[int], width: Optional[int]) -> None:
             raise OptionError(f"--{label} {value} must be a positive multiple of 8")
 
 
+def source_options(f: Any) -> Any:
+    """Options every command that loads a model takes."""
+    for decorator in reversed([
+        click.argument("model", required=False),
+        click.option("--arch", default=None, help="Preset whose configs describe a single-file checkpoint."),
+        click.option("--height", type=int, default=None, help="Image height (default: the model's native size)."),
+        click.option("--width", type=int, default=None, help="Image width (default: the model's native size)."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Images per prompt."),
+        click.option("--prompt", default="a photo of an astronaut riding a horse on mars", show_default=True),
+        click.option("--negative-prompt", default="", help="Negative prompt."),
+        click.option("--guidance-scale", type=float, default=7.5, show_default=True,
+                     help="Above 1 the UNet runs the doubled classifier-free-guidance batch."),
+        click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True,
+                     help="Denoising steps (the scheduler's timesteps)."),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed for random weights, example inputs and the pipeline's noise."),
+        click.option("--layers", is_flag=True, help="Print the per-layer table of each model."),
+        click.option("--depth", type=click.IntRange(min=1), default=2, show_default=True,
+                     help="Deepest layer level printed with --layers."),
+        click.option("--details", is_flag=True, help="Print every plugin view (tokens, timesteps, blocks)."),
+        click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Write the run as JSON here."),
+        click.option("--allow-download", is_flag=True, help="Let a repo id be fetched from the Hugging Face hub."),
+    ]):
+        f = decorator(f)
+    return f
+
+
+def check_output_path(option: str, path: Optional[Path]) -> None:
+    if path is not None and not (path.parent if str(path.parent) else Path(".")).is_dir():
+        raise OptionError(f"{option} {path}: folder {path.parent} does not exist")
+
+
+def write_json(run: Any, json_path: Optional[Path], console: Console) -> None:
+    if json_path is not None:
+        from .reports import json_report
+
+        json_report.write(run, json_path)
+        console.print(f"wrote {json_path}")
+
+
 @app.command()
-@click.argument("model", required=False)
+@source_options
 @click.option("--weights", type=click.Choice(["meta", "random", "pretrained"]), default=None,
               help="meta: shapes only, no memory (default for sd15/sd21/sdxl); random: seeded random weights "
                    "(default for tiny-sd); pretrained: the checkpoint's own (default for folders and files).")
-@click.option("--arch", default=None, help="Preset whose configs describe a single-file checkpoint.")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where random or pretrained weights live (meta stays meta).")
-@click.option("--height", type=int, default=None, help="Image height (default: the model's native size).")
-@click.option("--width", type=int, default=None, help="Image width (default: the model's native size).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help="Images per prompt.")
-@click.option("--prompt", default="a photo of an astronaut riding a horse on mars", show_default=True)
-@click.option("--negative-prompt", default="", help="Negative prompt.")
-@click.option("--guidance-scale", type=float, default=7.5, show_default=True,
-              help="Above 1 the UNet runs the doubled classifier-free-guidance batch.")
-@click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True,
-              help="Denoising steps (the scheduler's timesteps).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random weights and example inputs.")
-@click.option("--layers", is_flag=True, help="Print the per-layer table of each model.")
-@click.option("--depth", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Deepest layer level printed with --layers.")
-@click.option("--details", is_flag=True, help="Print every plugin view (tokens, timesteps, blocks).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the run as JSON here.")
-@click.option("--allow-download", is_flag=True, help="Let a repo id be fetched from the Hugging Face hub.")
 def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], dtype: str, device: str,
             height: Optional[int], width: Optional[int], batch_size: int, prompt: str, negative_prompt: str,
             guidance_scale: float, steps: int, seed: int, layers: bool, depth: int, details: bool,
@@ -77,8 +101,7 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 
     enforce_offline(allow_download)
     early_size_check(height, width)
-    if json_path is not None and not (json_path.parent if str(json_path.parent) else Path(".")).is_dir():
-        raise OptionError(f"--json {json_path}: folder {json_path.parent} does not exist")
+    check_output_path("--json", json_path)
 
     from .context import InspectOptions
     from .host import Host
@@ -96,11 +119,86 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
     from .terminal import render
 
     render(run, console, layers=layers, depth=depth, details=details)
-    if json_path is not None:
-        from .reports import json_report
+    write_json(run, json_path, console)
 
-        json_report.write(run, json_path)
-        console.print(f"wrote {json_path}")
+
+@app.command()
+@source_options
+@click.option("--weights", type=click.Choice(["random", "pretrained"]), default=None,
+              help="random: seeded random weights (presets' default here); pretrained: the checkpoint's own.")
+@click.option("--dtype", type=click.Choice(["auto", "float32", "float16", "bfloat16"]), default="auto",
+              show_default=True, help="auto: float16 on CUDA, float32 on a CPU.")
+@click.option("--allow-cpu-float16", is_flag=True, help="Run float16 on a CPU anyway (slow, some kernels missing).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="auto: CUDA when available.")
+@click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Calls run and discarded before timing (after the separately reported cold call).")
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True, help="Timed calls per component.")
+@click.option("--e2e-repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Bare and instrumented pipeline calls each, alternated.")
+@click.option("--scheduler", "scheduler_name", default=None, help="Swap in a compatible scheduler by class name.")
+@click.option("--attention", type=click.Choice(["sdpa", "eager"]), default=None,
+              help="Attention processor: sdpa (AttnProcessor2_0) or eager (AttnProcessor); default: as loaded.")
+@click.option("--peak-tflops", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="The device's peak TFLOP/s for this dtype, when the built-in table does not know it.")
+@click.option("--image", "image_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Image for the VAE round trip (default: a built-in synthetic test image).")
+@click.option("--save-image", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to save the generated image (default: next to --json, as STEM.png).")
+@click.option("--no-end-to-end", is_flag=True, help="Skip the real pipeline call.")
+def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], dtype: str, allow_cpu_float16: bool,
+            device: str, height: Optional[int], width: Optional[int], batch_size: int, prompt: str,
+            negative_prompt: str, guidance_scale: float, steps: int, seed: int, layers: bool, depth: int,
+            details: bool, json_path: Optional[Path], allow_download: bool, warmup: int, repeats: int,
+            e2e_repeats: int, scheduler_name: Optional[str], attention: Optional[str], peak_tflops: Optional[float],
+            image_path: Optional[Path], save_image: Optional[Path], no_end_to_end: bool) -> None:
+    """Time and measure memory of every component, and of the whole pipeline, step by step."""
+    from .loading import enforce_offline
+
+    enforce_offline(allow_download)
+    early_size_check(height, width)
+    check_output_path("--json", json_path)
+    check_output_path("--save-image", save_image)
+    if image_path is not None:
+        check_image(image_path)
+    from .host import Host
+    from .loading import SourceSpec
+    from .profiling import ProfileOptions, default_image_out, resolve_dtype, run_profile
+
+    resolved_device = resolve_device(device)
+    resolve_dtype(dtype, resolved_device, allow_cpu_float16)  # fail before loading
+    spec = SourceSpec(model=model, weights=weights, arch=arch, dtype=dtype, device=resolved_device, seed=seed,
+                      allow_download=allow_download)
+    options = ProfileOptions(
+        height=height, width=width, batch_size=batch_size, prompt=prompt, negative_prompt=negative_prompt,
+        guidance_scale=guidance_scale, steps=steps, seed=seed, warmup=warmup, repeats=repeats,
+        e2e_repeats=e2e_repeats, scheduler=scheduler_name, attention=attention, peak_tflops=peak_tflops,
+        image_path=str(image_path) if image_path else None,
+        image_out=str(save_image) if save_image else default_image_out(str(json_path) if json_path else None),
+        end_to_end=not no_end_to_end,
+    )
+    console = Console(stderr=False)
+    from .terminal import progress_bar, render
+
+    with progress_bar(console) as report:
+        run = run_profile(Host.default(), spec, options, allow_cpu_float16=allow_cpu_float16, progress=report)
+    render(run, console, layers=layers, depth=depth, details=details)
+    write_json(run, json_path, console)
+    if run.interrupted:
+        print("interrupted: partial results kept", file=sys.stderr)
+        sys.exit(130)
+
+
+def check_image(path: Path) -> None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except FileNotFoundError:
+        raise OptionError(f"--image {path}: no such file") from None
+    except (OSError, UnidentifiedImageError) as exc:
+        raise OptionError(f"--image {path}: not a readable image ({type(exc).__name__})") from None
 
 
 @app.command()

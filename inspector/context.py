@@ -58,6 +58,7 @@ class InspectContext:
     dtype: Any
     height: int = 0
     width: int = 0
+    weights: str | None = None
     shared: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -76,6 +77,19 @@ class InspectContext:
     @property
     def latent_size(self) -> tuple[int, int]:
         return self.height // self.vae_scale_factor, self.width // self.vae_scale_factor
+
+    def denoise_calls(self) -> int:
+        """How many denoising iterations (UNet calls) one pipeline run makes: the length of the
+        scheduler's timesteps for ``--steps``, which is not always ``--steps`` (PNDM adds one)."""
+        if "denoise_calls" not in self.shared:
+            scheduler = getattr(self.pipe, "scheduler", None)
+            count = self.options.steps
+            if scheduler is not None:
+                copy = type(scheduler).from_config(scheduler.config)
+                copy.set_timesteps(self.options.steps)
+                count = len(copy.timesteps)
+            self.shared["denoise_calls"] = count
+        return self.shared["denoise_calls"]
 
     @property
     def on_meta(self) -> bool:

@@ -19,6 +19,7 @@ import pluggy
 if TYPE_CHECKING:
     from .context import Component, InspectContext
     from .loading import Preset
+    from .profiling import ProfileContext
     from .results import ComponentResult
 
 PROJECT = "ldm_inspector"
@@ -54,6 +55,23 @@ def inspect_component(context: InspectContext, component: Component) -> Componen
     :return: a :class:`~inspector.results.ComponentResult` if this plugin handles
         the component, else ``None``. First non-``None`` result wins; the
         built-in ``generic`` plugin runs last and handles anything.
+    """
+
+
+@hookspec(firstresult=True)
+def profile_component(context: ProfileContext, component: Component, result: ComponentResult) -> bool | None:
+    """Time one component (``ldm-inspector profile``), after it was inspected.
+
+    Use ``context.measure(result, name, fn, ...)`` for every timed call: it runs
+    the warm-up, repeats, cold call and memory measurement the same way for all
+    plugins, computes achieved FLOP/s, and records an out-of-memory error on
+    the measurement instead of raising. Add details and views to ``result``.
+
+    :param context: the run (a :class:`~inspector.profiling.ProfileContext`).
+    :param component: name, object, and whether it is present.
+    :param result: the component's inspection result, with FLOPs and shapes.
+    :return: ``True`` if this plugin profiled the component, else ``None``.
+        First non-``None`` result wins.
     """
 
 

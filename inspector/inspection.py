@@ -67,7 +67,8 @@ def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions) 
     device, dtype = pipeline_device_dtype(pipe)
     native_h, native_w = native_size(pipe)
     ctx = InspectContext(pipe=pipe, options=options, device=device, dtype=dtype,
-                         height=options.height or native_h, width=options.width or native_w)
+                         height=options.height or native_h, width=options.width or native_w,
+                         weights=loaded.weights)
     check_size(ctx.height, ctx.width, ctx.vae_scale_factor)
     declared = declared_components(pipe)
     results = []
@@ -89,8 +90,10 @@ def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions) 
     )
 
 
-def inspect_component(host: Host, ctx: InspectContext, component: Component) -> ComponentResult:
-    """Ask the plugins for this component's result; a plugin that raises is recorded and the next one tries."""
+def inspect_component(host: Host, ctx: InspectContext, component: Component, *, augment: bool = True) -> ComponentResult:
+    """Ask the plugins for this component's result; a plugin that raises is recorded and the next one tries.
+
+    ``augment=False`` leaves the ``augment_component`` hook to the caller (profile runs it after timing)."""
     errors: list[dict[str, str]] = []
 
     def on_error(plugin: str, exc: BaseException) -> None:
@@ -101,8 +104,9 @@ def inspect_component(host: Host, ctx: InspectContext, component: Component) -> 
                             component=component)
     if result is None:
         result = ctx.base_result(component, "other", None)  # type: ignore[arg-type]
-    current[0] = "augment_component"
-    host.call_each("augment_component", on_error=on_error, context=ctx, component=component, result=result)
+    if augment:
+        current[0] = "augment_component"
+        host.call_each("augment_component", on_error=on_error, context=ctx, component=component, result=result)
     result.errors.extend(errors)
     return result
 

@@ -54,6 +54,49 @@ class ParameterStats:
 
 
 @dataclass
+class TimingStats:
+    """Milliseconds. ``cold`` is the first call for this shape, timed apart from the rest."""
+
+    median: float
+    iqr: float
+    min: float
+    max: float
+    count: int
+    cold: float | None = None
+    unit: str = "ms"
+    samples: list[float] = field(default_factory=list)
+
+
+@dataclass
+class MemoryStats:
+    """Bytes. ``peak`` is the growth over ``before`` while the measured calls ran.
+
+    ``kind``: ``cuda_allocated`` (torch's allocator; ``reserved`` is its cache) or
+    ``cpu_rss`` (the process's resident set)."""
+
+    kind: str
+    peak: int
+    before: int = 0
+    reserved: int | None = None
+    absolute_peak: int | None = None
+    cold_peak: int | None = None
+
+
+@dataclass
+class Measurement:
+    """One timed call of a component (a component may have several: encode and decode, say)."""
+
+    name: str
+    timing: TimingStats
+    memory: MemoryStats | None = None
+    flops: int | None = None
+    flops_per_second: float | None = None
+    fraction_of_peak: float | None = None
+    calls_per_run: float | None = None
+    error: str | None = None
+
+
+@dataclass
 class LayerRecord:
     """One module of a component. ``parameters`` counts the module with its children;
     ``flops`` is everything that ran inside it (children included), summed over ``calls``;
@@ -86,6 +129,68 @@ class ComponentResult:
     views: list[View] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
+    timing: TimingStats | None = None
+    memory: MemoryStats | None = None
+    measurements: list[Measurement] = field(default_factory=list)
+
+
+@dataclass
+class StepRecord:
+    """One denoising step of the end-to-end call, in milliseconds. ``other`` is the step's
+    time outside the UNet and ``scheduler.step`` (CFG concat and guidance arithmetic)."""
+
+    index: int
+    timestep: float | None
+    unet: float
+    scheduler: float
+    other: float
+    total: float
+
+
+@dataclass
+class PipelineRun:
+    """The real ``pipe(...)`` call, instrumented, and the same call bare. Milliseconds.
+
+    ``total`` and ``bare_total`` are medians over ``repeats`` calls of each kind;
+    ``steps`` and the per-component figures come from the median instrumented call.
+    ``component_sum`` adds each component's isolated median times the calls one
+    pipeline run makes; ``component_sum_ratio`` = component_sum / total."""
+
+    steps: list[StepRecord] = field(default_factory=list)
+    num_steps: int = 0
+    text_encoding: float = 0.0
+    prepare: float = 0.0
+    vae_decode: float | None = None
+    safety_checker: float | None = None
+    total: float = 0.0
+    it_per_s: float | None = None
+    bare_total: float | None = None
+    overhead_ratio: float | None = None
+    component_sum: float | None = None
+    component_sum_ratio: float | None = None
+    repeats: int = 0
+    totals: list[float] = field(default_factory=list)
+    bare_totals: list[float] = field(default_factory=list)
+    identical_output: bool | None = None
+    image: str | None = None
+    image_shape: list[int] = field(default_factory=list)
+    memory: MemoryStats | None = None
+    error: str | None = None
+    unit: str = "ms"
+
+
+@dataclass
+class ProfileSettings:
+    device: str
+    device_name: str
+    dtype: str
+    warmup: int
+    repeats: int
+    threads: int
+    peak_flops: float | None = None
+    attention: str | None = None
+    scheduler: str | None = None
+    timer: str = "perf_counter"
 
 
 @dataclass
@@ -141,6 +246,9 @@ class RunResult:
     plugins: list[PluginRecord] = field(default_factory=list)
     command: str = "inspect"
     schema_version: int = SCHEMA_VERSION
+    profile: ProfileSettings | None = None
+    pipeline: PipelineRun | None = None
+    interrupted: bool = False
 
     def component(self, name: str) -> ComponentResult:
         for comp in self.components:

@@ -34,24 +34,91 @@ def shape_text(shape: list[int]) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
+def progress_bar(console: Console) -> Any:
+    """A context manager yielding ``report(stage, fraction, detail)`` that drives a rich progress bar."""
+    import contextlib
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    @contextlib.contextmanager
+    def manager() -> Any:
+        with Progress(TextColumn("{task.description:<48}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                      TimeElapsedColumn(), console=console, transient=True) as progress:
+            task = progress.add_task("loading", total=1.0)
+
+            def report(stage: str, fraction: float, detail: str) -> None:
+                progress.update(task, completed=min(max(fraction, 0.0), 1.0), description=f"{stage} · {detail}")
+
+            yield report
+
+    return manager()
+
+
+def human_ms(ms: float | None) -> str:
+    if ms is None or ms != ms:
+        return "-"
+    return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.2f} ms" if ms >= 1 else f"{ms * 1000:.0f} µs"
+
+
 def summary_table(run: RunResult) -> Table:
     m, inp = run.model, run.inputs
     table = Table(title=f"{m.source} · {m.pipeline_class} · weights={m.weights} · {run.environment.device} "
                         f"{run.environment.dtype} · {inp.width}x{inp.height} batch {inp.batch_size}",
                   title_justify="left")
-    for col, justify in (("component", "left"), ("class", "left"), ("parameters", "right"), ("size", "right"),
-                         ("FLOPs", "right"), ("main output", "left"), ("notes", "left")):
+    profiled = run.profile is not None
+    columns = [("component", "left"), ("class", "left"), ("parameters", "right"), ("size", "right"),
+               ("FLOPs", "right")]
+    columns += [("time (median)", "right"), ("peak memory", "right")] if profiled else [("main output", "left")]
+    columns += [("notes", "left")]
+    for col, justify in columns:
         table.add_column(col, justify=justify, overflow="fold")
     for comp in run.components:
         style = None if comp.present else "dim"
-        output = f"{comp.outputs[0].name} {shape_text(comp.outputs[0].shape)}" if comp.outputs else ""
         notes = "absent" if not comp.present else ""
         if comp.errors:
             notes = f"[red]{len(comp.errors)} plugin error(s)[/red]"
-        table.add_row(comp.name, comp.class_name,
-                      f"{comp.parameters.total:,}" if comp.parameters else "-",
-                      human_bytes(comp.parameters.bytes) if comp.parameters else "-",
-                      human_count(comp.flops), output, notes, style=style)
+        cells = [comp.name, comp.class_name, f"{comp.parameters.total:,}" if comp.parameters else "-",
+                 human_bytes(comp.parameters.bytes) if comp.parameters else "-", human_count(comp.flops)]
+        if profiled:
+            cells += [human_ms(comp.timing.median) if comp.timing else "-",
+                      human_bytes(comp.memory.peak) if comp.memory else "-"]
+        else:
+            cells += [f"{comp.outputs[0].name} {shape_text(comp.outputs[0].shape)}" if comp.outputs else ""]
+        table.add_row(*cells, notes, style=style)
+    return table
+
+
+def pipeline_table(run: RunResult) -> Any:
+    p = run.pipeline
+    if p is None:
+        return Text("")
+    if p.error:
+        return Text(f"pipeline: {p.error}", style="red")
+    table = Table(title=f"end to end: {p.num_steps} steps, {human_ms(p.total)} "
+                        f"({p.it_per_s or 0:.2f} it/s), median of {p.repeats}", title_justify="left")
+    table.add_column("part")
+    table.add_column("time", justify="right")
+    table.add_column("share", justify="right")
+    parts = [("text encoding", p.text_encoding), ("prepare", p.prepare),
+             ("unet (all steps)", sum(s.unet for s in p.steps)),
+             ("scheduler.step (all steps)", sum(s.scheduler for s in p.steps)),
+             ("other in steps (CFG, guidance)", sum(s.other for s in p.steps)),
+             ("vae decode", p.vae_decode), ("safety checker", p.safety_checker)]
+    for label, ms in parts:
+        if ms is not None:
+            table.add_row(label, human_ms(ms), f"{100 * ms / p.total:.1f}%" if p.total else "-")
+    first = p.steps[0] if p.steps else None
+    caption = [f"bare call {human_ms(p.bare_total)}, instrumentation overhead x{p.overhead_ratio or 0:.3f}"]
+    if first is not None:
+        caption.append(f"step 0 {human_ms(first.total)} (unet {human_ms(first.unet)})")
+    if p.component_sum_ratio:
+        caption.append(f"isolated components add up to {100 * p.component_sum_ratio:.1f}% of the total")
+    if p.identical_output is not None:
+        caption.append("identical image with and without instrumentation" if p.identical_output
+                       else "images differ with instrumentation")
+    if p.image:
+        caption.append(f"image saved to {p.image}")
+    table.caption = "; ".join(caption)
     return table
 
 
@@ -115,6 +182,10 @@ def _cell(value: Any) -> str:
 
 def render(run: RunResult, console: Console, *, layers: bool = False, depth: int = 2, details: bool = False) -> None:
     console.print(summary_table(run))
+    if run.pipeline is not None:
+        console.print(pipeline_table(run))
+    if run.interrupted:
+        console.print(Text("interrupted: the figures above are what was measured before Ctrl-C", style="yellow"))
     for comp in run.components:
         parts: list[Any] = []
         if layers and comp.layers:

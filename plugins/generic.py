@@ -28,3 +28,12 @@ def inspect_component(context, component):
 
         result.details["config"] = json_safe(config)
     return result
+
+
+@hookimpl(trylast=True)
+def profile_component(context, component, result):
+    if not component.present:
+        return None
+    if component.is_module:
+        result.notes.append(f"not timed: no example inputs are synthesized for {component.class_name}")
+    return True

@@ -60,3 +60,80 @@ def inspect_component(context, component):
     result.views.append(View(title="Schedule", kind="series", x=list(range(len(plan["timesteps"]))),
                              x_label="step", series=series))
     return result
+
+
+def denoise_loop(scheduler_cls, config, steps: int, sample, noise):
+    """Every ``step()`` of a fresh scheduler over its timesteps, as a pipeline makes them."""
+    import inspect
+
+    sched = scheduler_cls.from_config(config)
+    sched.set_timesteps(steps)
+    accepts_generator = "generator" in inspect.signature(sched.step).parameters
+    latents = sample * sched.init_noise_sigma
+    for t in sched.timesteps:
+        model_input = sched.scale_model_input(latents, t)
+        del model_input
+        kwargs = {"generator": None} if accepts_generator else {}
+        latents = sched.step(noise, t, latents, return_dict=False, **kwargs)[0]
+    return len(sched.timesteps)
+
+
+def scale_timing(timing, factor: float):
+    from dataclasses import replace
+
+    return replace(timing, median=timing.median * factor, iqr=timing.iqr * factor, min=timing.min * factor,
+                   max=timing.max * factor, cold=timing.cold * factor if timing.cold is not None else None,
+                   samples=[s * factor for s in timing.samples])
+
+
+@hookimpl
+def profile_component(context, component, result):
+    if not component.present or not is_scheduler(component.obj):
+        return None
+    import statistics
+    import time
+
+    sched = component.obj
+    unet = context.pipe.components.get("unet")
+    channels = getattr(getattr(unet, "config", None), "in_channels", 4)
+    shape = (context.options.batch_size, channels, *context.latent_size)
+    sample = context.example(*shape)
+    noise = context.example(*shape) * 0.1
+    steps = context.options.steps
+    config = sched.config
+    n_calls = len(result.details.get("timesteps") or []) or steps
+    measured = context.measure(result, "loop", lambda: denoise_loop(type(sched), config, steps, sample, noise))
+    if measured is not None:
+        # one measurement per step() call, which is what a pipeline run makes `steps` of
+        per_step = scale_timing(measured.timing, 1.0 / n_calls)
+        from inspector.results import Measurement
+
+        result.measurements.append(Measurement(name="step", timing=per_step, memory=measured.memory,
+                                               calls_per_run=n_calls))
+        result.timing = per_step
+    rows = []
+    candidates = {c.__name__: c for c in getattr(sched, "compatibles", [])}
+    candidates[type(sched).__name__] = type(sched)
+    for name in sorted(candidates):
+        cls = candidates[name]
+        try:
+            calls = denoise_loop(cls, config, steps, sample, noise)  # warm-up, and the step count
+            samples = []
+            for _ in range(3):
+                begin = time.perf_counter()
+                denoise_loop(cls, config, steps, sample, noise)
+                samples.append((time.perf_counter() - begin) * 1000.0)
+            plan = schedule(cls.from_config(config), steps)
+            sigmas = plan["sigmas"] or []
+            rows.append([name, calls, round(statistics.median(samples) / calls, 5),
+                         plan["timesteps"][0] if plan["timesteps"] else None,
+                         plan["timesteps"][-1] if plan["timesteps"] else None,
+                         max(sigmas) if sigmas else None, plan["order"], name == type(sched).__name__, ""])
+        except Exception as exc:  # one scheduler that cannot take this config does not stop the table
+            rows.append([name, None, None, None, None, None, None, name == type(sched).__name__,
+                         f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"])
+    result.views.append(View(title="Compatible schedulers",
+                             columns=["scheduler", "step_calls", "step_ms_median", "first_timestep",
+                                      "last_timestep", "sigma_max", "order", "in_use", "error"], rows=rows))
+    result.details["compatible_schedulers"] = [r[0] for r in rows]
+    return True

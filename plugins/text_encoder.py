@@ -65,3 +65,21 @@ def _info(name, tensor):
     from inspector.results import TensorInfo
 
     return TensorInfo(name, list(tensor.shape), str(tensor.dtype).replace("torch.", ""))
+
+
+@hookimpl
+def profile_component(context, component, result):
+    if not component.present or not is_text_encoder(component.obj):
+        return None
+    encoder = component.obj
+    ids = input_ids(context, component.name, encoder)
+    # encode_prompt runs the encoder once for the prompt and, under CFG, once for the negative prompt
+    calls = 2 if context.cfg else 1
+    measured = context.measure(result, "forward", lambda: encoder(ids), flops=result.flops, calls_per_run=calls)
+    if measured is not None:
+        from inspector.capture import tensor_infos
+
+        result.details["pooled_output"] = next(
+            ([o.name, o.shape] for o in tensor_infos(measured.value) if o.name in ("pooler_output", "text_embeds")),
+            None)
+    return True

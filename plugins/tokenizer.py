@@ -58,3 +58,18 @@ def inspect_component(context, component):
     ))
     context.shared.setdefault("token_ids", {})[component.name] = encoded["ids"]
     return result
+
+
+@hookimpl
+def profile_component(context, component, result):
+    if not component.present or not is_tokenizer(component.obj):
+        return None
+    tok = component.obj
+    prompts = [context.options.prompt] * context.options.batch_size
+
+    def encode():
+        return tok(prompts, padding="max_length", max_length=tok.model_max_length, truncation=True,
+                   return_tensors="pt")
+
+    context.measure(result, "tokenize", encode, calls_per_run=2 if context.cfg else 1)
+    return True

@@ -1,0 +1,231 @@
+"""The measurement core every plugin uses: timing, memory, achieved FLOP/s.
+
+Timing
+    A cold call (the first for this shape: on CUDA it pays for autotuning and
+    allocator growth) is timed on its own; then ``warmup`` calls are run and
+    discarded; then ``repeats`` calls are timed. Reported: median, IQR, min,
+    max, count, and cold, in milliseconds. On CUDA every measured region is
+    bracketed by CUDA events and synchronized (host timing alone measures kernel
+    launches, not work); on CPU, ``time.perf_counter`` with the thread count recorded.
+
+Memory
+    CUDA: ``reset_peak_memory_stats`` before a component, then peak allocated
+    and reserved, minus what was allocated before. CPU: peak RSS growth, read
+    from ``/proc/self/status`` (``VmHWM``) after resetting the high-water mark
+    through ``/proc/self/clear_refs``; where that is not possible, a sampler
+    thread polls RSS every millisecond.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .results import MemoryStats, TimingStats
+
+#: Dense peak TFLOP/s by device-name fragment and dtype (vendor datasheets, no sparsity).
+#: float32 is the non-tensor-core figure; matmuls may run faster through TF32.
+DEVICE_PEAK_TFLOPS: dict[str, dict[str, float]] = {
+    "H200": {"float16": 989.4, "bfloat16": 989.4, "float32": 66.9},
+    "H100 PCIe": {"float16": 756.5, "bfloat16": 756.5, "float32": 51.2},
+    "H100": {"float16": 989.4, "bfloat16": 989.4, "float32": 66.9},
+    "A100": {"float16": 312.0, "bfloat16": 312.0, "float32": 19.5},
+    "L40S": {"float16": 362.1, "bfloat16": 362.1, "float32": 91.6},
+    "L40": {"float16": 181.0, "bfloat16": 181.0, "float32": 90.5},
+    "L4": {"float16": 121.0, "bfloat16": 121.0, "float32": 30.3},
+    "A10G": {"float16": 70.0, "bfloat16": 70.0, "float32": 31.2},
+    "RTX 4090": {"float16": 165.2, "bfloat16": 165.2, "float32": 82.6},
+    "V100": {"float16": 125.0, "float32": 15.7},
+    "T4": {"float16": 65.0, "float32": 8.1},
+}
+
+
+def device_peak_flops(device_name: str, dtype: str, override_tflops: float | None = None) -> float | None:
+    """The device's peak FLOP/s for ``dtype``, or ``None`` when unknown (CPUs included)."""
+    if override_tflops:
+        return override_tflops * 1e12
+    for fragment in sorted(DEVICE_PEAK_TFLOPS, key=len, reverse=True):  # "H100 PCIe" before "H100"
+        if fragment.lower() in device_name.lower():
+            value = DEVICE_PEAK_TFLOPS[fragment].get(dtype)
+            return value * 1e12 if value else None
+    return None
+
+
+def summarize(samples_ms: list[float], cold_ms: float | None) -> TimingStats:
+    ordered = sorted(samples_ms)
+    if len(ordered) >= 2:
+        q = statistics.quantiles(ordered, n=4, method="inclusive")
+        iqr = q[2] - q[0]
+    else:
+        iqr = 0.0
+    return TimingStats(
+        median=statistics.median(ordered) if ordered else (cold_ms or 0.0), iqr=iqr,
+        min=ordered[0] if ordered else (cold_ms or 0.0), max=ordered[-1] if ordered else (cold_ms or 0.0),
+        count=len(ordered), cold=cold_ms, samples=list(samples_ms),
+    )
+
+
+class Clock:
+    """Times one region on a device, honestly: CUDA work is waited for."""
+
+    def __init__(self, device: Any) -> None:
+        self.cuda = str(device).startswith("cuda")
+
+    def time_ms(self, fn: Callable[[], Any]) -> tuple[float, Any]:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            value = fn()
+            end.record()
+            torch.cuda.synchronize()
+            return start.elapsed_time(end), value
+        begin = time.perf_counter()
+        value = fn()
+        return (time.perf_counter() - begin) * 1000.0, value
+
+
+def rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        import psutil
+
+        return psutil.Process().memory_info().rss
+
+
+def _hwm_bytes() -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def release_free_heap() -> None:
+    """Hand freed heap memory back to the OS (glibc ``malloc_trim``), so that RSS growth
+    during a measured call is visible instead of being served from already-resident arenas."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _reset_hwm() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class MemoryMeter:
+    """Peak memory of what runs inside ``with meter:``, relative to what was held before."""
+
+    def __init__(self, device: Any) -> None:
+        self.cuda = str(device).startswith("cuda")
+        self.stats: MemoryStats | None = None
+        self._sampler: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._peak = 0
+
+    def __enter__(self) -> MemoryMeter:
+        gc.collect()
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self._before = torch.cuda.memory_allocated()
+            self._before_reserved = torch.cuda.memory_reserved()
+            return self
+        release_free_heap()
+        self._before = rss_bytes()
+        self._use_hwm = _reset_hwm() and _hwm_bytes() is not None
+        if not self._use_hwm:
+            self._peak = self._before
+            self._stop.clear()
+            self._sampler = threading.Thread(target=self._sample, daemon=True)
+            self._sampler.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.001):
+            self._peak = max(self._peak, rss_bytes())
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            peak = torch.cuda.max_memory_allocated()
+            self.stats = MemoryStats(kind="cuda_allocated", peak=max(0, peak - self._before), before=self._before,
+                                     reserved=torch.cuda.max_memory_reserved(), absolute_peak=peak)
+            return
+        if self._use_hwm:
+            peak = _hwm_bytes() or self._before
+        else:
+            self._stop.set()
+            if self._sampler is not None:
+                self._sampler.join()
+            peak = max(self._peak, rss_bytes())
+        self.stats = MemoryStats(kind="cpu_rss", peak=max(0, peak - self._before), before=self._before,
+                                 reserved=None, absolute_peak=peak)
+
+
+@dataclass
+class Measured:
+    timing: TimingStats
+    memory: MemoryStats | None
+    value: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def measure(fn: Callable[[], Any], device: Any, *, warmup: int = 1, repeats: int = 5,
+            on_call: Callable[[int, int], None] | None = None) -> Measured:
+    """Time ``fn``: one cold call, ``warmup`` discarded calls, ``repeats`` timed calls.
+
+    Peak memory covers the cold call and the repeats (the cold peak can be several
+    times the warm one on CUDA; ``memory.cold_peak`` keeps it apart).
+    ``on_call(i, total)`` reports progress.
+    """
+    clock = Clock(device)
+    total = 1 + warmup + repeats
+    with MemoryMeter(device) as cold_meter:
+        cold_ms, value = clock.time_ms(fn)
+    if on_call:
+        on_call(1, total)
+    for i in range(warmup):
+        clock.time_ms(fn)
+        if on_call:
+            on_call(2 + i, total)
+    samples = []
+    with MemoryMeter(device) as warm_meter:
+        for i in range(repeats):
+            ms, value = clock.time_ms(fn)
+            samples.append(ms)
+            if on_call:
+                on_call(2 + warmup + i, total)
+    memory = warm_meter.stats
+    if memory is not None and cold_meter.stats is not None:
+        memory.cold_peak = cold_meter.stats.peak
+    return Measured(timing=summarize(samples, cold_ms), memory=memory, value=value)
+
+
+def threads_note() -> dict[str, Any]:
+    import torch
+
+    return {"torch_threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()}

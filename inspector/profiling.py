@@ -1,0 +1,250 @@
+"""``profile``: real forward passes per component and end to end.
+
+For each component: the inspection pass (shapes, FLOPs), then the plugins'
+``profile_component`` hook, which times calls through :meth:`ProfileContext.measure`.
+Then the real pipeline call, instrumented (:mod:`inspector.tracing`) and bare,
+alternately, so the overhead of the instrumentation is measured, not assumed.
+
+An out-of-memory error in one component is recorded on that component and the
+others still run. Ctrl-C keeps what was measured and marks the run interrupted.
+"""
+from __future__ import annotations
+
+import gc
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .context import Component, InspectContext, InspectOptions, check_size
+from .errors import OptionError
+from .host import Host, _describe
+from .inspection import declared_components, inspect_component, native_size, pipeline_device_dtype
+from .loading import LoadedPipeline, SourceSpec, load
+from .measure import Measured, device_peak_flops, measure
+from .results import ComponentResult, Environment, Inputs, Measurement, ModelInfo, PipelineRun, ProfileSettings, RunResult
+
+#: progress(stage, fraction, detail): stage is a component name or "pipeline".
+Progress = Callable[[str, float, str], None]
+
+
+@dataclass
+class ProfileOptions(InspectOptions):
+    warmup: int = 1
+    repeats: int = 5
+    e2e_repeats: int = 3
+    scheduler: str | None = None
+    attention: str | None = None
+    peak_tflops: float | None = None
+    image_path: str | None = None
+    image_out: str | None = None
+    end_to_end: bool = True
+
+
+@dataclass
+class ProfileContext(InspectContext):
+    """What a profiling plugin is handed: the inspection context (``options`` is a
+    :class:`ProfileOptions`) plus ``measure``."""
+
+    peak_flops: float | None = None
+    progress: Progress | None = None
+
+    def measure(self, result: ComponentResult, name: str, fn: Callable[[], Any], *, flops: int | None = None,
+                calls_per_run: float | None = None, repeats: int | None = None,
+                warmup: int | None = None) -> Measured | None:
+        """Time ``fn`` and record a :class:`Measurement` named ``name`` on ``result``.
+
+        Returns the measurement (its ``value`` is ``fn``'s last return value), or
+        ``None`` when the call ran out of memory; that is recorded on the result.
+        """
+        import torch
+
+        def tick(i: int, total: int) -> None:
+            if self.progress:
+                self.progress(result.name, i / total, name)
+
+        oom: BaseException | None = None
+        measured = None
+        try:
+            with torch.no_grad():
+                measured = measure(fn, self.device, warmup=self.options.warmup if warmup is None else warmup,
+                                   repeats=self.options.repeats if repeats is None else repeats, on_call=tick)
+        except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+            oom = exc
+        if oom is not None:
+            # Free outside the except block: the traceback holds the frames' tensors until then.
+            message = f"out of memory: {_describe(oom)}"
+            del oom
+            free_memory(self.device)
+            result.measurements.append(Measurement(name=name, timing=_empty_timing(), error=message))
+            result.errors.append({"plugin": result.plugin or "", "hook": "profile_component", "error": message,
+                                  "kind": "oom"})
+            return None
+        per_second = flops / (measured.timing.median / 1000.0) if flops and measured.timing.median > 0 else None
+        fraction = per_second / self.peak_flops if per_second and self.peak_flops else None
+        result.measurements.append(Measurement(
+            name=name, timing=measured.timing, memory=measured.memory, flops=flops,
+            flops_per_second=per_second, fraction_of_peak=fraction, calls_per_run=calls_per_run))
+        if result.timing is None:
+            result.timing, result.memory = measured.timing, measured.memory
+        return measured
+
+
+def _empty_timing():
+    from .results import TimingStats
+
+    return TimingStats(median=float("nan"), iqr=float("nan"), min=float("nan"), max=float("nan"), count=0)
+
+
+def free_memory(device: Any) -> None:
+    gc.collect()
+    if str(device).startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+def resolve_dtype(dtype: str, device: str, allow_cpu_float16: bool) -> str:
+    if dtype == "auto":
+        return "float16" if device.startswith("cuda") else "float32"
+    if dtype == "float16" and device == "cpu" and not allow_cpu_float16:
+        raise OptionError("--dtype float16 on a CPU: many kernels are missing or emulated there; choose "
+                          "--dtype float32 or bfloat16, or pass --allow-cpu-float16 to run it anyway")
+    return dtype
+
+
+def device_name(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    import platform
+
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def set_scheduler(pipe: Any, name: str) -> None:
+    compatibles = {c.__name__: c for c in getattr(pipe.scheduler, "compatibles", [])}
+    compatibles[type(pipe.scheduler).__name__] = type(pipe.scheduler)
+    if name not in compatibles:
+        raise OptionError(f"unknown scheduler {name!r} for {type(pipe).__name__}; choose one of "
+                          f"{', '.join(sorted(compatibles))}")
+    pipe.scheduler = compatibles[name].from_config(pipe.scheduler.config)
+
+
+ATTENTION_PROCESSORS = {"sdpa": "AttnProcessor2_0", "eager": "AttnProcessor"}
+
+
+def set_attention(pipe: Any, name: str) -> None:
+    import diffusers.models.attention_processor as ap
+
+    if name not in ATTENTION_PROCESSORS:
+        raise OptionError(f"unknown --attention {name!r}; choose one of {', '.join(ATTENTION_PROCESSORS)}")
+    for comp in pipe.components.values():
+        if hasattr(comp, "set_attn_processor") and getattr(comp, "attn_processors", None):
+            comp.set_attn_processor(getattr(ap, ATTENTION_PROCESSORS[name])())
+
+
+def attention_in_use(pipe: Any) -> str | None:
+    for name in ("unet", "transformer"):
+        model = getattr(pipe, name, None)
+        processors = getattr(model, "attn_processors", None)
+        if processors:
+            return ", ".join(sorted({type(p).__name__ for p in processors.values()}))
+    return None
+
+
+def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_cpu_float16: bool = False,
+                progress: Progress | None = None, loaded: LoadedPipeline | None = None) -> RunResult:
+    """Load, profile every component, then the whole pipeline. Never raises KeyboardInterrupt:
+    an interrupted run comes back with ``interrupted=True`` and what was measured."""
+    import torch
+
+    spec.dtype = resolve_dtype(spec.dtype, spec.device, allow_cpu_float16)
+    if spec.weights == "meta":
+        raise OptionError("profile runs real forward passes: use --weights random (presets) or a checkpoint")
+    if loaded is None:
+        presets = host.presets()
+        if (spec.model or "tiny-sd") in presets and spec.weights is None:
+            spec.weights = "random"
+        loaded = load(spec, presets)
+    pipe = loaded.pipe
+    pipe.set_progress_bar_config(disable=True)
+    if options.scheduler:
+        set_scheduler(pipe, options.scheduler)
+    if options.attention:
+        set_attention(pipe, options.attention)
+    device, dtype = pipeline_device_dtype(pipe)
+    native_h, native_w = native_size(pipe)
+    name = device_name(str(device))
+    dtype_name = str(dtype).replace("torch.", "")
+    peak = device_peak_flops(name, dtype_name, options.peak_tflops)
+    ctx = ProfileContext(pipe=pipe, options=options, device=device, dtype=dtype,
+                         height=options.height or native_h, width=options.width or native_w,
+                         weights=loaded.weights, peak_flops=peak, progress=progress)
+    check_size(ctx.height, ctx.width, ctx.vae_scale_factor)
+    from .inspection import environment
+
+    run = RunResult(
+        model=ModelInfo(source=loaded.source, pipeline_class=type(pipe).__name__, weights=loaded.weights,
+                        kind=loaded.kind, preset=loaded.preset, path=loaded.path),
+        environment=environment(device, dtype),
+        inputs=Inputs(height=ctx.height, width=ctx.width, batch_size=options.batch_size, prompt=options.prompt,
+                      negative_prompt=options.negative_prompt, guidance_scale=options.guidance_scale,
+                      steps=options.steps, seed=options.seed),
+        plugins=host.plugin_records(), command="profile",
+        profile=ProfileSettings(device=str(device), device_name=name, dtype=dtype_name, warmup=options.warmup,
+                                repeats=options.repeats, threads=torch.get_num_threads(), peak_flops=peak,
+                                attention=attention_in_use(pipe), scheduler=type(pipe.scheduler).__name__,
+                                timer="cuda_events" if str(device).startswith("cuda") else "perf_counter"),
+    )
+    declared = declared_components(pipe)
+    try:
+        for comp_name, obj in pipe.components.items():
+            library, class_name = declared.get(comp_name, (None, None))
+            component = Component(name=comp_name, obj=obj, library=None if obj is not None else library,
+                                  declared_class=class_name)
+            if progress:
+                progress(comp_name, 0.0, "inspect")
+            result = inspect_component(host, ctx, component, augment=False)
+            run.components.append(result)
+            profile_one(host, ctx, component, result)
+            host.call_each("augment_component", on_error=_error_recorder(result, "augment_component"),
+                           context=ctx, component=component, result=result)
+        if options.end_to_end:
+            from .tracing import profile_pipeline
+
+            run.pipeline = profile_pipeline(ctx, run)
+    except KeyboardInterrupt:
+        run.interrupted = True
+    return run
+
+
+def _error_recorder(result: ComponentResult, hook: str) -> Callable[[str, BaseException], None]:
+    def record(plugin: str, exc: BaseException) -> None:
+        result.errors.append({"plugin": plugin, "hook": hook, "error": _describe(exc)})
+
+    return record
+
+
+def profile_one(host: Host, ctx: ProfileContext, component: Component, result: ComponentResult) -> None:
+    if not component.present:
+        return
+    try:
+        host.call_each("profile_component", firstresult=True,
+                       on_error=_error_recorder(result, "profile_component"),
+                       context=ctx, component=component, result=result)
+    finally:
+        free_memory(ctx.device)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def default_image_out(json_path: str | None, html_path: str | None = None) -> str | None:
+    for path in (json_path, html_path):
+        if path:
+            p = Path(path)
+            return str(p.with_name(p.stem + ".png"))
+    return None

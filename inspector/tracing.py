@@ -1,0 +1,280 @@
+"""The end-to-end pipeline call, instrumented: every step, every component, step 0 included.
+
+Callback-based timers (``callback_on_step_end``) see N-1 intervals for N steps
+and never time step 0. Here the UNet, the text encoders and the safety checker
+get forward hooks, and ``scheduler.step`` and ``vae.decode`` (methods, not
+``forward``) are wrapped on the instance, so each step is bounded by the end of
+its ``scheduler.step`` call and step 0 starts where the latents were prepared.
+On CUDA each boundary synchronizes, so the figures are work, not launches.
+Everything installed is removed afterwards, also when the call fails.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .results import PipelineRun, RunResult, StepRecord
+
+MS = 1000.0
+
+
+@dataclass
+class Trace:
+    start: float = 0.0
+    end: float = 0.0
+    text: list[tuple[float, float]] = field(default_factory=list)
+    unet: list[tuple[float, float, Any]] = field(default_factory=list)
+    scheduler: list[tuple[float, float]] = field(default_factory=list)
+    decode: list[tuple[float, float]] = field(default_factory=list)
+    safety: list[tuple[float, float]] = field(default_factory=list)
+    latents_ready: float | None = None
+
+
+class PipelineTracer:
+    """Installs timing hooks on a pipeline's components for the duration of ``with tracer:``."""
+
+    def __init__(self, pipe: Any, device: Any) -> None:
+        self.pipe = pipe
+        self.cuda = str(device).startswith("cuda")
+        self.trace = Trace()
+        self._handles: list[Any] = []
+        self._wrapped: list[tuple[Any, str, bool, Any]] = []
+
+    def now(self) -> float:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    # --- installing ------------------------------------------------------------
+
+    def _hook_module(self, module: Any, sink: Callable[[float, float, tuple, dict], None]) -> None:
+        started: list[float] = []
+
+        def pre(_m: Any, args: tuple, kwargs: dict) -> None:
+            started.append(self.now())
+
+        def post(_m: Any, args: tuple, kwargs: dict, output: Any) -> None:
+            begin = started.pop() if started else self.now()
+            sink(begin, self.now(), args, kwargs)
+
+        self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
+        self._handles.append(module.register_forward_hook(post, with_kwargs=True, always_call=True))
+
+    def _wrap_method(self, obj: Any, name: str, sink: Callable[[float, float], None]) -> None:
+        had_instance_attr = name in vars(obj)
+        original = getattr(obj, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            begin = self.now()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                sink(begin, self.now())
+
+        setattr(obj, name, wrapper)
+        self._wrapped.append((obj, name, had_instance_attr, original))
+
+    def __enter__(self) -> PipelineTracer:
+        t = self.trace
+        comps = self.pipe.components
+        try:
+            for name, comp in comps.items():
+                if comp is None:
+                    continue
+                if name.startswith("text_encoder") and hasattr(comp, "register_forward_hook"):
+                    self._hook_module(comp, lambda b, e, a, k: t.text.append((b, e)))
+                elif name in ("unet", "transformer"):
+                    self._hook_module(comp, lambda b, e, a, k: t.unet.append(
+                        (b, e, _timestep(a, k))))
+                elif name == "safety_checker" and hasattr(comp, "register_forward_hook"):
+                    self._hook_module(comp, lambda b, e, a, k: t.safety.append((b, e)))
+            if comps.get("scheduler") is not None:
+                self._wrap_method(comps["scheduler"], "step", lambda b, e: t.scheduler.append((b, e)))
+            if comps.get("vae") is not None:
+                self._wrap_method(comps["vae"], "decode", lambda b, e: t.decode.append((b, e)))
+            if hasattr(self.pipe, "prepare_latents"):
+                self._wrap_method(self.pipe, "prepare_latents", lambda b, e: setattr(t, "latents_ready", e))
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        for obj, name, had_instance_attr, original in reversed(self._wrapped):
+            if had_instance_attr:
+                setattr(obj, name, original)
+            else:
+                vars(obj).pop(name, None)
+        self._wrapped.clear()
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        self.trace = Trace()
+        with self:
+            self.trace.start = self.now()
+            try:
+                return fn()
+            finally:
+                self.trace.end = self.now()
+
+
+def _timestep(args: tuple, kwargs: dict) -> Any:
+    value = kwargs.get("timestep", args[1] if len(args) > 1 else None)
+    try:
+        return float(value.flatten()[0]) if hasattr(value, "flatten") else float(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _span(pairs: list) -> float:
+    return sum(p[1] - p[0] for p in pairs) * MS
+
+
+def breakdown(trace: Trace) -> tuple[list[StepRecord], dict[str, float]]:
+    """Per-step records (every scheduler step, step 0 included) and per-component totals."""
+    steps: list[StepRecord] = []
+    loop_start = trace.latents_ready
+    if loop_start is None:
+        loop_start = trace.unet[0][0] if trace.unet else trace.start
+    previous_end = loop_start
+    unet_calls = list(trace.unet)
+    for index, (s_begin, s_end) in enumerate(trace.scheduler):
+        in_step = [c for c in unet_calls if previous_end <= c[0] < s_end]
+        unet_ms = sum(c[1] - c[0] for c in in_step) * MS
+        sched_ms = (s_end - s_begin) * MS
+        total_ms = (s_end - previous_end) * MS
+        steps.append(StepRecord(index=index, timestep=in_step[0][2] if in_step else None, unet=unet_ms,
+                                scheduler=sched_ms, other=max(0.0, total_ms - unet_ms - sched_ms), total=total_ms))
+        previous_end = s_end
+    text_ms = _span(trace.text)
+    totals = {
+        "text_encoding": text_ms,
+        "prepare": max(0.0, (loop_start - trace.start) * MS - text_ms),
+        "vae_decode": _span(trace.decode) if trace.decode else None,
+        "safety_checker": _span(trace.safety) if trace.safety else None,
+        "total": (trace.end - trace.start) * MS,
+    }
+    return steps, totals
+
+
+def pipeline_kwargs(ctx: Any) -> dict[str, Any]:
+    import inspect
+
+    o = ctx.options
+    kwargs: dict[str, Any] = {
+        "prompt": [o.prompt] * o.batch_size, "num_inference_steps": o.steps, "guidance_scale": o.guidance_scale,
+        "height": ctx.height, "width": ctx.width, "output_type": "np",
+    }
+    if o.negative_prompt:
+        kwargs["negative_prompt"] = [o.negative_prompt] * o.batch_size
+    accepted = inspect.signature(type(ctx.pipe).__call__).parameters
+    return {k: v for k, v in kwargs.items() if k in accepted}
+
+
+def profile_pipeline(ctx: Any, run: RunResult) -> PipelineRun:
+    """Bare and instrumented ``pipe(...)`` calls, alternated; breakdown of the median instrumented one."""
+    import inspect
+
+    import numpy as np
+    import torch
+
+    from .measure import MemoryMeter
+
+    pipe = ctx.pipe
+    kwargs = pipeline_kwargs(ctx)
+    repeats = max(1, ctx.options.e2e_repeats)
+
+    def call(**extra: Any) -> Any:
+        generator = torch.Generator("cpu").manual_seed(ctx.options.seed)
+        with torch.no_grad():
+            return pipe(**kwargs, **extra, generator=generator).images
+
+    def report(fraction: float, detail: str) -> None:
+        if ctx.progress:
+            ctx.progress("pipeline", fraction, detail)
+
+    tracer = PipelineTracer(pipe, ctx.device)
+    result = PipelineRun(repeats=repeats)
+    total_calls = 1 + 2 * repeats
+    with_callback = "callback_on_step_end" in inspect.signature(type(pipe).__call__).parameters
+
+    def stepping(call_index: int, label: str) -> dict[str, Any]:
+        """Progress per step for the warm-up and instrumented calls; bare calls stay bare."""
+        if not (ctx.progress and with_callback):
+            return {}
+
+        def on_step(_pipe: Any, step: int, _t: Any, callback_kwargs: dict) -> dict:
+            calls = ctx.denoise_calls()
+            report((call_index + (step + 1) / calls) / total_calls, f"{label} call, step {step + 1}/{calls}")
+            return callback_kwargs
+
+        return {"callback_on_step_end": on_step}
+
+    traces = []
+    try:
+        call(**stepping(0, "warm-up"))  # kept out of the figures
+        with MemoryMeter(ctx.device) as meter:
+            for r in range(repeats):
+                # alternate which kind goes first, so drift and cache effects do not favour one
+                for kind in (("bare", "instrumented") if r % 2 == 0 else ("instrumented", "bare")):
+                    index = 1 + 2 * r + (0 if kind == "bare" else 1)
+                    if kind == "bare":
+                        report(index / total_calls, f"bare call {r + 1}/{repeats}")
+                        begin = tracer.now()
+                        bare_images = call()
+                        result.bare_totals.append((tracer.now() - begin) * MS)
+                    else:
+                        extra = stepping(index, "instrumented")
+                        instrumented_images = tracer.call(lambda: call(**extra))
+                        traces.append(tracer.trace)
+        result.memory = meter.stats
+    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+        result.error = f"out of memory: {type(exc).__name__}"
+        return result
+    finished = [breakdown(t) for t in traces]
+    result.totals = [totals["total"] for _, totals in finished]
+    mid = sorted(range(len(finished)), key=lambda i: result.totals[i])[(len(finished) - 1) // 2]
+    steps, totals = finished[mid]
+    result.steps = steps
+    result.num_steps = len(steps)
+    result.text_encoding = totals["text_encoding"]
+    result.prepare = totals["prepare"]
+    result.vae_decode = totals["vae_decode"]
+    result.safety_checker = totals["safety_checker"]
+    result.total = statistics.median(result.totals)
+    result.bare_total = statistics.median(result.bare_totals)
+    result.overhead_ratio = result.total / result.bare_total if result.bare_total else None
+    loop_ms = sum(s.total for s in steps)
+    result.it_per_s = len(steps) / (loop_ms / MS) if loop_ms else None
+    result.identical_output = bool(np.array_equal(np.asarray(bare_images), np.asarray(instrumented_images)))
+    result.image_shape = list(np.asarray(instrumented_images).shape)
+    component_sum = sum(m.timing.median * m.calls_per_run for c in run.components for m in c.measurements
+                        if m.calls_per_run and m.error is None)
+    if component_sum:
+        result.component_sum = component_sum
+        result.component_sum_ratio = component_sum / result.total
+    if ctx.options.image_out:
+        save_image(np.asarray(instrumented_images)[0], ctx.options.image_out)
+        result.image = ctx.options.image_out
+    report(1.0, "done")
+    return result
+
+
+def save_image(array: Any, path: str) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from .files import atomic_path
+
+    pixels = (np.clip(array, 0, 1) * 255).round().astype("uint8")
+    with atomic_path(path) as tmp:
+        Image.fromarray(pixels).save(tmp, format="PNG")
