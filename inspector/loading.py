@@ -192,6 +192,9 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
         )
     except Exception as exc:
         raise SourceError(f"cannot load {path.name} as {spec.arch}: {_first_line(exc)}") from None
+    from .vocab import upgrade_tokenizers
+
+    upgrade_tokenizers(pipe)  # the preset's configs came with its stand-in tokenizer files
     return LoadedPipeline(pipe.to(spec.device), source, "single_file", "pretrained", declared,
                           preset=spec.arch, path=str(path))
 
@@ -253,6 +256,9 @@ def build_from_configs(folder: Path, weights: Weights, spec: SourceSpec) -> Any:
     pipe = pipeline_cls(**kwargs)
     if weights == "random":
         pipe.to(spec.device)
+    from .vocab import upgrade_tokenizers
+
+    upgrade_tokenizers(pipe)
     return pipe
 
 

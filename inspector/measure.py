@@ -198,12 +198,15 @@ def measure(fn: Callable[[], Any], device: Any, *, warmup: int = 1, repeats: int
             on_call: Callable[[int, int], None] | None = None) -> Measured:
     """Time ``fn``: one cold call, ``warmup`` discarded calls, ``repeats`` timed calls.
 
-    Peak memory covers the cold call and the repeats (the cold peak can be several
-    times the warm one on CUDA; ``memory.cold_peak`` keeps it apart).
+    Memory is measured on calls that are not in the timing: the cold call
+    (``memory.cold_peak``; on CUDA it can be several times the warm peak) and one
+    extra warm call after the repeats (``memory.peak``). Measuring memory resets
+    the CPU's high-water mark and trims the heap, which would make the next call
+    pay page faults, so no timed call follows it directly.
     ``on_call(i, total)`` reports progress.
     """
     clock = Clock(device)
-    total = 1 + warmup + repeats
+    total = 2 + warmup + repeats
     with MemoryMeter(device) as cold_meter:
         cold_ms, value = clock.time_ms(fn)
     if on_call:
@@ -213,12 +216,15 @@ def measure(fn: Callable[[], Any], device: Any, *, warmup: int = 1, repeats: int
         if on_call:
             on_call(2 + i, total)
     samples = []
+    for i in range(repeats):
+        ms, value = clock.time_ms(fn)
+        samples.append(ms)
+        if on_call:
+            on_call(2 + warmup + i, total)
     with MemoryMeter(device) as warm_meter:
-        for i in range(repeats):
-            ms, value = clock.time_ms(fn)
-            samples.append(ms)
-            if on_call:
-                on_call(2 + warmup + i, total)
+        fn()
+    if on_call:
+        on_call(total, total)
     memory = warm_meter.stats
     if memory is not None and cold_meter.stats is not None:
         memory.cold_peak = cold_meter.stats.peak

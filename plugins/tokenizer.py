@@ -46,7 +46,10 @@ def inspect_component(context, component):
         "truncated": encoded["truncated"],
         "dropped_text": encoded["dropped_text"],
     })
-    if config.get("ldm_inspector_note"):
+    if config.get("ldm_inspector_vocabulary"):
+        result.details["vocabulary"] = config["ldm_inspector_vocabulary"]
+    elif config.get("ldm_inspector_note"):
+        result.details["vocabulary"] = config["ldm_inspector_note"]
         result.notes.append(f"{config['ldm_inspector_note']}: token ids differ from the real model's")
     if encoded["truncated"]:
         result.notes.append(f"prompt has {encoded['count']} tokens, over {tok.model_max_length}: "

@@ -7,15 +7,21 @@ own ``from_single_file(config=...)`` read them for single-file checkpoints.
 
 The configs are those published with the original checkpoints (SD 1.5, SD 2.1,
 SDXL base 1.0). The tokenizer in every preset is a small stand-in CLIP BPE
-vocabulary generated here (see ``tiny_clip_vocab``), labelled as such: the real
-49,408-token vocabulary is not shipped. Run ``python scripts/make_presets.py``
+vocabulary generated here (see ``tiny_clip_vocab``), labelled as such. The
+full-size presets mark theirs ``ldm_inspector_vocab: clip``, and loading swaps in
+the real 49,408-token vocabulary when the open-clip-torch package is installed
+(``inspector/vocab.py``). Run ``python scripts/make_presets.py``
 after editing this file and commit its output.
 """
 from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from inspector.vocab import bytes_to_unicode  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "inspector" / "presets"
 
@@ -260,19 +266,6 @@ space planet moon star stars galaxy landscape scene view close up wide angle len
 blurry bad ugly low lowres worst""".split()
 
 
-def bytes_to_unicode() -> dict[int, str]:
-    """CLIP's reversible byte -> printable-unicode table (as in the original BPE code)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, (chr(c) for c in cs)))
-
-
 def tiny_clip_vocab(limit: int = 1000) -> tuple[dict[str, int], list[str]]:
     symbols = list(bytes_to_unicode().values())
     vocab_list = symbols + [s + "</w>" for s in symbols]
@@ -295,7 +288,7 @@ def tiny_clip_vocab(limit: int = 1000) -> tuple[dict[str, int], list[str]]:
     return {tok: i for i, tok in enumerate(vocab_list)}, merges
 
 
-def tokenizer_files(pad_token: str = "<|endoftext|>") -> dict:
+def tokenizer_files(pad_token: str = "<|endoftext|>", real_vocab: bool = False) -> dict:
     vocab, merges = tiny_clip_vocab()
     return {
         "tokenizer/vocab.json": vocab,
@@ -314,9 +307,14 @@ def tokenizer_files(pad_token: str = "<|endoftext|>") -> dict:
             "eos_token": "<|endoftext|>",
             "unk_token": "<|endoftext|>",
             "pad_token": pad_token,
-            "ldm_inspector_note": "stand-in vocabulary (1,000 tokens), not the real CLIP vocabulary",
+            "ldm_inspector_note": f"stand-in vocabulary ({len(vocab):,} tokens), not the real CLIP vocabulary",
+            **({"ldm_inspector_vocab": "clip"} if real_vocab else {}),
         },
     }
+
+
+#: The real tokenizers pad with "!" where OpenCLIP trained the text encoder (SD 2.x, SDXL's second).
+PAD_TOKENS = {("sd21", "tokenizer"): "!", ("sdxl", "tokenizer_2"): "!"}
 
 
 def write(name: str, files: dict) -> None:
@@ -325,7 +323,8 @@ def write(name: str, files: dict) -> None:
     index = files["model_index.json"]
     tokenizers = [key for key, (_, cls) in ((k, v) for k, v in index.items() if isinstance(v, list)) if cls == "CLIPTokenizer"]
     for tok in tokenizers:
-        for path, content in tokenizer_files().items():
+        pad = PAD_TOKENS.get((name, tok), "<|endoftext|>")
+        for path, content in tokenizer_files(pad, real_vocab=name != "tiny-sd").items():
             files[path.replace("tokenizer/", f"{tok}/")] = content
     index["_diffusers_version"] = "0.42.1"
     for path, content in files.items():

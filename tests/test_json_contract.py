@@ -86,3 +86,18 @@ def test_loading_rejects_what_is_not_a_run(tmp_path):
         bad.write_text(text)
         with pytest.raises(InspectorError, match=message):
             json_report.load(bad)
+
+
+def test_report_files_get_normal_permissions(run, tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "new.json"
+    json_report.write(run, path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    os.chmod(path, 0o640)
+    json_report.write(run, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["new.json"]  # no temporary file left
