@@ -132,6 +132,7 @@ def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True) -> 
         for name, mod in modules
     }
     started: dict[str, list[int]] = {}
+    first_calls = [0]
     handles = []
 
     def total() -> int:
@@ -142,8 +143,10 @@ def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True) -> 
 
         def pre(_mod: Any, args: tuple, kwargs: dict) -> None:
             started.setdefault(name, []).append(total())
-            if record.calls == 0:
+            if record.calls == 0 and record.order is None:
                 record.input_shapes = _shapes(args) + _shapes(kwargs)
+                record.order = first_calls[0]
+                first_calls[0] += 1
 
         def post(_mod: Any, args: tuple, kwargs: dict, output: Any) -> None:
             stack = started.get(name)

@@ -65,6 +65,10 @@ def source_options(f: Any) -> Any:
         click.option("--details", is_flag=True, help="Print every plugin view (tokens, timesteps, blocks)."),
         click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Write the run as JSON here."),
+        click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Write a self-contained HTML report here."),
+        click.option("--csv", "csv_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Write tidy CSV tables into this folder."),
         click.option("--allow-download", is_flag=True, help="Let a repo id be fetched from the Hugging Face hub."),
     ]):
         f = decorator(f)
@@ -76,12 +80,30 @@ def check_output_path(option: str, path: Optional[Path]) -> None:
         raise OptionError(f"{option} {path}: folder {path.parent} does not exist")
 
 
-def write_json(run: Any, json_path: Optional[Path], console: Console) -> None:
-    if json_path is not None:
-        from .reports import json_report
+def check_outputs(json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path]) -> None:
+    """Fail before any work when an output cannot be written."""
+    check_output_path("--json", json_path)
+    check_output_path("--html", html_path)
+    if csv_dir is not None:
+        if csv_dir.exists() and not csv_dir.is_dir():
+            raise OptionError(f"--csv {csv_dir}: not a folder")
+        check_output_path("--csv", csv_dir)
 
+
+def write_reports(run: Any, console: Console, json_path: Optional[Path] = None, html_path: Optional[Path] = None,
+                  csv_dir: Optional[Path] = None) -> None:
+    """The same writers for every command; each file is written atomically."""
+    from .reports import csv_report, html_report, json_report
+
+    if json_path is not None:
         json_report.write(run, json_path)
         console.print(f"wrote {json_path}")
+    if csv_dir is not None:
+        written = csv_report.write(run, csv_dir)
+        console.print(f"wrote {len(written)} CSV files to {csv_dir}")
+    if html_path is not None:
+        html_report.write(run, html_path)
+        console.print(f"wrote {html_path}")
 
 
 @app.command()
@@ -95,13 +117,14 @@ def write_json(run: Any, json_path: Optional[Path], console: Console) -> None:
 def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], dtype: str, device: str,
             height: Optional[int], width: Optional[int], batch_size: int, prompt: str, negative_prompt: str,
             guidance_scale: float, steps: int, seed: int, layers: bool, depth: int, details: bool,
-            json_path: Optional[Path], allow_download: bool) -> None:
+            json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
+            allow_download: bool) -> None:
     """Parameters, per-layer shapes and FLOPs of every pipeline component."""
     from .loading import enforce_offline
 
     enforce_offline(allow_download)
     early_size_check(height, width)
-    check_output_path("--json", json_path)
+    check_outputs(json_path, html_path, csv_dir)
 
     from .context import InspectOptions
     from .host import Host
@@ -119,7 +142,7 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
     from .terminal import render
 
     render(run, console, layers=layers, depth=depth, details=details)
-    write_json(run, json_path, console)
+    write_reports(run, console, json_path, html_path, csv_dir)
 
 
 @app.command()
@@ -149,7 +172,8 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], dtype: str, allow_cpu_float16: bool,
             device: str, height: Optional[int], width: Optional[int], batch_size: int, prompt: str,
             negative_prompt: str, guidance_scale: float, steps: int, seed: int, layers: bool, depth: int,
-            details: bool, json_path: Optional[Path], allow_download: bool, warmup: int, repeats: int,
+            details: bool, json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
+            allow_download: bool, warmup: int, repeats: int,
             e2e_repeats: int, scheduler_name: Optional[str], attention: Optional[str], peak_tflops: Optional[float],
             image_path: Optional[Path], save_image: Optional[Path], no_end_to_end: bool) -> None:
     """Time and measure memory of every component, and of the whole pipeline, step by step."""
@@ -157,7 +181,7 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 
     enforce_offline(allow_download)
     early_size_check(height, width)
-    check_output_path("--json", json_path)
+    check_outputs(json_path, html_path, csv_dir)
     check_output_path("--save-image", save_image)
     if image_path is not None:
         check_image(image_path)
@@ -174,7 +198,8 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
         guidance_scale=guidance_scale, steps=steps, seed=seed, warmup=warmup, repeats=repeats,
         e2e_repeats=e2e_repeats, scheduler=scheduler_name, attention=attention, peak_tflops=peak_tflops,
         image_path=str(image_path) if image_path else None,
-        image_out=str(save_image) if save_image else default_image_out(str(json_path) if json_path else None),
+        image_out=str(save_image) if save_image else default_image_out(
+            str(json_path) if json_path else None, str(html_path) if html_path else None),
         end_to_end=not no_end_to_end,
     )
     console = Console(stderr=False)
@@ -183,10 +208,58 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
     with progress_bar(console) as report:
         run = run_profile(Host.default(), spec, options, allow_cpu_float16=allow_cpu_float16, progress=report)
     render(run, console, layers=layers, depth=depth, details=details)
-    write_json(run, json_path, console)
+    write_reports(run, console, json_path, html_path, csv_dir)
     if run.interrupted:
         print("interrupted: partial results kept", file=sys.stderr)
         sys.exit(130)
+
+
+@app.command()
+@click.argument("run_json", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a self-contained HTML report here.")
+@click.option("--csv", "csv_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write tidy CSV tables into this folder.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the run again as JSON (after validating it).")
+@click.option("--layers", is_flag=True, help="Print the per-layer table of each model.")
+@click.option("--depth", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--details", is_flag=True, help="Print every plugin view.")
+def report(run_json: Path, html_path: Optional[Path], csv_dir: Optional[Path], json_path: Optional[Path],
+           layers: bool, depth: int, details: bool) -> None:
+    """Render a saved run again (terminal, HTML, CSV) without re-running anything."""
+    check_outputs(json_path, html_path, csv_dir)
+    from .reports import json_report
+    from .terminal import render
+
+    run = json_report.load(run_json)
+    console = Console()
+    render(run, console, layers=layers, depth=depth, details=details)
+    write_reports(run, console, json_path, html_path, csv_dir)
+
+
+@app.command()
+@click.argument("run_a", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("run_b", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the comparison as a self-contained HTML page.")
+def compare(run_a: Path, run_b: Path, html_path: Optional[Path]) -> None:
+    """Differences and ratios (B / A) of two saved runs, per component and per block."""
+    check_output_path("--html", html_path)
+    from .reports import json_report
+    from .reports.compare import compare as compare_runs
+    from .terminal import render_comparison
+
+    comparison = compare_runs(json_report.load(run_a), json_report.load(run_b), run_a.name, run_b.name)
+    console = Console()
+    render_comparison(comparison, console)
+    if html_path is not None:
+        from .reports import html_report
+
+        html_report.write_comparison(comparison, html_path)
+        console.print(f"wrote {html_path}")
+    if not comparison.comparable:
+        print(f"warning: not comparable for time and memory: {'; '.join(comparison.problems)}", file=sys.stderr)
 
 
 def check_image(path: Path) -> None:

@@ -110,6 +110,8 @@ class LayerRecord:
     parameters: int = 0
     flops: int | None = None
     calls: int = 0
+    #: position of the module's first call in the forward pass (execution order); None if never called
+    order: int | None = None
 
 
 @dataclass
@@ -132,6 +134,10 @@ class ComponentResult:
     timing: TimingStats | None = None
     memory: MemoryStats | None = None
     measurements: list[Measurement] = field(default_factory=list)
+    #: Scalar per-component figures a plugin adds (name -> number or short text). Every front
+    #: end shows them: a column in components.csv (``metric_<name>``), the terminal summary,
+    #: the HTML overview.
+    metrics: dict[str, float | int | str | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -239,6 +245,9 @@ class PluginRecord:
 
 @dataclass
 class RunResult:
+    """One run of ``inspect`` or ``profile``: what was loaded, on what, with which inputs, and
+    every component's result. ``profile`` and ``pipeline`` are set by ``profile`` only."""
+
     model: ModelInfo
     environment: Environment
     inputs: Inputs

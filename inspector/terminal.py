@@ -194,6 +194,8 @@ def render(run: RunResult, console: Console, *, layers: bool = False, depth: int
             parts.extend(view_renderable(v) for v in comp.views)
         for note in comp.notes if (details or layers) else []:
             parts.append(Text(f"note: {note}", style="italic"))
+        if comp.metrics:
+            parts.append(Text("metrics: " + ", ".join(f"{k}={_cell(v)}" for k, v in comp.metrics.items())))
         if parts:
             console.print(Text(f"\n{comp.name} ({comp.class_name})", style="bold"))
             console.print(Group(*parts))
@@ -204,3 +206,26 @@ def render(run: RunResult, console: Console, *, layers: bool = False, depth: int
     for plugin in run.plugins:
         if plugin.error:
             console.print(Text(f"plugin {plugin.name} ({plugin.source}): {plugin.error}", style="red"))
+
+
+def render_comparison(comparison: Any, console: Console) -> None:
+    """Per-component ratios of two runs (B / A); the reasons they are not comparable come first."""
+    if not comparison.comparable:
+        console.print(Text("NOT COMPARABLE for time and memory: " + "; ".join(comparison.problems), style="bold red"))
+    if comparison.differences:
+        console.print("differences: " + "; ".join(comparison.differences))
+    table = Table(title=f"{comparison.a_label} vs {comparison.b_label} (ratios B / A)", title_justify="left")
+    table.add_column("component")
+    for metric in ("parameters", "bytes", "flops", "time_ms", "memory_bytes"):
+        table.add_column(f"{metric} A", justify="right")
+        table.add_column(f"{metric} B", justify="right")
+        table.add_column("B/A", justify="right")
+    for row in comparison.components:
+        cells = [row["component"]]
+        for metric in ("parameters", "bytes", "flops", "time_ms", "memory_bytes"):
+            a, b, r = row[f"{metric}_a"], row[f"{metric}_b"], row[f"{metric}_ratio"]
+            fmt = human_ms if metric == "time_ms" else human_bytes if metric.endswith("bytes") else human_count
+            cells += [fmt(a) if a is not None else "-", fmt(b) if b is not None else "-",
+                      f"{r:.3f}" if r is not None else "-"]
+        table.add_row(*cells)
+    console.print(table)

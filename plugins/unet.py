@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from inspector import hookimpl
+from inspector.blocks import top_level_blocks
 from inspector.results import TensorInfo, View
 
 
@@ -44,15 +45,9 @@ def example_inputs(context, unet) -> dict:
 
 def block_table(layers) -> list[list]:
     """Parameters and FLOPs per top-level block (down_blocks.N, mid_block, up_blocks.N, stems)."""
-    rows = []
-    for layer in layers:
-        top = layer.name.split(".")
-        is_block = (layer.depth == 1 and layer.name not in ("down_blocks", "up_blocks")) or (
-            layer.depth == 2 and top[0] in ("down_blocks", "up_blocks"))
-        if is_block:
-            rows.append([layer.name, layer.type, layer.parameters, layer.flops or 0,
-                         "x".join(map(str, layer.output_shapes[0])) if layer.output_shapes else ""])
-    return rows
+    return [[layer.name, layer.type, layer.parameters, layer.flops or 0,
+             "x".join(map(str, layer.output_shapes[0])) if layer.output_shapes else ""]
+            for layer in top_level_blocks(layers)]
 
 
 @hookimpl
@@ -97,7 +92,7 @@ def _flat(kwargs):
     return list(iter_tensors(kwargs))
 
 
-def top_level_blocks(unet):
+def block_modules(unet):
     """(name, module) of the blocks a denoising call passes through, in order."""
     blocks = []
     for name, child in unet.named_children():
@@ -126,7 +121,7 @@ def time_blocks(context, unet, kwargs, repeats: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {}
     handles = []
     started: dict[str, float] = {}
-    for name, block in top_level_blocks(unet):
+    for name, block in block_modules(unet):
         def pre(_m, _a, name=name):
             started[name] = now()
 

@@ -1,0 +1,95 @@
+"""Compare two saved runs: per component and per block, differences and ratios.
+
+Typical uses: float32 vs float16, sd15 vs sd21, DDIM vs Euler. Two runs are *not
+comparable* for timing and memory when they ran on different devices or with
+different inputs (size, batch, steps, guidance); the comparison says so first,
+and still lists the differences. Ratios are B / A.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from inspector.blocks import top_level_blocks
+from inspector.results import RunResult
+
+INPUT_FIELDS = ("height", "width", "batch_size", "steps", "guidance_scale")
+
+
+@dataclass
+class Comparison:
+    a_label: str
+    b_label: str
+    comparable: bool
+    problems: list[str] = field(default_factory=list)
+    differences: list[str] = field(default_factory=list)
+    components: list[dict[str, Any]] = field(default_factory=list)
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    pipeline: dict[str, Any] | None = None
+
+
+def ratio(a: Any, b: Any) -> float | None:
+    if a in (None, 0) or b is None:
+        return None
+    return b / a
+
+
+def _pair(name: str, a: Any, b: Any) -> dict[str, Any]:
+    return {f"{name}_a": a, f"{name}_b": b, f"{name}_ratio": ratio(a, b)}
+
+
+def compare(a: RunResult, b: RunResult, a_label: str = "A", b_label: str = "B") -> Comparison:
+    problems = []
+    if a.environment.device != b.environment.device:
+        problems.append(f"different devices: {a.environment.device} vs {b.environment.device}")
+    for name in INPUT_FIELDS:
+        va, vb = getattr(a.inputs, name), getattr(b.inputs, name)
+        if va != vb:
+            problems.append(f"different inputs: {name} {va} vs {vb}")
+    if (a.profile is None) != (b.profile is None):
+        problems.append(f"one run is {a.command}, the other {b.command}: only static figures compare")
+    differences = []
+    for label, va, vb in (("model", a.model.source, b.model.source),
+                          ("pipeline", a.model.pipeline_class, b.model.pipeline_class),
+                          ("weights", a.model.weights, b.model.weights),
+                          ("dtype", a.environment.dtype, b.environment.dtype),
+                          ("scheduler", a.profile and a.profile.scheduler, b.profile and b.profile.scheduler),
+                          ("attention", a.profile and a.profile.attention, b.profile and b.profile.attention),
+                          ("torch", a.environment.torch, b.environment.torch)):
+        if va != vb:
+            differences.append(f"{label}: {va} vs {vb}")
+    comparison = Comparison(a_label, b_label, comparable=not problems, problems=problems, differences=differences)
+    comps_a = {c.name: c for c in a.components}
+    comps_b = {c.name: c for c in b.components}
+    for name in list(comps_a) + [n for n in comps_b if n not in comps_a]:
+        ca, cb = comps_a.get(name), comps_b.get(name)
+        row: dict[str, Any] = {"component": name,
+                               "class_a": ca.class_name if ca else None, "class_b": cb.class_name if cb else None}
+        row.update(_pair("parameters", _get(ca, "parameters", "total"), _get(cb, "parameters", "total")))
+        row.update(_pair("bytes", _get(ca, "parameters", "bytes"), _get(cb, "parameters", "bytes")))
+        row.update(_pair("flops", ca.flops if ca else None, cb.flops if cb else None))
+        row.update(_pair("time_ms", _get(ca, "timing", "median"), _get(cb, "timing", "median")))
+        row.update(_pair("memory_bytes", _get(ca, "memory", "peak"), _get(cb, "memory", "peak")))
+        comparison.components.append(row)
+        if ca and cb and ca.kind in ("unet", "transformer") and ca.layers and cb.layers:
+            blocks_b = {l.name: l for l in top_level_blocks(cb.layers)}
+            for la in top_level_blocks(ca.layers):
+                lb = blocks_b.get(la.name)
+                block = {"component": name, "block": la.name}
+                block.update(_pair("parameters", la.parameters, lb.parameters if lb else None))
+                block.update(_pair("flops", la.flops, lb.flops if lb else None))
+                comparison.blocks.append(block)
+    if a.pipeline and b.pipeline:
+        comparison.pipeline = {
+            **_pair("total_ms", a.pipeline.total, b.pipeline.total),
+            **_pair("it_per_s", a.pipeline.it_per_s, b.pipeline.it_per_s),
+            **_pair("steps", a.pipeline.num_steps, b.pipeline.num_steps),
+        }
+    return comparison
+
+
+def _get(comp: Any, attr: str, key: str) -> Any:
+    if comp is None:
+        return None
+    value = getattr(comp, attr, None)
+    return getattr(value, key, None) if value is not None else None

@@ -1,0 +1,136 @@
+"""Tidy CSV tables of a run, made with pandas: one row per observation, units in column names.
+
+Files: ``components.csv``, ``layers.csv``, ``measurements.csv`` (profile), ``steps.csv``
+(profile), ``plugins.csv``, ``errors.csv``, and one ``view_<component>_<title>.csv`` per
+table a plugin shows. Every table is built from ``run.to_dict()``, so a run written during
+``inspect``/``profile`` and one loaded back from its JSON give byte-identical files.
+
+A text cell that a spreadsheet would read as a formula (it starts with ``=``, ``+``,
+``-``, ``@``, a tab or a carriage return) gets a leading apostrophe, per OWASP's CSV
+injection guidance; numeric cells stay numeric.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from inspector.errors import InspectorError
+from inspector.files import atomic_path
+from inspector.results import RunResult
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def shape_text(shapes: list[list[int]]) -> str:
+    return ";".join("x".join(str(d) for d in shape) for shape in shapes)
+
+
+def _timing(prefix: str, timing: dict | None) -> dict[str, Any]:
+    timing = timing or {}
+    return {f"{prefix}_ms_median": timing.get("median"), f"{prefix}_ms_iqr": timing.get("iqr"),
+            f"{prefix}_ms_min": timing.get("min"), f"{prefix}_ms_max": timing.get("max"),
+            f"{prefix}_count": timing.get("count"), f"{prefix}_ms_cold": timing.get("cold")}
+
+
+def _memory(memory: dict | None) -> dict[str, Any]:
+    memory = memory or {}
+    return {"memory_bytes_peak": memory.get("peak"), "memory_kind": memory.get("kind"),
+            "memory_bytes_cold_peak": memory.get("cold_peak"), "memory_bytes_before": memory.get("before")}
+
+
+def tables(run: RunResult) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
+    """File name -> (columns, rows), all from the run's JSON form."""
+    data = run.to_dict()
+    out: dict[str, tuple[list[str], list[dict[str, Any]]]] = {}
+    metric_names = sorted({k for c in data["components"] for k in (c.get("metrics") or {})})
+    rows = []
+    for c in data["components"]:
+        params = c.get("parameters") or {}
+        row = {"component": c["name"], "class_name": c["class_name"], "library": c["library"], "kind": c["kind"],
+               "present": c["present"], "plugin": c["plugin"], "parameters_total": params.get("total"),
+               "parameters_trainable": params.get("trainable"), "parameters_bytes": params.get("bytes"),
+               "flops": c["flops"], **_timing("time", c.get("timing")), **_memory(c.get("memory")),
+               "errors_count": len(c.get("errors") or [])}
+        row.update({f"metric_{name}": (c.get("metrics") or {}).get(name) for name in metric_names})
+        rows.append(row)
+    out["components.csv"] = (list(rows[0]) if rows else ["component"], rows)
+    layer_rows = [{"component": c["name"], "layer": l["name"], "type": l["type"], "depth": l["depth"],
+                   "input_shapes": shape_text(l["input_shapes"]), "output_shapes": shape_text(l["output_shapes"]),
+                   "parameters": l["parameters"], "flops": l["flops"], "calls": l["calls"]}
+                  for c in data["components"] for l in c["layers"]]
+    out["layers.csv"] = (["component", "layer", "type", "depth", "input_shapes", "output_shapes", "parameters",
+                          "flops", "calls"], layer_rows)
+    if data.get("command") == "profile" or any(c.get("measurements") for c in data["components"]):
+        m_rows = [{"component": c["name"], "measurement": m["name"], **_timing("time", m["timing"]),
+                   **_memory(m.get("memory")), "flops": m["flops"], "flops_per_second": m["flops_per_second"],
+                   "fraction_of_peak": m["fraction_of_peak"], "calls_per_run": m["calls_per_run"],
+                   "error": m["error"]}
+                  for c in data["components"] for m in c.get("measurements") or []]
+        columns = ["component", "measurement", *_timing("time", None), *_memory(None), "flops", "flops_per_second",
+                   "fraction_of_peak", "calls_per_run", "error"]
+        out["measurements.csv"] = (columns, m_rows)
+    pipeline = data.get("pipeline")
+    if pipeline:
+        s_rows = [{"step": s["index"], "timestep": s["timestep"], "unet_ms": s["unet"], "scheduler_ms": s["scheduler"],
+                   "other_ms": s["other"], "total_ms": s["total"]} for s in pipeline["steps"]]
+        out["steps.csv"] = (["step", "timestep", "unet_ms", "scheduler_ms", "other_ms", "total_ms"], s_rows)
+    out["plugins.csv"] = (["plugin", "version", "source", "distribution", "hooks", "error"], [
+        {"plugin": p["name"], "version": p["version"], "source": p["source"], "distribution": p.get("distribution"),
+         "hooks": ";".join(p.get("hooks") or []), "error": p["error"]} for p in data["plugins"]])
+    out["errors.csv"] = (["component", "plugin", "hook", "kind", "error"], [
+        {"component": c["name"], "plugin": e.get("plugin"), "hook": e.get("hook"), "kind": e.get("kind"),
+         "error": e.get("error")} for c in data["components"] for e in c.get("errors") or []])
+    for c in data["components"]:
+        for view in c.get("views") or []:
+            if view["kind"] != "table" or not view["columns"]:
+                continue
+            name = f"view_{slug(c['name'])}_{slug(view['title'])}.csv"
+            columns = [str(col) for col in view["columns"]]
+            view_rows = [dict(zip(columns, row)) for row in view["rows"]]
+            out[name] = (columns, view_rows)
+    return out
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "table"
+
+
+def frame(columns: list[str], rows: list[dict[str, Any]]) -> Any:
+    import pandas as pd
+
+    df = pd.DataFrame(rows, columns=columns)
+    for col in df.columns:
+        # pandas 3 gives text columns a string dtype, mixed ones object: both can hold formulas
+        if pd.api.types.is_object_dtype(df[col]) or pd.api.types.is_string_dtype(df[col]):
+            df[col] = df[col].map(neutralize)
+    return df
+
+
+def render(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    return frame(columns, rows).to_csv(index=False, lineterminator="\n")
+
+
+def write(run: RunResult, folder: str | Path) -> list[Path]:
+    """Write every table into ``folder`` (created if missing; its parent must exist). Each file is atomic."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InspectorError(f"--csv {folder}: not a folder")
+    if not folder.exists():
+        if not (folder.parent if str(folder.parent) else Path(".")).is_dir():
+            raise InspectorError(f"--csv {folder}: folder {folder.parent} does not exist")
+        folder.mkdir()
+    rendered = {name: render(columns, rows) for name, (columns, rows) in tables(run).items()}
+    written = []
+    for name, text in rendered.items():
+        target = folder / name
+        with atomic_path(target) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        written.append(target)
+    return written

@@ -1,0 +1,97 @@
+"""The run's JSON Schema, generated from the result dataclasses.
+
+``reports/schema/run.schema.json`` is this module's output, committed so that other tools can
+validate runs without importing us; a test fails when the two drift apart. Regenerate with
+``python -m inspector.reports.schema > reports/schema/run.schema.json``.
+
+Every field is required (``to_dict`` writes them all); unknown properties are allowed, so
+later versions and plugins can add without breaking readers. ``float`` fields may be
+``null``: NaN and infinities are written as ``null``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from importlib import resources
+from typing import Any
+
+from inspector import results
+
+SCHEMA_ID = "https://ldm-inspector.invalid/schema/run-v{}.json"
+
+
+def _type(hint: Any, defs: dict[str, Any]) -> dict[str, Any]:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is Any:
+        return {}
+    if hint is type(None):
+        return {"type": "null"}
+    if hint is bool:
+        return {"type": "boolean"}
+    if hint is int:
+        return {"type": "integer"}
+    if hint is float:
+        return {"type": ["number", "null"]}
+    if hint is str:
+        return {"type": "string"}
+    if dataclasses.is_dataclass(hint):
+        _define(hint, defs)
+        return {"$ref": f"#/$defs/{hint.__name__}"}
+    if origin is typing.Literal:
+        return {"enum": list(args)}
+    if origin in (typing.Union, types.UnionType):
+        options = [_type(a, defs) for a in args]
+        return {"anyOf": options}
+    if origin is list:
+        return {"type": "array", "items": _type(args[0], defs) if args else {}}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _type(args[1], defs) if args else {}}
+    raise TypeError(f"no JSON Schema for {hint!r}")
+
+
+def _define(cls: Any, defs: dict[str, Any]) -> None:
+    if cls.__name__ in defs:
+        return
+    defs[cls.__name__] = {}  # reserve: recursive types
+    hints = typing.get_type_hints(cls)
+    fields = dataclasses.fields(cls)
+    doc = " ".join((cls.__doc__ or "").split())
+    if doc.startswith(cls.__name__ + "("):  # the signature dataclasses write when there is no docstring
+        doc = ""
+    defs[cls.__name__] = {
+        "type": "object",
+        **({"description": doc} if doc else {}),
+        "properties": {f.name: _type(hints[f.name], defs) for f in fields},
+        "required": [f.name for f in fields],
+        "additionalProperties": True,
+    }
+
+
+def build_schema() -> dict[str, Any]:
+    defs: dict[str, Any] = {}
+    _define(results.RunResult, defs)
+    root = dict(defs.pop("RunResult"))
+    root["properties"] = dict(root["properties"], schema_version={"const": results.SCHEMA_VERSION})
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID.format(results.SCHEMA_VERSION),
+        "title": f"ldm-inspector run, schema version {results.SCHEMA_VERSION}",
+        **root,
+        "$defs": dict(sorted(defs.items())),
+    }
+
+
+def schema_text() -> str:
+    return json.dumps(build_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def committed_schema() -> dict[str, Any]:
+    path = resources.files("inspector.reports") / "schema" / "run.schema.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+if __name__ == "__main__":
+    print(schema_text(), end="")
