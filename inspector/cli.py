@@ -262,6 +262,26 @@ def compare(run_a: Path, run_b: Path, html_path: Optional[Path]) -> None:
         print(f"warning: not comparable for time and memory: {'; '.join(comparison.problems)}", file=sys.stderr)
 
 
+@app.command()
+@click.argument("target", required=False)
+@click.option("--export-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where exports from the TUI go (default: the current folder).")
+@click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True, help="Steps for profiling.")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+def tui(target: Optional[str], export_dir: Optional[Path], steps: int, repeats: int) -> None:
+    """Browse a model (preset, folder, file, repo id) or a saved RUN.json in the terminal."""
+    if export_dir is not None and not export_dir.is_dir():
+        raise OptionError(f"--export-dir {export_dir}: not a folder")
+    if target and target.endswith(".json"):
+        from .reports import json_report
+
+        json_report.load(target)  # a broken file fails here, in one line, before the screen opens
+    from .tui import run_tui
+
+    run_tui(target, export_dir=str(export_dir) if export_dir else None,
+            profile_options={"steps": steps, "repeats": repeats, "warmup": 1, "e2e_repeats": 2})
+
+
 def check_image(path: Path) -> None:
     from PIL import Image, UnidentifiedImageError
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .context import Component, InspectContext
     from .loading import Preset
     from .profiling import ProfileContext
-    from .results import ComponentResult
+    from .results import ComponentResult, RunResult, Tab
 
 PROJECT = "ldm_inspector"
 #: The plugin API this host implements. A plugin may declare
@@ -86,6 +86,26 @@ def augment_component(context: InspectContext, component: Component, result: Com
     :param component: name, object, and whether it is present.
     :param result: the result another plugin produced; mutate it in place.
     :return: nothing. Every implementation is called.
+    """
+
+
+# --- front ends --------------------------------------------------------------
+
+@hookspec
+def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
+    """Tabs to show for one component in the TUI, described as data.
+
+    Called by the TUI for the selected component, on live and on saved runs alike
+    (there may be no model loaded: use only ``component`` and ``run``). Each
+    :class:`~inspector.results.Tab` is a title and a list of views (tables,
+    series, notes) that the TUI renders; the same views appear in the HTML and
+    CSV reports through ``component.views``. The built-in tokenizer, scheduler
+    and VAE tabs come through this hook too.
+
+    :param component: the component's result.
+    :param run: the whole run.
+    :return: a list of tabs, or ``None``. Every implementation is called; tabs
+        appear in plugin order.
     """
 
 

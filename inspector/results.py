@@ -36,6 +36,16 @@ class View:
     x_label: str = ""
     series: dict[str, list[float]] = field(default_factory=dict)
     text: str = ""
+    #: a rendering hint front ends may use ("tokens": colour each row's token); others show the table
+    hint: str = ""
+
+
+@dataclass
+class Tab:
+    """A titled group of views: a tab in the TUI. Plugins return these from ``component_tabs``."""
+
+    title: str
+    views: list[View] = field(default_factory=list)
 
 
 @dataclass

@@ -137,3 +137,13 @@ def profile_component(context, component, result):
                                       "last_timestep", "sigma_max", "order", "in_use", "error"], rows=rows))
     result.details["compatible_schedulers"] = [r[0] for r in rows]
     return True
+
+
+@hookimpl
+def component_tabs(component, run):
+    if component.kind != "scheduler":
+        return None
+    from inspector.results import Tab
+
+    wanted = ("Schedule", "Timesteps", "Compatible schedulers")
+    return [Tab("Scheduler", [v for title in wanted for v in component.views if v.title == title])]

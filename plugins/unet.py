@@ -169,3 +169,13 @@ def profile_component(context, component, result):
                              series={"time_ms": [r[3] for r in rows]}))
     result.details["attention_processor"] = result.details.get("attention_processors")
     return True
+
+
+@hookimpl
+def component_tabs(component, run):
+    if component.kind != "unet":
+        return None
+    from inspector.results import Tab
+
+    wanted = ("Blocks", "FLOPs by block", "Time by block", "UNet time by block")
+    return [Tab("Blocks", [v for title in wanted for v in component.views if v.title == title])]

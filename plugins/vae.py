@@ -140,3 +140,23 @@ def profile_component(context, component, result):
                              columns=["call", "time_ms_median", "time_ms_iqr", "memory_bytes_peak", "memory_kind",
                                       "error"], rows=rows))
     return True
+
+
+@hookimpl
+def component_tabs(component, run):
+    if component.kind != "vae":
+        return None
+    from inspector.results import Tab
+
+    d = component.details
+    lines = [f"latent shape {d.get('latent_shape')}, scaling factor {d.get('scaling_factor')}",
+             f"decoded shape {d.get('decoded_shape')}"]
+    if d.get("psnr_db") is not None:
+        lines.append(f"reconstruction PSNR {d['psnr_db']:.2f} dB on {d.get('image')}")
+    decode = [m for m in component.measurements if m.name.startswith("decode")]
+    for m in decode:
+        peak = f"{m.memory.peak / 2**20:.1f} MiB" if m.memory else "-"
+        lines.append(f"{m.name}: {m.timing.median:.2f} ms median, peak memory {peak}")
+    views = [View(title="VAE", kind="note", text="\n".join(lines))]
+    views += [v for v in component.views if v.title in ("Encode and decode", "VAE timing and memory")]
+    return [Tab("VAE", views)]

@@ -35,7 +35,7 @@ def test_builtins_load_through_the_plugin_path(fresh_host):
     records = {r.name: r for r in fresh_host.plugin_records()}
     assert set(records) == {m.rsplit(".", 1)[-1] for m in BUILTIN_PLUGINS}
     assert all(r.source == "builtin" and r.error is None for r in records.values())
-    assert records["unet"].hooks == ["inspect_component", "profile_component"]
+    assert records["unet"].hooks == ["component_tabs", "inspect_component", "profile_component"]
 
 
 def test_plugin_raising_in_a_hook_is_reported_and_others_run(fresh_host):

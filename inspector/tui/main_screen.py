@@ -1,0 +1,27 @@
+"""The main screen: components on the left, the selected component's tabs on the right,
+progress and status at the bottom."""
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, ProgressBar, Static
+
+from .widgets.component_tree import ComponentTree
+
+
+class MainScreen(Screen):
+    CSS_PATH = "styles/main.tcss"
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="body"):
+            tree = ComponentTree(id="components")
+            tree.border_title = "components"
+            yield tree
+            with Vertical(id="detail"):
+                yield Static("loading…", id="placeholder", classes="note")
+        with Horizontal(id="status-bar"):
+            yield ProgressBar(total=1.0, show_eta=False, id="progress")
+            yield Static("", id="status")
+        yield Footer()

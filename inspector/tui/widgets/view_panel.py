@@ -1,0 +1,62 @@
+"""Renders plugin views (tables, series, notes) — the same data the HTML and CSV reports show."""
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from inspector.results import View
+
+from .charts import SeriesChart
+
+TOKEN_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f")
+
+
+def cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
+        return f"{value:,}"
+    return "" if value is None else str(value)
+
+
+def token_chips(view: View) -> Text:
+    """Each token on its own colour, so BPE splits show at a glance."""
+    text = Text()
+    token_col = view.columns.index("token") if "token" in view.columns else 1
+    for i, row in enumerate(view.rows):
+        token = str(row[token_col]).replace("</w>", "·")
+        text.append(f" {token} ", style=f"bold white on {TOKEN_COLOURS[i % len(TOKEN_COLOURS)]}")
+        text.append(" ")
+    return text
+
+
+def view_widgets(view: View) -> list[Any]:
+    if view.kind == "note":
+        return [Static(Text(f"{view.title}: {view.text}"), classes="note")]
+    if view.kind == "series":
+        return [SeriesChart(view.title, view.x, view.series, view.x_label, classes="chart")]
+    widgets: list[Any] = [Static(Text(view.title, style="bold"), classes="view-title")]
+    if view.hint == "tokens":
+        widgets.append(Static(token_chips(view), classes="tokens"))
+    table = DataTable(zebra_stripes=True, classes="view-table")
+    table.add_columns(*[str(c) for c in view.columns])
+    table.add_rows([[cell(v) for v in row] for row in view.rows])
+    widgets.append(table)
+    return widgets
+
+
+class ViewPanel(VerticalScroll):
+    """A scrollable column of views."""
+
+    def __init__(self, views: list[View], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._views = views
+
+    def compose(self):
+        if not self._views:
+            yield Static("nothing to show", classes="note")
+        for view in self._views:
+            yield from view_widgets(view)
