@@ -21,8 +21,13 @@ MODEL_HELP = ("Preset name (tiny-sd, sd15, sd21, sdxl; default tiny-sd), a diffu
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="ldm-inspector")
-def app() -> None:
+@click.option("--trace-hooks", is_flag=True, help="Log every plugin hook call and its duration to stderr.")
+def app(trace_hooks: bool) -> None:
     """Open up a latent diffusion pipeline and see what every component does."""
+    if trace_hooks:
+        from .host import ENV_TRACE
+
+        os.environ[ENV_TRACE] = "1"
 
 
 def resolve_device(choice: str) -> str:
@@ -292,6 +297,28 @@ def check_image(path: Path) -> None:
         raise OptionError(f"--image {path}: no such file") from None
     except (OSError, UnidentifiedImageError) as exc:
         raise OptionError(f"--image {path}: not a readable image ({type(exc).__name__})") from None
+
+
+@app.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def plugins(as_json: bool) -> None:
+    """Every plugin: name, version, source (built-in or entry point and its distribution), hooks, failure."""
+    import json as jsonlib
+    from dataclasses import asdict
+
+    from .host import Host
+
+    records = Host.default().plugin_records()
+    if as_json:
+        print(jsonlib.dumps([asdict(r) for r in records], indent=2))
+        return
+    from rich.table import Table
+
+    table = Table("plugin", "version", "source", "distribution", "hooks", "status")
+    for r in records:
+        table.add_row(r.name, r.version or "", r.source, r.distribution or "", ", ".join(r.hooks),
+                      f"[red]{r.error}[/red]" if r.error else "ok")
+    Console().print(table)
 
 
 @app.command()

@@ -11,11 +11,15 @@ Environment variables:
 ``LDM_INSPECTOR_DISABLE_PLUGIN_AUTOLOAD``  set to ``1``: load no entry points.
 ``LDM_INSPECTOR_BLOCK_PLUGINS``  comma-separated names (built-in or entry point) not to load.
 ``LDM_INSPECTOR_LOAD_PLUGINS``  comma-separated names: load only these entry points.
+``LDM_INSPECTOR_TRACE_PLUGINS``  set to ``1``: log every hook call, its plugin and duration to stderr
+(the CLI's ``--trace-hooks`` does the same).
 """
 from __future__ import annotations
 
 import importlib
 import os
+import sys
+import time
 import traceback
 from importlib import metadata
 from typing import Any, Callable, Iterable
@@ -30,6 +34,7 @@ ENTRY_POINT_GROUP = "ldm_inspector"
 ENV_DISABLE_AUTOLOAD = "LDM_INSPECTOR_DISABLE_PLUGIN_AUTOLOAD"
 ENV_BLOCK = "LDM_INSPECTOR_BLOCK_PLUGINS"
 ENV_LOAD_ONLY = "LDM_INSPECTOR_LOAD_PLUGINS"
+ENV_TRACE = "LDM_INSPECTOR_TRACE_PLUGINS"
 
 
 class HookFailure(InspectorError):
@@ -47,6 +52,9 @@ class Host:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
+        #: when set, called with (hook, plugin, seconds, outcome) after every hook implementation call
+        self.tracer: Callable[[str, str, float, str], None] | None = (
+            trace_to_stderr if os.environ.get(ENV_TRACE, "") in ("1", "true", "yes") else None)
 
     # --- loading ---------------------------------------------------------------
 
@@ -144,11 +152,17 @@ class Host:
         for impl in (impls if registration_order else reversed(impls)):
             if impl.hookwrapper or impl.wrapper:
                 continue
+            started = time.perf_counter()
             try:
                 value = impl.function(*[kwargs[arg] for arg in impl.argnames])
             except Exception as exc:
+                if self.tracer:
+                    self.tracer(hook_name, impl.plugin_name, time.perf_counter() - started, f"raised {type(exc).__name__}")
                 (on_error or self._record_error)(impl.plugin_name, exc)
                 continue
+            if self.tracer:
+                self.tracer(hook_name, impl.plugin_name, time.perf_counter() - started,
+                            "None" if value is None else type(value).__name__)
             if value is not None:
                 if firstresult:
                     return value
@@ -183,3 +197,7 @@ def _describe(exc: BaseException) -> str:
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     where = f" ({os.path.basename(frame.filename)}:{frame.lineno})" if frame else ""
     return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
+
+
+def trace_to_stderr(hook: str, plugin: str, seconds: float, outcome: str) -> None:
+    print(f"[hook] {hook:<20} {plugin:<24} {seconds * 1000:9.3f} ms -> {outcome}", file=sys.stderr)

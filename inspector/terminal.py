@@ -182,6 +182,9 @@ def _cell(value: Any) -> str:
 
 def render(run: RunResult, console: Console, *, layers: bool = False, depth: int = 2, details: bool = False) -> None:
     console.print(summary_table(run))
+    for comp in run.components:  # plugin metrics are part of the summary
+        if comp.metrics:
+            console.print(Text(f"{comp.name} metrics: " + ", ".join(f"{k}={_cell(v)}" for k, v in comp.metrics.items())))
     if run.pipeline is not None:
         console.print(pipeline_table(run))
     if run.interrupted:
@@ -194,8 +197,6 @@ def render(run: RunResult, console: Console, *, layers: bool = False, depth: int
             parts.extend(view_renderable(v) for v in comp.views)
         for note in comp.notes if (details or layers) else []:
             parts.append(Text(f"note: {note}", style="italic"))
-        if comp.metrics:
-            parts.append(Text("metrics: " + ", ".join(f"{k}={_cell(v)}" for k, v in comp.metrics.items())))
         if parts:
             console.print(Text(f"\n{comp.name} ({comp.class_name})", style="bold"))
             console.print(Group(*parts))

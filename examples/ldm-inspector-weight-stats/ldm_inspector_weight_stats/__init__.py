@@ -1,0 +1,61 @@
+"""Weight statistics for every model component: an example ldm-inspector plugin."""
+from __future__ import annotations
+
+from inspector import hookimpl
+from inspector.results import Tab, View
+
+#: The plugin API this plugin was written for; a host with an older API skips it cleanly.
+LDM_INSPECTOR_API = 1
+
+NEAR_ZERO = 1e-3
+TITLE = "Weight statistics"
+
+
+def statistics(parameters) -> tuple[int, float, float, float]:
+    """(count, mean |w|, max |w|, % of weights with |w| < NEAR_ZERO) over floating-point tensors."""
+    import torch
+
+    count, abs_sum, abs_max, near_zero = 0, 0.0, 0.0, 0
+    with torch.no_grad():
+        for p in parameters:
+            if not p.dtype.is_floating_point or p.is_meta or p.numel() == 0:
+                continue
+            a = p.detach().abs().float()
+            count += a.numel()
+            abs_sum += float(a.sum())
+            abs_max = max(abs_max, float(a.max()))
+            near_zero += int((a < NEAR_ZERO).sum())
+    if count == 0:
+        return 0, float("nan"), float("nan"), float("nan")
+    return count, abs_sum / count, abs_max, 100.0 * near_zero / count
+
+
+@hookimpl
+def augment_component(component, result):
+    if not component.present or not component.is_module:
+        return
+    module = component.obj
+    if any(p.is_meta for p in module.parameters()):
+        result.metrics.update(weight_abs_mean=None, weight_near_zero_pct=None)
+        result.notes.append("weight_stats: weights are on meta, nothing to measure")
+        return
+    count, mean, _, near_zero = statistics(module.parameters())
+    result.metrics.update(weight_abs_mean=mean, weight_near_zero_pct=near_zero)
+    rows = []
+    for name, child in module.named_children():
+        n, m, mx, nz = statistics(child.parameters())
+        if n:
+            rows.append([name, n, round(m, 6), round(mx, 6), round(nz, 3)])
+    result.views.append(View(title=TITLE, columns=["block", "parameters", "abs_mean", "abs_max", "near_zero_pct"],
+                             rows=rows))
+
+
+@hookimpl
+def component_tabs(component, run):
+    views = [v for v in component.views if v.title == TITLE]
+    if not views and component.metrics.get("weight_abs_mean") is None:
+        return None
+    summary = View(title="weight_stats", kind="note",
+                   text=f"mean |w| {component.metrics.get('weight_abs_mean')}, "
+                        f"{component.metrics.get('weight_near_zero_pct')}% of weights below {NEAR_ZERO}")
+    return [Tab("Weights", [summary, *views])]
