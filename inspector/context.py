@@ -67,8 +67,9 @@ class InspectContext:
 
     @property
     def cfg(self) -> bool:
-        """Whether the pipeline runs classifier-free guidance (two UNet batches per image)."""
-        return self.options.guidance_scale > 1.0
+        """Whether the pipeline runs classifier-free guidance (two denoiser batches per image).
+        Flux is guidance-distilled: the scale goes in as an input, the batch is not doubled."""
+        return self.options.guidance_scale > 1.0 and not self.is_flux
 
     @property
     def cfg_batch(self) -> int:
@@ -85,11 +86,30 @@ class InspectContext:
             scheduler = getattr(self.pipe, "scheduler", None)
             count = self.options.steps
             if scheduler is not None:
-                copy = type(scheduler).from_config(scheduler.config)
-                copy.set_timesteps(self.options.steps)
-                count = len(copy.timesteps)
+                count = len(planned_scheduler(scheduler, self.options.steps, self.image_seq_len).timesteps)
             self.shared["denoise_calls"] = count
         return self.shared["denoise_calls"]
+
+    @property
+    def image_seq_len(self) -> int:
+        """Image tokens a packing transformer sees (Flux: 2x2 latent patches)."""
+        h, w = self.latent_size
+        return (h // 2) * (w // 2)
+
+    @property
+    def is_flux(self) -> bool:
+        return type(self.pipe).__name__.startswith("Flux")
+
+    @property
+    def size_multiple(self) -> int:
+        """What height and width must be multiples of: the VAE's scale factor, times the
+        transformer's patch size (SD3) or the 2x2 latent packing (Flux)."""
+        scale = self.vae_scale_factor
+        if self.is_flux:
+            return scale * 2
+        transformer = getattr(self.pipe, "transformer", None)
+        patch = getattr(getattr(transformer, "config", None), "patch_size", None)
+        return scale * (patch or 1)
 
     @property
     def on_meta(self) -> bool:
@@ -150,3 +170,25 @@ def check_size(height: int, width: int, multiple: int) -> None:
     for label, value in (("height", height), ("width", width)):
         if value <= 0 or value % multiple:
             raise OptionError(f"--{label} {value} must be a positive multiple of {multiple} for this pipeline")
+
+
+def dynamic_shift(config: Any, image_seq_len: int) -> float:
+    """The ``mu`` a Flux pipeline passes to a scheduler with ``use_dynamic_shifting`` (linear in the
+    number of image tokens between ``base_image_seq_len`` and ``max_image_seq_len``)."""
+    base_len = config.get("base_image_seq_len", 256)
+    max_len = config.get("max_image_seq_len", 4096)
+    base_shift = config.get("base_shift", 0.5)
+    max_shift = config.get("max_shift", 1.15)
+    slope = (max_shift - base_shift) / (max_len - base_len)
+    return image_seq_len * slope + base_shift - slope * base_len
+
+
+def planned_scheduler(scheduler: Any, steps: int, image_seq_len: int = 4096) -> Any:
+    """A fresh copy of ``scheduler`` with its timesteps set for ``steps`` as the pipeline would
+    set them; the pipeline's own scheduler is never touched."""
+    copy = type(scheduler).from_config(scheduler.config)
+    kwargs = {}
+    if copy.config.get("use_dynamic_shifting", False):
+        kwargs["mu"] = dynamic_shift(copy.config, image_seq_len)
+    copy.set_timesteps(steps, **kwargs)
+    return copy

@@ -62,6 +62,21 @@ def pipeline_device_dtype(pipe: Any) -> tuple[Any, Any]:
     return torch.device("cpu"), torch.float32
 
 
+#: Pipelines the built-in plugins are written for; any other class gets the generic report and a note.
+KNOWN_PIPELINES = {"StableDiffusionPipeline", "StableDiffusionXLPipeline", "StableDiffusion3Pipeline", "FluxPipeline"}
+
+
+def pipeline_notes(pipe: Any, components: list[ComponentResult]) -> list[str]:
+    name = type(pipe).__name__
+    if name in KNOWN_PIPELINES:
+        return []
+    generic = [c.name for c in components if c.present and c.plugin == "generic" and c.parameters]
+    note = f"{name} is not a pipeline ldm-inspector has dedicated plugins for"
+    if generic:
+        note += f": {', '.join(generic)} got the generic report (parameters, dtype; no example forward pass)"
+    return [note]
+
+
 def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions) -> RunResult:
     pipe = loaded.pipe
     device, dtype = pipeline_device_dtype(pipe)
@@ -69,7 +84,7 @@ def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions) 
     ctx = InspectContext(pipe=pipe, options=options, device=device, dtype=dtype,
                          height=options.height or native_h, width=options.width or native_w,
                          weights=loaded.weights)
-    check_size(ctx.height, ctx.width, ctx.vae_scale_factor)
+    check_size(ctx.height, ctx.width, ctx.size_multiple)
     declared = declared_components(pipe)
     results = []
     for name, obj in pipe.components.items():
@@ -87,6 +102,7 @@ def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions) 
         components=results,
         plugins=host.plugin_records(),
         command="inspect",
+        notes=pipeline_notes(pipe, results),
     )
 
 

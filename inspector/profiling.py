@@ -182,7 +182,7 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
     ctx = ProfileContext(pipe=pipe, options=options, device=device, dtype=dtype,
                          height=options.height or native_h, width=options.width or native_w,
                          weights=loaded.weights, peak_flops=peak, progress=progress)
-    check_size(ctx.height, ctx.width, ctx.vae_scale_factor)
+    check_size(ctx.height, ctx.width, ctx.size_multiple)
     from .inspection import environment
 
     run = RunResult(
@@ -211,6 +211,9 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
             profile_one(host, ctx, component, result)
             host.call_each("augment_component", on_error=_error_recorder(result, "augment_component"),
                            context=ctx, component=component, result=result)
+        from .inspection import pipeline_notes
+
+        run.notes = pipeline_notes(pipe, run.components)
         if options.end_to_end:
             from .tracing import profile_pipeline
 

@@ -268,6 +268,7 @@ class RunResult:
     profile: ProfileSettings | None = None
     pipeline: PipelineRun | None = None
     interrupted: bool = False
+    notes: list[str] = field(default_factory=list)
 
     def component(self, name: str) -> ComponentResult:
         for comp in self.components:

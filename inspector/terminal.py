@@ -189,6 +189,8 @@ def render(run: RunResult, console: Console, *, layers: bool = False, depth: int
         console.print(pipeline_table(run))
     if run.interrupted:
         console.print(Text("interrupted: the figures above are what was measured before Ctrl-C", style="yellow"))
+    for note in run.notes:
+        console.print(Text(f"note: {note}", style="italic"))
     for comp in run.components:
         parts: list[Any] = []
         if layers and comp.layers:

@@ -12,6 +12,7 @@ BUILTIN_PLUGINS = (
     "inspector.plugins.tokenizer",
     "inspector.plugins.text_encoder",
     "inspector.plugins.unet",
+    "inspector.plugins.transformer",
     "inspector.plugins.vae",
     "inspector.plugins.scheduler",
     "inspector.plugins.generic",

@@ -23,9 +23,10 @@ def json_safe(value):
     return str(value)
 
 
-def schedule(scheduler, steps: int) -> dict:
-    copy = type(scheduler).from_config(scheduler.config)
-    copy.set_timesteps(steps)
+def schedule(scheduler, steps: int, image_seq_len: int = 4096) -> dict:
+    from inspector.context import planned_scheduler
+
+    copy = planned_scheduler(scheduler, steps, image_seq_len)
     timesteps = [float(t) for t in copy.timesteps]
     sigmas = getattr(copy, "sigmas", None)
     return {
@@ -42,7 +43,7 @@ def inspect_component(context, component):
         return None
     sched = component.obj
     result = context.base_result(component, "scheduler", "scheduler")
-    plan = schedule(sched, context.options.steps)
+    plan = schedule(sched, context.options.steps, context.image_seq_len)
     result.details.update({
         "config": json_safe(dict(sched.config)),
         "steps": context.options.steps,
@@ -62,17 +63,18 @@ def inspect_component(context, component):
     return result
 
 
-def denoise_loop(scheduler_cls, config, steps: int, sample, noise):
+def denoise_loop(scheduler_cls, config, steps: int, sample, noise, image_seq_len: int = 4096):
     """Every ``step()`` of a fresh scheduler over its timesteps, as a pipeline makes them."""
     import inspect
 
-    sched = scheduler_cls.from_config(config)
-    sched.set_timesteps(steps)
+    from inspector.context import planned_scheduler
+
+    sched = planned_scheduler(scheduler_cls.from_config(config), steps, image_seq_len)
     accepts_generator = "generator" in inspect.signature(sched.step).parameters
-    latents = sample * sched.init_noise_sigma
+    latents = sample * getattr(sched, "init_noise_sigma", 1.0)
     for t in sched.timesteps:
-        model_input = sched.scale_model_input(latents, t)
-        del model_input
+        if hasattr(sched, "scale_model_input"):  # flow-matching schedulers have none
+            sched.scale_model_input(latents, t)
         kwargs = {"generator": None} if accepts_generator else {}
         latents = sched.step(noise, t, latents, return_dict=False, **kwargs)[0]
     return len(sched.timesteps)
@@ -94,15 +96,16 @@ def profile_component(context, component, result):
     import time
 
     sched = component.obj
-    unet = context.pipe.components.get("unet")
-    channels = getattr(getattr(unet, "config", None), "in_channels", 4)
+    vae = context.pipe.components.get("vae")
+    channels = getattr(getattr(vae, "config", None), "latent_channels", 4)
     shape = (context.options.batch_size, channels, *context.latent_size)
     sample = context.example(*shape)
     noise = context.example(*shape) * 0.1
     steps = context.options.steps
     config = sched.config
     n_calls = len(result.details.get("timesteps") or []) or steps
-    measured = context.measure(result, "loop", lambda: denoise_loop(type(sched), config, steps, sample, noise))
+    seq = context.image_seq_len
+    measured = context.measure(result, "loop", lambda: denoise_loop(type(sched), config, steps, sample, noise, seq))
     if measured is not None:
         # one measurement per step() call, which is what a pipeline run makes `steps` of
         per_step = scale_timing(measured.timing, 1.0 / n_calls)
@@ -117,13 +120,13 @@ def profile_component(context, component, result):
     for name in sorted(candidates):
         cls = candidates[name]
         try:
-            calls = denoise_loop(cls, config, steps, sample, noise)  # warm-up, and the step count
+            calls = denoise_loop(cls, config, steps, sample, noise, seq)  # warm-up, and the step count
             samples = []
             for _ in range(3):
                 begin = time.perf_counter()
-                denoise_loop(cls, config, steps, sample, noise)
+                denoise_loop(cls, config, steps, sample, noise, seq)
                 samples.append((time.perf_counter() - begin) * 1000.0)
-            plan = schedule(cls.from_config(config), steps)
+            plan = schedule(cls.from_config(config), steps, seq)
             sigmas = plan["sigmas"] or []
             rows.append([name, calls, round(statistics.median(samples) / calls, 5),
                          plan["timesteps"][0] if plan["timesteps"] else None,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from inspector import hookimpl
-from inspector.blocks import top_level_blocks
+from inspector.blocks import add_block_timing, top_level_blocks
 from inspector.results import TensorInfo, View
 
 
@@ -92,82 +92,17 @@ def _flat(kwargs):
     return list(iter_tensors(kwargs))
 
 
-def block_modules(unet):
-    """(name, module) of the blocks a denoising call passes through, in order."""
-    blocks = []
-    for name, child in unet.named_children():
-        if name in ("down_blocks", "up_blocks"):
-            blocks.extend((f"{name}.{i}", block) for i, block in enumerate(child))
-        else:
-            blocks.append((name, child))
-    return blocks
-
-
-def time_blocks(context, unet, kwargs, repeats: int) -> dict[str, list[float]]:
-    """Per-block wall time (ms) over ``repeats`` calls, synchronized on CUDA at each boundary."""
-    import torch
-
-    from inspector.measure import Clock
-
-    cuda = Clock(context.device).cuda
-
-    def now():
-        if cuda:
-            torch.cuda.synchronize()
-        import time
-
-        return time.perf_counter()
-
-    times: dict[str, list[float]] = {}
-    handles = []
-    started: dict[str, float] = {}
-    for name, block in block_modules(unet):
-        def pre(_m, _a, name=name):
-            started[name] = now()
-
-        def post(_m, _a, _o, name=name):
-            times.setdefault(name, []).append((now() - started.pop(name)) * 1000.0)
-
-        handles.append(block.register_forward_pre_hook(pre))
-        handles.append(block.register_forward_hook(post))
-    try:
-        with torch.no_grad():
-            for _ in range(max(1, repeats)):
-                unet(**kwargs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return times
-
-
 @hookimpl
 def profile_component(context, component, result):
     if not component.present or not is_unet(component.obj):
         return None
-    import statistics
-
     unet = component.obj
     kwargs = example_inputs(context, unet)
     measured = context.measure(result, "forward", lambda: unet(**kwargs), flops=result.flops,
                                calls_per_run=context.denoise_calls())
     if measured is None:
         return True
-    times = time_blocks(context, unet, kwargs, context.options.repeats)
-    flops = {layer.name: layer.flops or 0 for layer in result.layers}
-    params = {layer.name: layer.parameters for layer in result.layers}
-    total = sum(statistics.median(v) for v in times.values()) or 1.0
-    rows = []
-    for name, samples in times.items():
-        ms = statistics.median(samples)
-        rate = flops.get(name, 0) / (ms / 1000.0) if ms > 0 else None
-        rows.append([name, params.get(name, 0), flops.get(name, 0), round(ms, 4),
-                     round(rate / 1e9, 3) if rate else None, round(100.0 * ms / total, 2)])
-    result.views.append(View(title="Time by block",
-                             columns=["block", "parameters", "flops", "time_ms_median", "gflops_per_s", "share_pct"],
-                             rows=rows))
-    result.views.append(View(title="UNet time by block", kind="series", x=[r[0] for r in rows], x_label="block",
-                             series={"time_ms": [r[3] for r in rows]}))
-    result.details["attention_processor"] = result.details.get("attention_processors")
+    add_block_timing(context, result, unet, kwargs)
     return True
 
 
@@ -177,5 +112,5 @@ def component_tabs(component, run):
         return None
     from inspector.results import Tab
 
-    wanted = ("Blocks", "FLOPs by block", "Time by block", "UNet time by block")
+    wanted = ("Blocks", "FLOPs by block", "Time by block", "Time by block (chart)")
     return [Tab("Blocks", [v for title in wanted for v in component.views if v.title == title])]

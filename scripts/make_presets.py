@@ -253,7 +253,137 @@ def tiny_sd() -> dict:
     }
 
 
-# --- the stand-in tokenizer -------------------------------------------------
+CLIP_G = {
+    **CLIP_L,
+    "architectures": ["CLIPTextModelWithProjection"],
+    "hidden_size": 1280, "intermediate_size": 5120, "num_attention_heads": 20, "num_hidden_layers": 32,
+    "projection_dim": 1280, "hidden_act": "gelu",
+}
+
+T5_XXL = {
+    "architectures": ["T5EncoderModel"], "model_type": "t5", "d_model": 4096, "d_ff": 10240, "d_kv": 64,
+    "num_heads": 64, "num_layers": 24, "vocab_size": 32128, "feed_forward_proj": "gated-gelu",
+    "dense_act_fn": "gelu_new", "is_gated_act": True, "layer_norm_epsilon": 1e-06,
+    "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128, "dropout_rate": 0.1,
+    "tie_word_embeddings": False, "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0,
+    "is_encoder_decoder": False, "use_cache": False,
+}
+
+VAE_16 = {**SD_VAE, "latent_channels": 16, "use_quant_conv": False, "use_post_quant_conv": False,
+          "sample_size": 1024, "force_upcast": True}
+
+FLOW_MATCH = {"_class_name": "FlowMatchEulerDiscreteScheduler", "num_train_timesteps": 1000, "shift": 3.0}
+
+TINY_VAE = {"block_out_channels": [16, 32, 32, 32], "layers_per_block": 1, "norm_num_groups": 8, "sample_size": 128}
+
+TINY_CLIP = {"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4, "num_hidden_layers": 5,
+             "projection_dim": 32, "vocab_size": 1000}
+
+TINY_T5 = {**T5_XXL, "d_model": 64, "d_ff": 96, "d_kv": 16, "num_heads": 4, "num_layers": 2, "vocab_size": 512}
+
+
+def sdxl_tiny() -> dict:
+    files = sdxl()
+    files["unet/config.json"] = {
+        **files["unet/config.json"],
+        "block_out_channels": [32, 64], "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+        "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"], "attention_head_dim": [2, 4],
+        "transformer_layers_per_block": [1, 2], "cross_attention_dim": 64, "addition_time_embed_dim": 8,
+        "projection_class_embeddings_input_dim": 6 * 8 + 32, "sample_size": 16, "norm_num_groups": 32,
+    }
+    files["vae/config.json"] = {**files["vae/config.json"], **TINY_VAE}
+    files["text_encoder/config.json"] = {**CLIP_L, **TINY_CLIP}
+    files["text_encoder_2/config.json"] = {**files["text_encoder_2/config.json"], **TINY_CLIP}
+    return files
+
+
+def sd3() -> dict:
+    """Stable Diffusion 3 Medium: MMDiT transformer, CLIP-L and CLIP-G with projection, T5-XXL."""
+    return {
+        "model_index.json": {
+            "_class_name": "StableDiffusion3Pipeline",
+            "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+            "text_encoder": ["transformers", "CLIPTextModelWithProjection"],
+            "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+            "text_encoder_3": ["transformers", "T5EncoderModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "tokenizer_2": ["transformers", "CLIPTokenizer"],
+            "tokenizer_3": ["transformers", "T5TokenizerFast"],
+            "transformer": ["diffusers", "SD3Transformer2DModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+            "image_encoder": [None, None], "feature_extractor": [None, None],
+        },
+        "transformer/config.json": {
+            "_class_name": "SD3Transformer2DModel", "attention_head_dim": 64, "caption_projection_dim": 1536,
+            "in_channels": 16, "joint_attention_dim": 4096, "num_attention_heads": 24, "num_layers": 24,
+            "out_channels": 16, "patch_size": 2, "pooled_projection_dim": 2048, "pos_embed_max_size": 192,
+            "sample_size": 128,
+        },
+        "vae/config.json": {**VAE_16, "scaling_factor": 1.5305, "shift_factor": 0.0609},
+        "text_encoder/config.json": {**CLIP_L, "architectures": ["CLIPTextModelWithProjection"]},
+        "text_encoder_2/config.json": CLIP_G,
+        "text_encoder_3/config.json": T5_XXL,
+        "scheduler/scheduler_config.json": FLOW_MATCH,
+    }
+
+
+def sd3_tiny() -> dict:
+    files = sd3()
+    files["transformer/config.json"] = {
+        **files["transformer/config.json"], "attention_head_dim": 8, "caption_projection_dim": 32,
+        "joint_attention_dim": 64, "num_attention_heads": 4, "num_layers": 2, "pooled_projection_dim": 64,
+        "pos_embed_max_size": 16, "sample_size": 16,
+    }
+    files["vae/config.json"] = {**files["vae/config.json"], **TINY_VAE}
+    files["text_encoder/config.json"] = {**files["text_encoder/config.json"], **TINY_CLIP}
+    files["text_encoder_2/config.json"] = {**CLIP_G, **TINY_CLIP}
+    files["text_encoder_3/config.json"] = TINY_T5
+    return files
+
+
+def flux() -> dict:
+    """FLUX.1-dev: a 12B transformer of double- and single-stream blocks, CLIP-L and T5-XXL."""
+    return {
+        "model_index.json": {
+            "_class_name": "FluxPipeline",
+            "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "text_encoder_2": ["transformers", "T5EncoderModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "tokenizer_2": ["transformers", "T5TokenizerFast"],
+            "transformer": ["diffusers", "FluxTransformer2DModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+            "image_encoder": [None, None], "feature_extractor": [None, None],
+        },
+        "transformer/config.json": {
+            "_class_name": "FluxTransformer2DModel", "attention_head_dim": 128, "axes_dims_rope": [16, 56, 56],
+            "guidance_embeds": True, "in_channels": 64, "joint_attention_dim": 4096, "num_attention_heads": 24,
+            "num_layers": 19, "num_single_layers": 38, "patch_size": 1, "pooled_projection_dim": 768,
+        },
+        "vae/config.json": {**VAE_16, "scaling_factor": 0.3611, "shift_factor": 0.1159},
+        "text_encoder/config.json": CLIP_L,
+        "text_encoder_2/config.json": T5_XXL,
+        "scheduler/scheduler_config.json": {
+            **FLOW_MATCH, "use_dynamic_shifting": True, "base_shift": 0.5, "max_shift": 1.15,
+            "base_image_seq_len": 256, "max_image_seq_len": 4096,
+        },
+    }
+
+
+def flux_tiny() -> dict:
+    files = flux()
+    files["transformer/config.json"] = {
+        **files["transformer/config.json"], "attention_head_dim": 16, "axes_dims_rope": [4, 4, 8],
+        "in_channels": 64, "joint_attention_dim": 64, "num_attention_heads": 2, "num_layers": 1,
+        "num_single_layers": 1, "pooled_projection_dim": 32,
+    }
+    files["vae/config.json"] = {**files["vae/config.json"], **TINY_VAE}
+    files["text_encoder/config.json"] = {**CLIP_L, **TINY_CLIP}
+    files["text_encoder_2/config.json"] = TINY_T5
+    return files
+
+
+# --- the stand-in tokenizers --------------------------------------------------
 
 WORDS = """a an the of in on at with and by for to from photo photograph picture painting portrait
 astronaut riding horse mars cat dog city street night day sunset sunrise forest mountain river lake
@@ -313,8 +443,30 @@ def tokenizer_files(pad_token: str = "<|endoftext|>", real_vocab: bool = False) 
     }
 
 
-#: The real tokenizers pad with "!" where OpenCLIP trained the text encoder (SD 2.x, SDXL's second).
-PAD_TOKENS = {("sd21", "tokenizer"): "!", ("sdxl", "tokenizer_2"): "!"}
+#: The real tokenizers pad with "!" where OpenCLIP trained the text encoder (SD 2.x, SDXL's second, SD3's second).
+PAD_TOKENS = {("sd21", "tokenizer"): "!", ("sdxl", "tokenizer_2"): "!", ("tiny-sdxl", "tokenizer_2"): "!",
+              ("sd3", "tokenizer_2"): "!", ("tiny-sd3", "tokenizer_2"): "!"}
+
+#: T5 context lengths the pipelines use (SD3: max_sequence_length 256, Flux-dev: 512).
+T5_LENGTHS = {"sd3": 256, "tiny-sd3": 256, "flux": 512, "tiny-flux": 512}
+
+
+def t5_tokenizer(folder: Path, model_max_length: int) -> None:
+    """A stand-in T5 tokenizer: a small Unigram vocabulary trained here on WORDS, saved as
+    T5TokenizerFast files. Ids stay below any T5 vocabulary size; the real 32,128-piece
+    SentencePiece model is not shipped."""
+    from tokenizers import SentencePieceUnigramTokenizer
+    from transformers import T5TokenizerFast
+
+    corpus = [" ".join(WORDS[i:i + 12]) for i in range(0, len(WORDS), 3)] * 20
+    tok = SentencePieceUnigramTokenizer()
+    tok.train_from_iterator(corpus, vocab_size=400, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>",
+                            show_progress=False)
+    fast = T5TokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+                           extra_ids=0, model_max_length=model_max_length)
+    fast.init_kwargs["ldm_inspector_note"] = (f"stand-in T5 vocabulary ({len(fast)} pieces), "
+                                              "not the real T5 SentencePiece model")
+    fast.save_pretrained(str(folder))
 
 
 def write(name: str, files: dict) -> None:
@@ -324,7 +476,7 @@ def write(name: str, files: dict) -> None:
     tokenizers = [key for key, (_, cls) in ((k, v) for k, v in index.items() if isinstance(v, list)) if cls == "CLIPTokenizer"]
     for tok in tokenizers:
         pad = PAD_TOKENS.get((name, tok), "<|endoftext|>")
-        for path, content in tokenizer_files(pad, real_vocab=name != "tiny-sd").items():
+        for path, content in tokenizer_files(pad, real_vocab=not name.startswith("tiny-")).items():
             files[path.replace("tokenizer/", f"{tok}/")] = content
     index["_diffusers_version"] = "0.42.1"
     for path, content in files.items():
@@ -332,9 +484,14 @@ def write(name: str, files: dict) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         text = content if isinstance(content, str) else json.dumps(content, indent=2, ensure_ascii=False) + "\n"
         target.write_text(text, encoding="utf-8")
+    for tok, (_, cls) in ((k, v) for k, v in index.items() if isinstance(v, list)):
+        if cls == "T5TokenizerFast":
+            t5_tokenizer(root / tok, T5_LENGTHS[name])
 
 
 if __name__ == "__main__":
-    for preset_name, build in {"tiny-sd": tiny_sd, "sd15": sd15, "sd21": sd21, "sdxl": sdxl}.items():
+    builders = {"tiny-sd": tiny_sd, "sd15": sd15, "sd21": sd21, "sdxl": sdxl, "tiny-sdxl": sdxl_tiny,
+                "sd3": sd3, "tiny-sd3": sd3_tiny, "flux": flux, "tiny-flux": flux_tiny}
+    for preset_name, build in builders.items():
         write(preset_name, build())
         print("wrote", OUT / preset_name)
