@@ -75,6 +75,9 @@ def source_options(f: Any) -> Any:
         click.option("--csv", "csv_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                      help="Write tidy CSV tables into this folder."),
         click.option("--allow-download", is_flag=True, help="Let a repo id be fetched from the Hugging Face hub."),
+        click.option("--allow-pickle", is_flag=True,
+                     help="Read a .ckpt/.bin/.pt checkpoint (tensors only: torch.load(weights_only=True)); "
+                          "refused by default because unpickling can run code."),
     ]):
         f = decorator(f)
     return f
@@ -123,7 +126,7 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
             height: Optional[int], width: Optional[int], batch_size: int, prompt: str, negative_prompt: str,
             guidance_scale: float, steps: int, seed: int, layers: bool, depth: int, details: bool,
             json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
-            allow_download: bool) -> None:
+            allow_download: bool, allow_pickle: bool) -> None:
     """Parameters, per-layer shapes and FLOPs of every pipeline component."""
     from .loading import enforce_offline
 
@@ -137,7 +140,8 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
     from .loading import SourceSpec
 
     spec = SourceSpec(model=model, weights=weights, arch=arch, dtype=dtype,
-                      device=resolve_device(device), seed=seed, allow_download=allow_download)
+                      device=resolve_device(device), seed=seed, allow_download=allow_download,
+                      allow_pickle=allow_pickle)
     options = InspectOptions(height=height, width=width, batch_size=batch_size, prompt=prompt,
                              negative_prompt=negative_prompt, guidance_scale=guidance_scale, steps=steps, seed=seed)
     host = Host.default()
@@ -178,7 +182,7 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
             device: str, height: Optional[int], width: Optional[int], batch_size: int, prompt: str,
             negative_prompt: str, guidance_scale: float, steps: int, seed: int, layers: bool, depth: int,
             details: bool, json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
-            allow_download: bool, warmup: int, repeats: int,
+            allow_download: bool, allow_pickle: bool, warmup: int, repeats: int,
             e2e_repeats: int, scheduler_name: Optional[str], attention: Optional[str], peak_tflops: Optional[float],
             image_path: Optional[Path], save_image: Optional[Path], no_end_to_end: bool) -> None:
     """Time and measure memory of every component, and of the whole pipeline, step by step."""
@@ -197,7 +201,7 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
     resolved_device = resolve_device(device)
     resolve_dtype(dtype, resolved_device, allow_cpu_float16)  # fail before loading
     spec = SourceSpec(model=model, weights=weights, arch=arch, dtype=dtype, device=resolved_device, seed=seed,
-                      allow_download=allow_download)
+                      allow_download=allow_download, allow_pickle=allow_pickle)
     options = ProfileOptions(
         height=height, width=width, batch_size=batch_size, prompt=prompt, negative_prompt=negative_prompt,
         guidance_scale=guidance_scale, steps=steps, seed=seed, warmup=warmup, repeats=repeats,

@@ -13,12 +13,16 @@ Environment variables:
 ``LDM_INSPECTOR_LOAD_PLUGINS``  comma-separated names: load only these entry points.
 ``LDM_INSPECTOR_TRACE_PLUGINS``  set to ``1``: log every hook call, its plugin and duration to stderr
 (the CLI's ``--trace-hooks`` does the same).
+``LDM_INSPECTOR_HOOK_TIMEOUT``  seconds one hook implementation may take (default 1800; 0: no limit).
+A plugin that takes longer is recorded as failed with a clear message and the run goes on; its
+thread cannot be killed, so it is abandoned (a daemon thread) and what it still does is ignored.
 """
 from __future__ import annotations
 
 import importlib
 import os
 import sys
+import threading
 import time
 import traceback
 from importlib import metadata
@@ -35,10 +39,23 @@ ENV_DISABLE_AUTOLOAD = "LDM_INSPECTOR_DISABLE_PLUGIN_AUTOLOAD"
 ENV_BLOCK = "LDM_INSPECTOR_BLOCK_PLUGINS"
 ENV_LOAD_ONLY = "LDM_INSPECTOR_LOAD_PLUGINS"
 ENV_TRACE = "LDM_INSPECTOR_TRACE_PLUGINS"
+ENV_TIMEOUT = "LDM_INSPECTOR_HOOK_TIMEOUT"
+DEFAULT_HOOK_TIMEOUT = 1800.0
 
 
-class HookFailure(InspectorError):
-    pass
+class HookTimeout(Exception):
+    """A hook implementation did not return within the time limit."""
+
+
+def hook_timeout_from_env() -> float | None:
+    raw = os.environ.get(ENV_TIMEOUT, "").strip()
+    if not raw:
+        return DEFAULT_HOOK_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InspectorError(f"{ENV_TIMEOUT}={raw!r} is not a number of seconds") from None
+    return value if value > 0 else None
 
 
 def _env_names(var: str) -> set[str]:
@@ -55,6 +72,8 @@ class Host:
         #: when set, called with (hook, plugin, seconds, outcome) after every hook implementation call
         self.tracer: Callable[[str, str, float, str], None] | None = (
             trace_to_stderr if os.environ.get(ENV_TRACE, "") in ("1", "true", "yes") else None)
+        #: seconds one hook implementation may take; None: no limit (and no extra thread)
+        self.hook_timeout: float | None = hook_timeout_from_env()
 
     # --- loading ---------------------------------------------------------------
 
@@ -154,7 +173,7 @@ class Host:
                 continue
             started = time.perf_counter()
             try:
-                value = impl.function(*[kwargs[arg] for arg in impl.argnames])
+                value = self._call(hook_name, impl, [kwargs[arg] for arg in impl.argnames])
             except Exception as exc:
                 if self.tracer:
                     self.tracer(hook_name, impl.plugin_name, time.perf_counter() - started, f"raised {type(exc).__name__}")
@@ -168,6 +187,29 @@ class Host:
                     return value
                 results.append(value)
         return None if firstresult else results
+
+    def _call(self, hook_name: str, impl: Any, args: list[Any]) -> Any:
+        """Call one implementation, within the time limit. Whatever it raises (Ctrl-C and
+        cancellation included) is raised again here, in the caller's thread."""
+        if self.hook_timeout is None:
+            return impl.function(*args)
+        outcome: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                outcome["value"] = impl.function(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller below
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=target, daemon=True, name=f"{hook_name}:{impl.plugin_name}")
+        worker.start()
+        worker.join(self.hook_timeout)
+        if worker.is_alive():
+            raise HookTimeout(f"did not return from {hook_name} within {self.hook_timeout:g} s "
+                              f"(limit: {ENV_TIMEOUT}); abandoned")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("value")
 
     def _record_error(self, plugin_name: str, exc: BaseException) -> None:
         record = self.records.get(plugin_name)

@@ -46,6 +46,7 @@ class SourceSpec:
     device: str = "cpu"
     seed: int = 0
     allow_download: bool = False
+    allow_pickle: bool = False
 
 
 @dataclass
@@ -148,6 +149,9 @@ def _load_folder(path: Path, declared: dict[str, Any], spec: SourceSpec, *, kind
     if weights != "pretrained":
         pipe = build_from_configs(path, weights, spec)
     else:
+        from .checkpoints import check_folder_weights
+
+        check_folder_weights(path, declared)
         pipe = _from_pretrained(path, spec)
     return LoadedPipeline(pipe, source, kind, weights, declared, path=str(path))  # type: ignore[arg-type]
 
@@ -168,14 +172,18 @@ def _from_pretrained(path: Path, spec: SourceSpec) -> Any:
 
 
 def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], *, source: str) -> LoadedPipeline:
+    from .checkpoints import PICKLE_HINT, check_safetensors, load_pickle_state_dict
+
     suffix = path.suffix.lower()
     if suffix in PICKLE_SUFFIXES:
-        raise SourceError(
-            f"{path.name} is a pickle-based checkpoint, which can run code when loaded; "
-            "convert it to .safetensors first"
-        )
-    if suffix != ".safetensors":
-        raise SourceError(f"{path.name}: a single-file checkpoint must be a .safetensors file")
+        if not spec.allow_pickle:
+            raise SourceError(f"{path.name} is a pickle-based checkpoint, which can run code when loaded; "
+                              + PICKLE_HINT.replace("IN", path.name))
+    elif suffix != ".safetensors":
+        raise SourceError(f"{path.name}: a single-file checkpoint must be .safetensors (or, with --allow-pickle, "
+                          ".ckpt/.bin/.pt)")
+    else:
+        check_safetensors(path)
     if not spec.arch:
         raise SourceError(f"{path.name} is a single-file checkpoint: name its architecture with --arch "
                           f"({', '.join(sorted(presets))})")
@@ -183,15 +191,25 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
         raise SourceError(f"unknown --arch {spec.arch!r}; choose one of {', '.join(sorted(presets))}")
     preset = presets[spec.arch]
     declared = read_model_index(preset.path)
+    import tempfile
+
     import diffusers
 
     pipeline_cls = getattr(diffusers, declared["_class_name"])
-    try:
-        pipe = pipeline_cls.from_single_file(
-            str(path), config=str(preset.path), local_files_only=True, torch_dtype=torch_dtype(spec.dtype),
-        )
-    except Exception as exc:
-        raise SourceError(f"cannot load {path.name} as {spec.arch}: {_first_line(exc)}") from None
+    with tempfile.TemporaryDirectory(prefix="ldm-inspector-") as tmp:
+        source = path
+        if suffix in PICKLE_SUFFIXES:  # tensors only, then the same safetensors path as everyone else
+            from safetensors.torch import save_file
+
+            converted = Path(tmp) / (path.stem + ".safetensors")
+            save_file({k: v.contiguous() for k, v in load_pickle_state_dict(path).items()}, str(converted))
+            source = converted
+        try:
+            pipe = pipeline_cls.from_single_file(
+                str(source), config=str(preset.path), local_files_only=True, torch_dtype=torch_dtype(spec.dtype),
+            )
+        except Exception as exc:
+            raise SourceError(f"cannot load {path.name} as {spec.arch}: {_first_line(exc)}") from None
     from .vocab import upgrade_tokenizers
 
     upgrade_tokenizers(pipe)  # the preset's configs came with its stand-in tokenizer files

@@ -28,8 +28,23 @@ def load(path: str | Path) -> RunResult:
     if not isinstance(data, dict) or "schema_version" not in data:
         raise InspectorError(f"{path} is not an ldm-inspector run (no schema_version)")
     if data["schema_version"] != SCHEMA_VERSION:
-        raise InspectorError(f"{path} has schema version {data['schema_version']}; this version reads {SCHEMA_VERSION}")
+        raise InspectorError(f"{path} has schema version {data['schema_version']!r}; this version reads {SCHEMA_VERSION}")
+    validate(data, path)
     try:
         return RunResult.from_dict(data)
-    except (TypeError, KeyError, AttributeError) as exc:
+    except (TypeError, KeyError, AttributeError, ValueError) as exc:  # schema-valid yet unusable
         raise InspectorError(f"{path} does not match the run schema: {exc}") from None
+
+
+def validate(data: Any, path: str | Path = "run") -> None:
+    """Check ``data`` against the committed JSON Schema; the first problem becomes one line."""
+    import jsonschema
+
+    from .schema import committed_schema
+
+    validator = jsonschema.Draft202012Validator(committed_schema())
+    error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        message = " ".join(error.message.split())
+        raise InspectorError(f"{path} does not match the run schema at {where}: {message[:200]}")
