@@ -4,7 +4,7 @@ from __future__ import annotations
 import inspect as pyinspect
 import platform
 import sys
-from typing import Any
+from typing import Any, Iterator
 
 from .context import Component, InspectContext, InspectOptions, check_size
 from .host import Host, _describe
@@ -77,6 +77,27 @@ def pipeline_notes(pipe: Any, components: list[ComponentResult]) -> list[str]:
     return [note]
 
 
+def components_of(pipe: Any) -> Iterator[Component]:
+    """Every entry of ``pipe.components``, absent ones with the class their slot expects."""
+    declared = declared_components(pipe)
+    for name, obj in pipe.components.items():
+        library, class_name = declared.get(name, (None, None))
+        yield Component(name=name, obj=obj, library=None if obj is not None else library, declared_class=class_name)
+
+
+def new_run(loaded: LoadedPipeline, ctx: InspectContext, command: str) -> RunResult:
+    """A run's header: what was loaded, on what, with which inputs; components come after."""
+    o = ctx.options
+    return RunResult(
+        model=ModelInfo(source=loaded.source, pipeline_class=type(loaded.pipe).__name__, weights=loaded.weights,
+                        kind=loaded.kind, preset=loaded.preset, path=loaded.path),
+        environment=environment(ctx.device, ctx.dtype),
+        inputs=Inputs(height=ctx.height, width=ctx.width, batch_size=o.batch_size, prompt=o.prompt,
+                      negative_prompt=o.negative_prompt, guidance_scale=o.guidance_scale, steps=o.steps, seed=o.seed),
+        command=command,
+    )
+
+
 def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions) -> RunResult:
     pipe = loaded.pipe
     device, dtype = pipeline_device_dtype(pipe)
@@ -85,25 +106,11 @@ def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions) 
                          height=options.height or native_h, width=options.width or native_w,
                          weights=loaded.weights)
     check_size(ctx.height, ctx.width, ctx.size_multiple)
-    declared = declared_components(pipe)
-    results = []
-    for name, obj in pipe.components.items():
-        library, class_name = declared.get(name, (None, None))
-        component = Component(name=name, obj=obj, library=None if obj is not None else library,
-                              declared_class=class_name)
-        results.append(inspect_component(host, ctx, component))
-    return RunResult(
-        model=ModelInfo(source=loaded.source, pipeline_class=type(pipe).__name__, weights=loaded.weights,
-                        kind=loaded.kind, preset=loaded.preset, path=loaded.path),
-        environment=environment(device, dtype),
-        inputs=Inputs(height=ctx.height, width=ctx.width, batch_size=options.batch_size, prompt=options.prompt,
-                      negative_prompt=options.negative_prompt, guidance_scale=options.guidance_scale,
-                      steps=options.steps, seed=options.seed),
-        components=results,
-        plugins=host.plugin_records(),
-        command="inspect",
-        notes=pipeline_notes(pipe, results),
-    )
+    run = new_run(loaded, ctx, "inspect")
+    run.components = [inspect_component(host, ctx, component) for component in components_of(pipe)]
+    run.plugins = host.plugin_records()
+    run.notes = pipeline_notes(pipe, run.components)
+    return run
 
 
 def inspect_component(host: Host, ctx: InspectContext, component: Component, *, augment: bool = True) -> ComponentResult:

@@ -182,13 +182,13 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
     elif suffix != ".safetensors":
         raise SourceError(f"{path.name}: a single-file checkpoint must be .safetensors (or, with --allow-pickle, "
                           ".ckpt/.bin/.pt)")
-    else:
-        check_safetensors(path)
     if not spec.arch:
         raise SourceError(f"{path.name} is a single-file checkpoint: name its architecture with --arch "
                           f"({', '.join(sorted(presets))})")
     if spec.arch not in presets:
         raise SourceError(f"unknown --arch {spec.arch!r}; choose one of {', '.join(sorted(presets))}")
+    if suffix == ".safetensors":
+        check_safetensors(path)
     preset = presets[spec.arch]
     declared = read_model_index(preset.path)
     import tempfile

@@ -19,10 +19,10 @@ from typing import Any, Callable
 from .context import Component, InspectContext, InspectOptions, check_size
 from .errors import OptionError
 from .host import Host, _describe
-from .inspection import declared_components, inspect_component, native_size, pipeline_device_dtype
+from .inspection import components_of, inspect_component, native_size, new_run, pipeline_device_dtype
 from .loading import LoadedPipeline, SourceSpec, load
 from .measure import Measured, device_peak_flops, measure
-from .results import ComponentResult, Environment, Inputs, Measurement, ModelInfo, PipelineRun, ProfileSettings, RunResult
+from .results import ComponentResult, Measurement, ProfileSettings, RunResult
 
 #: progress(stage, fraction, detail): stage is a component name or "pipeline".
 Progress = Callable[[str, float, str], None]
@@ -183,29 +183,16 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
                          height=options.height or native_h, width=options.width or native_w,
                          weights=loaded.weights, peak_flops=peak, progress=progress)
     check_size(ctx.height, ctx.width, ctx.size_multiple)
-    from .inspection import environment
-
-    run = RunResult(
-        model=ModelInfo(source=loaded.source, pipeline_class=type(pipe).__name__, weights=loaded.weights,
-                        kind=loaded.kind, preset=loaded.preset, path=loaded.path),
-        environment=environment(device, dtype),
-        inputs=Inputs(height=ctx.height, width=ctx.width, batch_size=options.batch_size, prompt=options.prompt,
-                      negative_prompt=options.negative_prompt, guidance_scale=options.guidance_scale,
-                      steps=options.steps, seed=options.seed),
-        plugins=host.plugin_records(), command="profile",
-        profile=ProfileSettings(device=str(device), device_name=name, dtype=dtype_name, warmup=options.warmup,
-                                repeats=options.repeats, threads=torch.get_num_threads(), peak_flops=peak,
-                                attention=attention_in_use(pipe), scheduler=type(pipe.scheduler).__name__,
-                                timer="cuda_events" if str(device).startswith("cuda") else "perf_counter"),
-    )
-    declared = declared_components(pipe)
+    run = new_run(loaded, ctx, "profile")
+    run.plugins = host.plugin_records()
+    run.profile = ProfileSettings(device=str(device), device_name=name, dtype=dtype_name, warmup=options.warmup,
+                                  repeats=options.repeats, threads=torch.get_num_threads(), peak_flops=peak,
+                                  attention=attention_in_use(pipe), scheduler=type(pipe.scheduler).__name__,
+                                  timer="cuda_events" if str(device).startswith("cuda") else "perf_counter")
     try:
-        for comp_name, obj in pipe.components.items():
-            library, class_name = declared.get(comp_name, (None, None))
-            component = Component(name=comp_name, obj=obj, library=None if obj is not None else library,
-                                  declared_class=class_name)
+        for component in components_of(pipe):
             if progress:
-                progress(comp_name, 0.0, "inspect")
+                progress(component.name, 0.0, "inspect")
             result = inspect_component(host, ctx, component, augment=False)
             run.components.append(result)
             profile_one(host, ctx, component, result)

@@ -8,26 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .results import ComponentResult, LayerRecord, RunResult, View
-
-
-def human_count(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.2f}{unit}"
-    return str(n)
-
-
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.1f} {unit}" if unit != "B" else f"{int(value)} B"
-        value /= 1024
-    return f"{value:.1f} GiB"
+from .units import human_bytes, human_count, human_ms
 
 
 def shape_text(shape: list[int]) -> str:
@@ -52,12 +33,6 @@ def progress_bar(console: Console) -> Any:
             yield report
 
     return manager()
-
-
-def human_ms(ms: float | None) -> str:
-    if ms is None or ms != ms:
-        return "-"
-    return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.2f} ms" if ms >= 1 else f"{ms * 1000:.0f} µs"
 
 
 def summary_table(run: RunResult) -> Table:

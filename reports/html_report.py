@@ -22,6 +22,7 @@ from markupsafe import Markup
 from inspector.blocks import top_level_blocks
 from inspector.files import atomic_path
 from inspector.results import RunResult
+from inspector.units import human_bytes, human_count, human_ms
 
 
 def script_json(data: Any) -> Markup:
@@ -55,38 +56,12 @@ def environment() -> Any:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True,
     )
-    env.filters["count"] = _count
-    env.filters["bytes"] = _bytes
-    env.filters["ms"] = _ms
+    env.filters["count"] = lambda n: human_count(n, " ")
+    env.filters["bytes"] = human_bytes
+    env.filters["ms"] = human_ms
     env.filters["pct"] = lambda v: "-" if v is None else f"{100 * v:.1f}%"
     env.filters["scalar"] = _scalar
     return env
-
-
-def _count(n: Any) -> str:
-    if n is None:
-        return "-"
-    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.2f} {unit}"
-    return str(n)
-
-
-def _bytes(n: Any) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return str(n)
-
-
-def _ms(v: Any) -> str:
-    if v is None:
-        return "-"
-    return f"{v / 1000:.2f} s" if v >= 1000 else f"{v:.2f} ms" if v >= 1 else f"{v * 1000:.0f} µs"
 
 
 def _scalar(v: Any) -> str:

@@ -4,8 +4,9 @@
 validate runs without importing us; a test fails when the two drift apart. Regenerate with
 ``python -m inspector.reports.schema > reports/schema/run.schema.json``.
 
-Every field is required (``to_dict`` writes them all); unknown properties are allowed, so
-later versions and plugins can add without breaking readers. ``float`` fields may be
+Fields without a default are required (the minimum contract); fields added later have
+defaults, so older runs of the same version still validate. Unknown properties are allowed,
+so later versions and plugins can add without breaking readers. ``float`` fields may be
 ``null``: NaN and infinities are written as ``null``.
 """
 from __future__ import annotations
@@ -65,7 +66,10 @@ def _define(cls: Any, defs: dict[str, Any]) -> None:
         "type": "object",
         **({"description": doc} if doc else {}),
         "properties": {f.name: _type(hints[f.name], defs) for f in fields},
-        "required": [f.name for f in fields],
+        # the minimum contract: fields without a default. Fields added later carry defaults, so a
+        # run written before they existed still validates (add freely, remove nothing).
+        "required": [f.name for f in fields
+                     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING],
         "additionalProperties": True,
     }
 

@@ -54,3 +54,14 @@ def cli(capsys):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+def make_hf_cache(cache: Path, folder: Path, repo_id: str, revision: str = "0" * 40) -> Path:
+    """Lay ``folder`` out as ``repo_id`` in a Hugging Face hub cache at ``cache`` (snapshot + refs/main)."""
+    import shutil
+
+    repo_dir = cache / ("models--" + repo_id.replace("/", "--"))
+    shutil.copytree(folder, repo_dir / "snapshots" / revision)
+    (repo_dir / "refs").mkdir()
+    (repo_dir / "refs" / "main").write_text(revision)
+    return cache

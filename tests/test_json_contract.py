@@ -101,3 +101,25 @@ def test_report_files_get_normal_permissions(run, tmp_path):
     json_report.write(run, path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["new.json"]  # no temporary file left
+
+
+def test_runs_written_before_later_fields_existed_still_load(tmp_path):
+    """Add freely, remove nothing: fields added after a run was saved take their defaults."""
+    from pathlib import Path
+
+    data = json.loads((Path(__file__).parent / "data" / "tiny-profile.json").read_text())
+    data.pop("notes", None)
+    for comp in data["components"]:
+        comp.pop("metrics", None)
+        for layer in comp["layers"]:
+            layer.pop("order", None)
+    path = tmp_path / "older.json"
+    path.write_text(json.dumps(data))
+    run = json_report.load(path)
+    assert run.notes == [] and run.component("unet").metrics == {}
+    assert run.component("unet").layers[0].order is None
+    broken = dict(data)
+    del broken["components"][0]["name"]  # the minimum contract is still required
+    path.write_text(json.dumps(broken))
+    with pytest.raises(Exception, match="'name' is a required property"):
+        json_report.load(path)

@@ -26,6 +26,7 @@ from inspector.inspection import run_inspect
 from inspector.loading import SourceSpec, load
 from inspector.reports import json_report
 
+from .conftest import make_hf_cache
 from .ldm_format import to_ldm_state_dict
 
 SAVED_RUN = Path(__file__).parent / "data" / "tiny-profile.json"
@@ -124,11 +125,7 @@ def test_no_source_kind_opens_a_network_connection(host, presets, tiny_saved, tm
     monkeypatch.setattr(socket, "create_connection", lambda *a, **k: refuse(None, a))
     single = tmp_path / "single.safetensors"
     save_file(to_ldm_state_dict(load(SourceSpec(model="tiny-sd"), presets).pipe), str(single))
-    cache = tmp_path / "hub"
-    snapshot = cache / "models--acme--tiny" / "snapshots" / ("1" * 40)
-    shutil.copytree(tiny_saved, snapshot)
-    (cache / "models--acme--tiny" / "refs").mkdir()
-    (cache / "models--acme--tiny" / "refs" / "main").write_text("1" * 40)
+    cache = make_hf_cache(tmp_path / "hub", tiny_saved, "acme/tiny", "1" * 40)
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
     for spec in (SourceSpec(model="tiny-sd"), SourceSpec(model="sdxl"), SourceSpec(model=str(tiny_saved)),
                  SourceSpec(model=str(single), arch="tiny-sd"), SourceSpec(model="acme/tiny")):

@@ -11,6 +11,7 @@ from inspector.errors import SourceError
 from inspector.inspection import inspect_loaded, run_inspect
 from inspector.loading import SourceSpec, load
 
+from .conftest import make_hf_cache
 from .ldm_format import to_ldm_state_dict
 
 OPTIONS = InspectOptions(steps=4)
@@ -95,11 +96,7 @@ def test_single_file_needs_arch(presets, tmp_path):
 def test_repo_id_from_local_hf_cache(host, presets, tiny_saved, tmp_path, monkeypatch, tiny_run):
     import huggingface_hub.constants as hf_constants
 
-    cache = tmp_path / "hub"
-    snapshot = cache / "models--acme--tiny-sd" / "snapshots" / ("0" * 40)
-    shutil.copytree(tiny_saved, snapshot)
-    (cache / "models--acme--tiny-sd" / "refs").mkdir()
-    (cache / "models--acme--tiny-sd" / "refs" / "main").write_text("0" * 40)
+    cache = make_hf_cache(tmp_path / "hub", tiny_saved, "acme/tiny-sd")
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
     run = run_inspect(host, SourceSpec(model="acme/tiny-sd"), OPTIONS)
     assert run.model.kind == "hub_cache"

@@ -13,25 +13,12 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from inspector.results import ComponentResult, RunResult, Tab
 
 from .charts import SeriesChart
-from .layer_table import LayerTable, human
+from inspector.units import human_bytes as _bytes
+from inspector.units import human_count as human
+from inspector.units import human_ms as _ms
+
+from .layer_table import LayerTable
 from .view_panel import ViewPanel
-
-
-def _ms(v: float | None) -> str:
-    if v is None or v != v:
-        return "-"
-    return f"{v / 1000:.2f} s" if v >= 1000 else f"{v:.2f} ms"
-
-
-def _bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or unit == "GiB":
-            return f"{value:.1f} {unit}" if unit != "B" else f"{int(value)} B"
-        value /= 1024
-    return str(n)
 
 
 def summary(comp: ComponentResult) -> Table:

@@ -8,6 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Select, Static
 
 from inspector.results import LayerRecord
+from inspector.units import human_count as human
 
 COLUMNS = (("layer", "name"), ("type", "type"), ("depth", "depth"), ("inputs", "input_shapes"),
            ("outputs", "output_shapes"), ("parameters", "parameters"), ("FLOPs", "flops"), ("calls", "calls"))
@@ -15,15 +16,6 @@ COLUMNS = (("layer", "name"), ("type", "type"), ("depth", "depth"), ("inputs", "
 
 def shapes(value: list[list[int]]) -> str:
     return " ".join("(" + ", ".join(map(str, s)) + ")" for s in value)
-
-
-def human(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.2f}{unit}"
-    return str(n)
 
 
 class LayerTable(Vertical):
