@@ -19,6 +19,7 @@ thread cannot be killed, so it is abandoned (a daemon thread) and what it still 
 """
 from __future__ import annotations
 
+import contextvars
 import importlib
 import os
 import sys
@@ -201,7 +202,11 @@ class Host:
             except BaseException as exc:  # noqa: BLE001 - handed back to the caller below
                 outcome["error"] = exc
 
-        worker = threading.Thread(target=target, daemon=True, name=f"{hook_name}:{impl.plugin_name}")
+        # Run in a copy of the caller's context, as asyncio.to_thread does: context variables
+        # (Textual's current worker, for one) must be visible to the plugin and its callbacks.
+        context = contextvars.copy_context()
+        worker = threading.Thread(target=context.run, args=(target,), daemon=True,
+                                  name=f"{hook_name}:{impl.plugin_name}")
         worker.start()
         worker.join(self.hook_timeout)
         if worker.is_alive():

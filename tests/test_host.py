@@ -175,3 +175,21 @@ def test_duplicate_preset_is_rejected_by_the_host(fresh_host):
     presets = fresh_host.presets()
     assert presets["tiny-sd"].path != Path("/nowhere")
     assert "already registered" in fresh_host.records["dup"].error
+
+
+def test_hooks_see_the_callers_context_variables():
+    """Hooks run in their own thread (for the time limit) but in a copy of the caller's context."""
+    import contextvars
+
+    current = contextvars.ContextVar("current", default="unset")
+
+    class Reads:
+        @hookimpl
+        def augment_component(self, result):
+            result.details["seen"] = current.get()
+
+    host = Host.default(entrypoints=False)
+    host.register(Reads(), name="reads")
+    current.set("the caller's value")
+    run = run_inspect(host, SourceSpec(model="tiny-sd", weights="meta"), OPTIONS)
+    assert run.component("unet").details["seen"] == "the caller's value"

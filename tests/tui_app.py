@@ -10,7 +10,8 @@ SAVED_RUN = Path(__file__).parent / "data" / "tiny-profile.json"
 
 
 def make_app(export_dir: str | None = None) -> InspectorApp:
-    return InspectorApp(run=json_report.load(SAVED_RUN), autoload=False, export_dir=export_dir)
+    # built-in plugins only: snapshots must not depend on which plugins happen to be installed
+    return InspectorApp(run=json_report.load(SAVED_RUN), autoload=False, export_dir=export_dir, entrypoints=False)
 
 
 app = make_app()

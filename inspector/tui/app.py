@@ -53,7 +53,7 @@ class InspectorApp(App):
 
     def __init__(self, target: str | None = None, *, run: RunResult | None = None, export_dir: str | None = None,
                  profile_options: dict[str, Any] | None = None, source_options: dict[str, Any] | None = None,
-                 autoload: bool = True) -> None:
+                 autoload: bool = True, entrypoints: bool | None = None) -> None:
         super().__init__()
         self.target = target
         self.result: RunResult | None = run
@@ -66,6 +66,7 @@ class InspectorApp(App):
         self.depth = 2
         self.busy = False
         self._host: Any = None
+        self._entrypoints = entrypoints
 
     # --- set-up ----------------------------------------------------------------------
 
@@ -74,7 +75,7 @@ class InspectorApp(App):
         if self._host is None:
             from inspector.host import Host
 
-            self._host = Host.default()
+            self._host = Host.default(entrypoints=self._entrypoints)
         return self._host
 
     def on_mount(self) -> None:
