@@ -229,9 +229,3 @@ def measure(fn: Callable[[], Any], device: Any, *, warmup: int = 1, repeats: int
     if memory is not None and cold_meter.stats is not None:
         memory.cold_peak = cold_meter.stats.peak
     return Measured(timing=summarize(samples, cold_ms), memory=memory, value=value)
-
-
-def threads_note() -> dict[str, Any]:
-    import torch
-
-    return {"torch_threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()}

@@ -11,7 +11,6 @@ others still run. Ctrl-C keeps what was measured and marks the run interrupted.
 from __future__ import annotations
 
 import gc
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -226,10 +225,6 @@ def profile_one(host: Host, ctx: ProfileContext, component: Component, result: C
                        context=ctx, component=component, result=result)
     finally:
         free_memory(ctx.device)
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0
 
 
 def default_image_out(json_path: str | None, html_path: str | None = None) -> str | None:
