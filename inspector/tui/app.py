@@ -110,10 +110,7 @@ class InspectorApp(App):
         try:
             self.post_message(Progress("loading", 0.05, self.target or "tiny-sd"))
             spec = SourceSpec(model=self.target, **self.source_options)
-            presets = self.host.presets()
-            if (self.target or "tiny-sd") in presets and spec.weights is None and self.target in (None, "tiny-sd"):
-                spec.weights = "random"
-            self.loaded = load(spec, presets)
+            self.loaded = load(spec, self.host.presets())  # presets bring their default weights
             self.post_message(Progress("inspecting", 0.5, "shapes and FLOPs"))
             options = InspectOptions(**{k: v for k, v in self.profile_options.items()
                                         if k in InspectOptions.__dataclass_fields__})
