@@ -7,7 +7,8 @@ from typing import Any, Iterable
 
 from .results import LayerRecord, View
 
-CONTAINERS = ("down_blocks", "up_blocks", "transformer_blocks", "single_transformer_blocks")
+CONTAINERS = ("down_blocks", "up_blocks", "transformer_blocks", "single_transformer_blocks",
+              "joint_transformer_blocks", "blocks", "layers", "noise_refiner", "context_refiner")
 
 
 def top_level_blocks(layers: Iterable[LayerRecord | dict]) -> list[LayerRecord | dict]:
@@ -72,9 +73,9 @@ def time_blocks(device: Any, model: Any, call: Any, repeats: int) -> dict[str, l
     return times
 
 
-def add_block_timing(context: Any, result: Any, model: Any, kwargs: dict) -> None:
+def add_block_timing(context: Any, result: Any, model: Any, kwargs: dict, args: tuple = ()) -> None:
     """Time, FLOPs and FLOP/s by block, as a table and a chart on ``result``."""
-    times = time_blocks(context.device, model, lambda: model(**kwargs), context.options.repeats)
+    times = time_blocks(context.device, model, lambda: model(*args, **kwargs), context.options.repeats)
     flops = {layer.name: layer.flops or 0 for layer in result.layers}
     params = {layer.name: layer.parameters for layer in result.layers}
     total = sum(statistics.median(v) for v in times.values()) or 1.0
@@ -86,6 +87,6 @@ def add_block_timing(context: Any, result: Any, model: Any, kwargs: dict) -> Non
                      round(rate / 1e9, 3) if rate else None, round(100.0 * ms / total, 2)])
     result.views.append(View(title="Time by block",
                              columns=["block", "parameters", "flops", "time_ms_median", "gflops_per_s", "share_pct"],
-                             rows=rows))
+                             rows=rows, tab="Blocks"))
     result.views.append(View(title="Time by block (chart)", kind="series", x=[r[0] for r in rows], x_label="block",
-                             series={"time_ms": [r[3] for r in rows]}))
+                             series={"time_ms": [r[3] for r in rows]}, tab="Blocks"))

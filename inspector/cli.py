@@ -1,7 +1,8 @@
 """The ``ldm-inspector`` command line.
 
 Errors the user can fix print one line on stderr and exit 2; Ctrl-C exits 130;
-anything else is an internal error (exit 1, traceback only with ``--debug``).
+a profile whose end-to-end call failed keeps and writes every component measurement and
+exits 3; anything else is an internal error (exit 1, traceback only with ``--debug``).
 """
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ import click
 from rich.console import Console
 
 from .errors import InspectorError, OptionError
+
+#: ``profile`` exit code when the components were measured but the end-to-end pipeline call failed
+#: (out of memory, or the pipeline raised): the reports are written, with ``pipeline.error`` set.
+EXIT_END_TO_END_FAILED = 3
 
 MODEL_HELP = ("Preset name (tiny-sd, sd15, sd21, sdxl; default tiny-sd), a diffusers folder, "
               "a .safetensors file (with --arch), or a repo id in the local Hugging Face cache.")
@@ -64,6 +69,8 @@ def source_options(f: Any) -> Any:
                      help="Denoising steps (the scheduler's timesteps)."),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="Seed for random weights, example inputs and the pipeline's noise."),
+        click.option("--frames", type=click.IntRange(min=1), default=None,
+                     help="Frames of a video pipeline (AnimateDiff, Wan; default: the pipeline's own)."),
         click.option("--layers", is_flag=True, help="Print the per-layer table of each model."),
         click.option("--depth", type=click.IntRange(min=1), default=2, show_default=True,
                      help="Deepest layer level printed with --layers."),
@@ -124,8 +131,8 @@ def write_reports(run: Any, console: Console, json_path: Optional[Path] = None, 
               help="Where random or pretrained weights live (meta stays meta).")
 def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], dtype: str, device: str,
             height: Optional[int], width: Optional[int], batch_size: int, prompt: str, negative_prompt: str,
-            guidance_scale: float, steps: int, seed: int, layers: bool, depth: int, details: bool,
-            json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
+            guidance_scale: float, steps: int, seed: int, frames: Optional[int], layers: bool, depth: int,
+            details: bool, json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
             allow_download: bool, allow_pickle: bool) -> None:
     """Parameters, per-layer shapes and FLOPs of every pipeline component."""
     from .loading import enforce_offline
@@ -143,7 +150,8 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
                       device=resolve_device(device), seed=seed, allow_download=allow_download,
                       allow_pickle=allow_pickle)
     options = InspectOptions(height=height, width=width, batch_size=batch_size, prompt=prompt,
-                             negative_prompt=negative_prompt, guidance_scale=guidance_scale, steps=steps, seed=seed)
+                             negative_prompt=negative_prompt, guidance_scale=guidance_scale, steps=steps, seed=seed,
+                             frames=frames)
     host = Host.default()
     console = Console()
     with console.status("loading and inspecting…", spinner="dots"):
@@ -180,7 +188,8 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 @click.option("--no-end-to-end", is_flag=True, help="Skip the real pipeline call.")
 def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], dtype: str, allow_cpu_float16: bool,
             device: str, height: Optional[int], width: Optional[int], batch_size: int, prompt: str,
-            negative_prompt: str, guidance_scale: float, steps: int, seed: int, layers: bool, depth: int,
+            negative_prompt: str, guidance_scale: float, steps: int, seed: int, frames: Optional[int], layers: bool,
+            depth: int,
             details: bool, json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
             allow_download: bool, allow_pickle: bool, warmup: int, repeats: int,
             e2e_repeats: int, scheduler_name: Optional[str], attention: Optional[str], peak_tflops: Optional[float],
@@ -204,7 +213,7 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
                       allow_download=allow_download, allow_pickle=allow_pickle)
     options = ProfileOptions(
         height=height, width=width, batch_size=batch_size, prompt=prompt, negative_prompt=negative_prompt,
-        guidance_scale=guidance_scale, steps=steps, seed=seed, warmup=warmup, repeats=repeats,
+        guidance_scale=guidance_scale, steps=steps, seed=seed, frames=frames, warmup=warmup, repeats=repeats,
         e2e_repeats=e2e_repeats, scheduler=scheduler_name, attention=attention, peak_tflops=peak_tflops,
         image_path=str(image_path) if image_path else None,
         image_out=str(save_image) if save_image else default_image_out(
@@ -221,6 +230,10 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
     if run.interrupted:
         print("interrupted: partial results kept", file=sys.stderr)
         sys.exit(130)
+    if run.pipeline is not None and run.pipeline.error is not None:
+        print(f"error: {run.pipeline.error}; every component measurement was kept"
+              f"{' and written' if json_path or html_path or csv_dir else ''}", file=sys.stderr)
+        sys.exit(EXIT_END_TO_END_FAILED)
 
 
 @app.command()

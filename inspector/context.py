@@ -6,7 +6,7 @@ from typing import Any
 
 from .capture import Capture, capture, parameter_stats, tensor_infos
 from .errors import OptionError
-from .results import ComponentResult, ParameterStats
+from .results import ComponentResult, ParameterStats, TensorInfo
 
 
 @dataclass
@@ -45,6 +45,8 @@ class InspectOptions:
     guidance_scale: float = 7.5
     steps: int = 50
     seed: int = 0
+    #: frames of a video pipeline (AnimateDiff, Wan); None: the pipeline's own default
+    frames: int | None = None
 
 
 @dataclass
@@ -60,10 +62,12 @@ class InspectContext:
     width: int = 0
     weights: str | None = None
     shared: dict[str, Any] = field(default_factory=dict)
+    #: what the pipeline itself passed to its components in one short call (see :meth:`record_calls`)
+    recording: Any = None
 
     @property
     def vae_scale_factor(self) -> int:
-        return int(getattr(self.pipe, "vae_scale_factor", 8) or 8)
+        return vae_scale_factor(self.pipe)
 
     @property
     def cfg(self) -> bool:
@@ -87,6 +91,14 @@ class InspectContext:
             count = self.options.steps
             if scheduler is not None:
                 count = len(planned_scheduler(scheduler, self.options.steps, self.image_seq_len).timesteps)
+            from .recording import strength_of
+
+            try:
+                strength = strength_of(self.pipe, self.pipeline_call())
+            except Exception:  # noqa: BLE001 - a call that cannot be made has no strength
+                strength = None
+            if strength and 0 < strength < 1:  # image-to-image denoises the last strength * steps only
+                count = min(int(self.options.steps * strength), count)
             self.shared["denoise_calls"] = count
         return self.shared["denoise_calls"]
 
@@ -109,7 +121,9 @@ class InspectContext:
             return scale * 2
         transformer = getattr(self.pipe, "transformer", None)
         patch = getattr(getattr(transformer, "config", None), "patch_size", None)
-        return scale * (patch or 1)
+        if isinstance(patch, (list, tuple)):  # Wan: (frames, height, width)
+            patch = patch[-1] if patch else 1
+        return scale * (patch if isinstance(patch, int) and patch > 0 else 1)
 
     @property
     def on_meta(self) -> bool:
@@ -126,8 +140,72 @@ class InspectContext:
         data = torch.rand(shape, generator=gen, dtype=torch.float32) * (high - low) + low
         return data.to(device=self.device, dtype=dtype)
 
+    # --- the pipeline's own calls ------------------------------------------------------
+
+    def pipeline_call(self) -> dict[str, Any]:
+        """The keyword arguments ``pipe(...)`` is called with (no generator), the same for the
+        recording call, the bare and the instrumented end-to-end calls. Raises
+        :class:`inspector.calls.UnsupportedCall` if the pipeline needs what cannot be synthesized."""
+        if "pipeline_call" not in self.shared:
+            from .calls import call_kwargs
+
+            o = self.options
+            kwargs, notes = call_kwargs(self.pipe, prompt=o.prompt, negative_prompt=o.negative_prompt,
+                                        steps=o.steps, guidance_scale=o.guidance_scale, height=self.height,
+                                        width=self.width, batch_size=o.batch_size, seed=o.seed, frames=o.frames)
+            self.shared["pipeline_call"] = kwargs
+            self.shared["pipeline_call_notes"] = notes
+        return self.shared["pipeline_call"]
+
+    def record_calls(self) -> Any:
+        """Run the pipeline once, briefly, and keep what it passed to each component
+        (:class:`inspector.recording.Recording`). Done once per run, before any plugin runs."""
+        if self.recording is None:
+            from .calls import UnsupportedCall
+            from .recording import Recording, record
+
+            try:
+                kwargs = self.pipeline_call()
+            except UnsupportedCall as exc:
+                self.recording = Recording(error=str(exc))
+            else:
+                self.recording = record(self.pipe, kwargs, seed=self.options.seed)
+        return self.recording
+
+    def recorded_calls(self, name: str, method: str | None = None) -> list[Any]:
+        """Calls the pipeline made to component ``name`` (``method``: ``"forward"``, ``"encode"``,
+        ``"decode"``; None: all) in the recording call, first call first, as
+        :class:`inspector.recording.RecordedCall` objects a plugin can ``replay(module)``.
+        Empty when nothing was recorded (the recording failed early, or the pipeline never
+        calls that component directly)."""
+        return self.recording.of(name, method) if self.recording is not None else []
+
+    def calls_per_run(self, name: str, method: str = "forward") -> float | None:
+        """How often one pipeline run at ``--steps`` calls ``name.method``, from the recording."""
+        if self.recording is None:
+            return None
+        return self.recording.calls_per_run(name, method, self.denoise_calls())
+
     def capture(self, module: Any, call: Any) -> Capture:
         return capture(module, call)
+
+    def replay(self, result: ComponentResult, module: Any, call: Any) -> Capture:
+        """Capture ``module`` running the recorded ``call`` again (layers, FLOPs, outputs) and
+        record on ``result`` the call's inputs and where they came from."""
+        cap = self.capture(module, lambda: call.replay(module))
+        result.inputs = [TensorInfo(n, list(t.shape), str(t.dtype).replace("torch.", "")) for n, t in call.tensors()]
+        result.inputs_source = (f"recorded: {type(self.pipe).__name__}'s own call of "
+                                f"{call.component}{'' if call.method == 'forward' else '.' + call.method}"
+                                f"(...) in denoising step {call.step}")
+        self.fill_capture(result, cap, cap.value)
+        return cap
+
+    def synthesized(self, result: ComponentResult, inputs: Any, how: str) -> None:
+        """Record synthesized ``inputs`` (a dict or tensor) on ``result`` and why they were synthesized."""
+        result.inputs = tensor_infos(inputs)
+        reason = self.recording.error if self.recording is not None and self.recording.error else \
+            "the recording call did not call it"
+        result.inputs_source = f"synthesized ({how}); not recorded: {reason}"
 
     def base_result(self, component: Component, kind: str, plugin: str) -> ComponentResult:
         """A result filled with what every component has: identity and, for modules, parameters."""
@@ -146,6 +224,17 @@ class InspectContext:
         result.layers.extend(cap.layers)
         result.flops = (result.flops or 0) + cap.flops
         result.outputs.extend(tensor_infos(outputs, prefix))
+
+
+def vae_scale_factor(pipe: Any) -> int:
+    """How much the pipeline's autoencoder shrinks an image's height and width, under the several
+    names pipelines give it (``vae_scale_factor``, Wan's ``vae_scale_factor_spatial``, Kandinsky's
+    ``movq_scale_factor``); 8 when the pipeline names none."""
+    for name in ("vae_scale_factor", "vae_scale_factor_spatial", "movq_scale_factor"):
+        value = getattr(pipe, name, None)
+        if isinstance(value, (int, float)) and value >= 1:
+            return int(value)
+    return 8
 
 
 def _library_of(obj: Any) -> str | None:

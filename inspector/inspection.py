@@ -25,8 +25,18 @@ def environment(device: Any, dtype: Any) -> Environment:
 
 
 def native_size(pipe: Any) -> tuple[int, int]:
-    """The image size a pipeline was trained at: the denoiser's sample size times the VAE's scale factor."""
-    scale = int(getattr(pipe, "vae_scale_factor", 8) or 8)
+    """The image size a pipeline was trained at: its ``__call__``'s default height and width where
+    it has them (Wan, Sana, Kandinsky), else the denoiser's sample size times the VAE's scale factor."""
+    try:
+        params = pyinspect.signature(type(pipe).__call__).parameters
+    except (TypeError, ValueError):
+        params = {}
+    h, w = (getattr(params.get(k), "default", None) for k in ("height", "width"))
+    if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
+        return h, w
+    from .context import vae_scale_factor
+
+    scale = vae_scale_factor(pipe)
     for name in ("unet", "transformer"):
         model = getattr(pipe, name, None)
         size = getattr(getattr(model, "config", None), "sample_size", None)
@@ -62,19 +72,26 @@ def pipeline_device_dtype(pipe: Any) -> tuple[Any, Any]:
     return torch.device("cpu"), torch.float32
 
 
-#: Pipelines the built-in plugins are written for; any other class gets the generic report and a note.
-KNOWN_PIPELINES = {"StableDiffusionPipeline", "StableDiffusionXLPipeline", "StableDiffusion3Pipeline", "FluxPipeline"}
-
-
-def pipeline_notes(pipe: Any, components: list[ComponentResult]) -> list[str]:
+def pipeline_notes(pipe: Any, components: list[ComponentResult], recording: Any = None) -> list[str]:
+    """Run-level notes: how the components' inputs were obtained, and every component a plugin
+    failed on (plugin, hook and reason), so a fallback to the generic report is never silent."""
+    notes = []
     name = type(pipe).__name__
-    if name in KNOWN_PIPELINES:
-        return []
-    generic = [c.name for c in components if c.present and c.plugin == "generic" and c.parameters]
-    note = f"{name} is not a pipeline ldm-inspector has dedicated plugins for"
-    if generic:
-        note += f": {', '.join(generic)} got the generic report (parameters, dtype; no example forward pass)"
-    return [note]
+    if recording is not None:
+        if recording.error and not recording.calls:
+            notes.append(f"inputs synthesized: the recording call of {name} failed ({recording.error})")
+        elif recording.error:
+            notes.append(f"inputs recorded from {name}'s own call, which stopped after {recording.steps} step(s): "
+                         f"{recording.error}")
+        else:
+            notes.append(f"inputs recorded from one {recording.steps}-step call of {name} "
+                         f"({recording.seconds:.2f} s)")
+    for comp in components:
+        for error in comp.errors:
+            if error.get("hook") in ("inspect_component", "profile_component") and comp.plugin == "generic":
+                notes.append(f"{comp.name}: plugin {error.get('plugin')} failed in {error.get('hook')} "
+                             f"({error.get('error')}); the generic report was used")
+    return notes
 
 
 def components_of(pipe: Any) -> Iterator[Component]:
@@ -93,7 +110,8 @@ def new_run(loaded: LoadedPipeline, ctx: InspectContext, command: str) -> RunRes
                         kind=loaded.kind, preset=loaded.preset, path=loaded.path),
         environment=environment(ctx.device, ctx.dtype),
         inputs=Inputs(height=ctx.height, width=ctx.width, batch_size=o.batch_size, prompt=o.prompt,
-                      negative_prompt=o.negative_prompt, guidance_scale=o.guidance_scale, steps=o.steps, seed=o.seed),
+                      negative_prompt=o.negative_prompt, guidance_scale=o.guidance_scale, steps=o.steps, seed=o.seed,
+                      frames=o.frames),
         command=command,
     )
 
@@ -107,9 +125,10 @@ def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions) 
                          weights=loaded.weights)
     check_size(ctx.height, ctx.width, ctx.size_multiple)
     run = new_run(loaded, ctx, "inspect")
+    run.recording = ctx.record_calls().info()
     run.components = [inspect_component(host, ctx, component) for component in components_of(pipe)]
     run.plugins = host.plugin_records()
-    run.notes = pipeline_notes(pipe, run.components)
+    run.notes = pipeline_notes(pipe, run.components, ctx.recording)
     return run
 
 

@@ -167,8 +167,18 @@ def _from_pretrained(path: Path, spec: SourceSpec) -> Any:
     except SourceError:
         raise
     except Exception as exc:  # diffusers raises many types for a broken folder
-        raise SourceError(f"cannot load the pipeline in {path}: {_first_line(exc)}") from None
+        raise SourceError(f"cannot load the pipeline in {path}: {_first_line(exc)}{_accelerate_hint(exc)}") from None
     return pipe.to(spec.device)
+
+
+def _accelerate_hint(exc: BaseException) -> str:
+    """Models that keep some modules in float32 (Wan's transformer) load only with
+    ``low_cpu_mem_usage``, which diffusers turns on only when ``accelerate`` is installed."""
+    import importlib.util
+
+    if "low_cpu_mem_usage" in str(exc) and importlib.util.find_spec("accelerate") is None:
+        return " (this model needs the accelerate package: pip install accelerate)"
+    return ""
 
 
 def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], *, source: str) -> LoadedPipeline:

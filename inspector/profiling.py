@@ -184,6 +184,7 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
     check_size(ctx.height, ctx.width, ctx.size_multiple)
     run = new_run(loaded, ctx, "profile")
     run.plugins = host.plugin_records()
+    run.recording = ctx.record_calls().info()
     run.profile = ProfileSettings(device=str(device), device_name=name, dtype=dtype_name, warmup=options.warmup,
                                   repeats=options.repeats, threads=torch.get_num_threads(), peak_flops=peak,
                                   attention=attention_in_use(pipe), scheduler=type(pipe.scheduler).__name__,
@@ -199,7 +200,7 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
                            context=ctx, component=component, result=result)
         from .inspection import pipeline_notes
 
-        run.notes = pipeline_notes(pipe, run.components)
+        run.notes = pipeline_notes(pipe, run.components, ctx.recording)
         if options.end_to_end:
             from .tracing import profile_pipeline
 

@@ -14,7 +14,9 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions :func:`migrate` can bring up to ``SCHEMA_VERSION``.
+READABLE_VERSIONS = (1, 2)
 
 ViewKind = Literal["table", "series", "note"]
 
@@ -38,6 +40,9 @@ class View:
     text: str = ""
     #: a rendering hint front ends may use ("tokens": colour each row's token); others show the table
     hint: str = ""
+    #: the TUI tab this view belongs in ("" : only the component's general views); see
+    #: :func:`inspector.views.tabs_from_views`
+    tab: str = ""
 
 
 @dataclass
@@ -135,6 +140,8 @@ class ComponentResult:
     parameters: ParameterStats | None = None
     flops: int | None = None
     inputs: list[TensorInfo] = field(default_factory=list)
+    #: where ``inputs`` came from: "recorded: ..." (the pipeline's own call) or "synthesized (...)"
+    inputs_source: str | None = None
     outputs: list[TensorInfo] = field(default_factory=list)
     layers: list[LayerRecord] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
@@ -152,12 +159,14 @@ class ComponentResult:
 
 @dataclass
 class StepRecord:
-    """One denoising step of the end-to-end call, in milliseconds. ``other`` is the step's
-    time outside the UNet and ``scheduler.step`` (CFG concat and guidance arithmetic)."""
+    """One denoising step of the end-to-end call, in milliseconds. ``denoiser`` is the time
+    inside the denoiser (UNet, transformer or prior; every call of the step); ``other`` is the
+    step's time outside it and ``scheduler.step`` (CFG concat and guidance arithmetic).
+    Schema version 1 called ``denoiser`` ``unet``; such runs are read with it renamed."""
 
     index: int
     timestep: float | None
-    unet: float
+    denoiser: float
     scheduler: float
     other: float
     total: float
@@ -241,6 +250,19 @@ class Inputs:
     guidance_scale: float = 7.5
     steps: int = 50
     seed: int = 0
+    frames: int | None = None
+
+
+@dataclass
+class RecordingInfo:
+    """The short pipeline call whose arguments the components were inspected with: its denoising
+    steps, seconds, why it stopped early (``error``; expected on ``meta`` weights) and how many
+    calls each component got (``"name.method"`` -> count)."""
+
+    steps: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    calls: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -269,6 +291,7 @@ class RunResult:
     pipeline: PipelineRun | None = None
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
+    recording: RecordingInfo | None = None
 
     def component(self, name: str) -> ComponentResult:
         for comp in self.components:
@@ -282,6 +305,39 @@ class RunResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
         return _build(cls, data)
+
+
+#: Schema 1 had no ``View.tab``: the tab each built-in view belonged in, by title.
+_V1_TABS = {"Blocks": "Blocks", "FLOPs by block": "Blocks", "Time by block": "Blocks",
+            "Time by block (chart)": "Blocks", "Encode and decode": "VAE", "VAE timing and memory": "VAE",
+            "Schedule": "Scheduler", "Timesteps": "Scheduler", "Compatible schedulers": "Scheduler",
+            "Prompt tokens": "Tokenizer"}
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring a run written by an older schema version up to ``SCHEMA_VERSION`` (a new dict).
+
+    Version 1 -> 2: ``pipeline.steps[].unet`` became ``denoiser`` (it times a transformer or a
+    prior just as well); views gained ``tab`` (the built-in views get the tab they were shown in)."""
+    import copy
+
+    version = data.get("schema_version")
+    if version == SCHEMA_VERSION or version not in READABLE_VERSIONS:
+        return data
+    data = copy.deepcopy(data)
+    pipeline = data.get("pipeline")
+    if isinstance(pipeline, dict) and isinstance(pipeline.get("steps"), list):
+        for step in pipeline["steps"]:
+            if isinstance(step, dict) and "unet" in step and "denoiser" not in step:
+                step["denoiser"] = step.pop("unet")
+    for comp in data.get("components") or []:
+        if not isinstance(comp, dict):
+            continue
+        for view in comp.get("views") or []:
+            if isinstance(view, dict) and "tab" not in view and isinstance(view.get("title"), str):
+                view["tab"] = _V1_TABS.get(view["title"], "")
+    data["schema_version"] = SCHEMA_VERSION
+    return data
 
 
 def _clean(value: Any) -> Any:

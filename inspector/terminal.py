@@ -75,7 +75,7 @@ def pipeline_table(run: RunResult) -> Any:
     table.add_column("time", justify="right")
     table.add_column("share", justify="right")
     parts = [("text encoding", p.text_encoding), ("prepare", p.prepare),
-             ("unet (all steps)", sum(s.unet for s in p.steps)),
+             ("denoiser (all steps)", sum(s.denoiser for s in p.steps)),
              ("scheduler.step (all steps)", sum(s.scheduler for s in p.steps)),
              ("other in steps (CFG, guidance)", sum(s.other for s in p.steps)),
              ("vae decode", p.vae_decode), ("safety checker", p.safety_checker)]
@@ -85,7 +85,7 @@ def pipeline_table(run: RunResult) -> Any:
     first = p.steps[0] if p.steps else None
     caption = [f"bare call {human_ms(p.bare_total)}, instrumentation overhead x{p.overhead_ratio or 0:.3f}"]
     if first is not None:
-        caption.append(f"step 0 {human_ms(first.total)} (unet {human_ms(first.unet)})")
+        caption.append(f"step 0 {human_ms(first.total)} (denoiser {human_ms(first.denoiser)})")
     if p.component_sum_ratio:
         caption.append(f"isolated components add up to {100 * p.component_sum_ratio:.1f}% of the total")
     if p.identical_output is not None:

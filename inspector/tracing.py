@@ -1,15 +1,19 @@
 """The end-to-end pipeline call, instrumented: every step, every component, step 0 included.
 
 Callback-based timers (``callback_on_step_end``) see N-1 intervals for N steps
-and never time step 0. Here the UNet, the text encoders and the safety checker
-get forward hooks, and ``scheduler.step`` and ``vae.decode`` (methods, not
-``forward``) are wrapped on the instance, so each step is bounded by the end of
-its ``scheduler.step`` call and step 0 starts where the latents were prepared.
+and never time step 0. Here the denoiser (UNet, transformer or prior), the text
+encoders and the safety checker get forward hooks, and ``scheduler.step`` and
+``vae.decode`` (methods, not ``forward``) are wrapped on the instance with
+:func:`functools.wraps`, so each step is bounded by the end of its
+``scheduler.step`` call and step 0 starts where the latents were prepared.
+Pipelines read these methods' signatures (``"generator" in signature(step)``)
+to decide what to pass; a wrapper that hid them would change what is measured.
 On CUDA each boundary synchronizes, so the figures are work, not launches.
 Everything installed is removed afterwards, also when the call fails.
 """
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -18,6 +22,9 @@ from typing import Any, Callable
 from .results import PipelineRun, RunResult, StepRecord
 
 MS = 1000.0
+#: Component names of denoisers (called once or more per step) and of autoencoders (decoded once).
+DENOISERS = ("unet", "transformer", "transformer_2", "prior", "decoder")
+VAES = ("vae", "movq", "vqgan")
 
 
 @dataclass
@@ -25,7 +32,7 @@ class Trace:
     start: float = 0.0
     end: float = 0.0
     text: list[tuple[float, float]] = field(default_factory=list)
-    unet: list[tuple[float, float, Any]] = field(default_factory=list)
+    denoiser: list[tuple[float, float, Any]] = field(default_factory=list)
     scheduler: list[tuple[float, float]] = field(default_factory=list)
     decode: list[tuple[float, float]] = field(default_factory=list)
     safety: list[tuple[float, float]] = field(default_factory=list)
@@ -68,6 +75,7 @@ class PipelineTracer:
         had_instance_attr = name in vars(obj)
         original = getattr(obj, name)
 
+        @functools.wraps(original)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             begin = self.now()
             try:
@@ -87,15 +95,16 @@ class PipelineTracer:
                     continue
                 if name.startswith("text_encoder") and hasattr(comp, "register_forward_hook"):
                     self._hook_module(comp, lambda b, e, a, k: t.text.append((b, e)))
-                elif name in ("unet", "transformer"):
-                    self._hook_module(comp, lambda b, e, a, k: t.unet.append(
+                elif name in DENOISERS and hasattr(comp, "register_forward_hook"):
+                    self._hook_module(comp, lambda b, e, a, k: t.denoiser.append(
                         (b, e, _timestep(a, k))))
                 elif name == "safety_checker" and hasattr(comp, "register_forward_hook"):
                     self._hook_module(comp, lambda b, e, a, k: t.safety.append((b, e)))
             if comps.get("scheduler") is not None:
                 self._wrap_method(comps["scheduler"], "step", lambda b, e: t.scheduler.append((b, e)))
-            if comps.get("vae") is not None:
-                self._wrap_method(comps["vae"], "decode", lambda b, e: t.decode.append((b, e)))
+            for vae_name in VAES:
+                if comps.get(vae_name) is not None and callable(getattr(comps[vae_name], "decode", None)):
+                    self._wrap_method(comps[vae_name], "decode", lambda b, e: t.decode.append((b, e)))
             if hasattr(self.pipe, "prepare_latents"):
                 self._wrap_method(self.pipe, "prepare_latents", lambda b, e: setattr(t, "latents_ready", e))
         except BaseException:
@@ -128,7 +137,7 @@ class PipelineTracer:
 
 
 def _timestep(args: tuple, kwargs: dict) -> Any:
-    value = kwargs.get("timestep", args[1] if len(args) > 1 else None)
+    value = kwargs.get("timestep", kwargs.get("r", args[1] if len(args) > 1 else None))
     try:
         return float(value.flatten()[0]) if hasattr(value, "flatten") else float(value)
     except (TypeError, ValueError, IndexError):
@@ -144,16 +153,17 @@ def breakdown(trace: Trace) -> tuple[list[StepRecord], dict[str, float]]:
     steps: list[StepRecord] = []
     loop_start = trace.latents_ready
     if loop_start is None:
-        loop_start = trace.unet[0][0] if trace.unet else trace.start
+        loop_start = trace.denoiser[0][0] if trace.denoiser else trace.start
     previous_end = loop_start
-    unet_calls = list(trace.unet)
+    denoiser_calls = list(trace.denoiser)
     for index, (s_begin, s_end) in enumerate(trace.scheduler):
-        in_step = [c for c in unet_calls if previous_end <= c[0] < s_end]
-        unet_ms = sum(c[1] - c[0] for c in in_step) * MS
+        in_step = [c for c in denoiser_calls if previous_end <= c[0] < s_end]
+        denoiser_ms = sum(c[1] - c[0] for c in in_step) * MS
         sched_ms = (s_end - s_begin) * MS
         total_ms = (s_end - previous_end) * MS
-        steps.append(StepRecord(index=index, timestep=in_step[0][2] if in_step else None, unet=unet_ms,
-                                scheduler=sched_ms, other=max(0.0, total_ms - unet_ms - sched_ms), total=total_ms))
+        steps.append(StepRecord(index=index, timestep=in_step[0][2] if in_step else None, denoiser=denoiser_ms,
+                                scheduler=sched_ms, other=max(0.0, total_ms - denoiser_ms - sched_ms),
+                                total=total_ms))
         previous_end = s_end
     text_ms = _span(trace.text)
     totals = {
@@ -167,17 +177,8 @@ def breakdown(trace: Trace) -> tuple[list[StepRecord], dict[str, float]]:
 
 
 def pipeline_kwargs(ctx: Any) -> dict[str, Any]:
-    import inspect
-
-    o = ctx.options
-    kwargs: dict[str, Any] = {
-        "prompt": [o.prompt] * o.batch_size, "num_inference_steps": o.steps, "guidance_scale": o.guidance_scale,
-        "height": ctx.height, "width": ctx.width, "output_type": "np",
-    }
-    if o.negative_prompt:
-        kwargs["negative_prompt"] = [o.negative_prompt] * o.batch_size
-    accepted = inspect.signature(type(ctx.pipe).__call__).parameters
-    return {k: v for k, v in kwargs.items() if k in accepted}
+    """The call's keyword arguments: one rule for every pipeline (:mod:`inspector.calls`)."""
+    return dict(ctx.pipeline_call())
 
 
 def profile_pipeline(ctx: Any, run: RunResult) -> PipelineRun:
@@ -189,21 +190,27 @@ def profile_pipeline(ctx: Any, run: RunResult) -> PipelineRun:
 
     from .measure import MemoryMeter
 
+    from .calls import UnsupportedCall, pipeline_output
+
     pipe = ctx.pipe
-    kwargs = pipeline_kwargs(ctx)
     repeats = max(1, ctx.options.e2e_repeats)
+    result = PipelineRun(repeats=repeats)
+    try:
+        kwargs = pipeline_kwargs(ctx)
+    except UnsupportedCall as exc:
+        result.error = f"not run: {exc}"
+        return result
 
     def call(**extra: Any) -> Any:
         generator = torch.Generator("cpu").manual_seed(ctx.options.seed)
         with torch.no_grad():
-            return pipe(**kwargs, **extra, generator=generator).images
+            return pipeline_output(pipe(**kwargs, **extra, generator=generator))
 
     def report(fraction: float, detail: str) -> None:
         if ctx.progress:
             ctx.progress("pipeline", fraction, detail)
 
     tracer = PipelineTracer(pipe, ctx.device)
-    result = PipelineRun(repeats=repeats)
     total_calls = 1 + 2 * repeats
     with_callback = "callback_on_step_end" in inspect.signature(type(pipe).__call__).parameters
 
@@ -240,6 +247,11 @@ def profile_pipeline(ctx: Any, run: RunResult) -> PipelineRun:
     except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
         result.error = f"out of memory: {type(exc).__name__}"
         return result
+    except Exception as exc:  # noqa: BLE001 - the components' measurements stand; the run records why
+        from .host import _describe
+
+        result.error = f"end-to-end call failed: {_describe(exc)}"
+        return result
     finished = [breakdown(t) for t in traces]
     result.totals = [totals["total"] for _, totals in finished]
     mid = sorted(range(len(finished)), key=lambda i: result.totals[i])[(len(finished) - 1) // 2]
@@ -255,7 +267,9 @@ def profile_pipeline(ctx: Any, run: RunResult) -> PipelineRun:
     result.overhead_ratio = result.total / result.bare_total if result.bare_total else None
     loop_ms = sum(s.total for s in steps)
     result.it_per_s = len(steps) / (loop_ms / MS) if loop_ms else None
-    result.identical_output = bool(np.array_equal(np.asarray(bare_images), np.asarray(instrumented_images)))
+    bare_array, instrumented_array = np.asarray(bare_images), np.asarray(instrumented_images)
+    result.identical_output = bool(np.array_equal(bare_array, instrumented_array,
+                                                  equal_nan=bare_array.dtype.kind == "f"))
     result.image_shape = list(np.asarray(instrumented_images).shape)
     component_sum = sum(m.timing.median * m.calls_per_run for c in run.components for m in c.measurements
                         if m.calls_per_run and m.error is None)
@@ -263,10 +277,25 @@ def profile_pipeline(ctx: Any, run: RunResult) -> PipelineRun:
         result.component_sum = component_sum
         result.component_sum_ratio = component_sum / result.total
     if ctx.options.image_out:
-        save_image(np.asarray(instrumented_images)[0], ctx.options.image_out)
-        result.image = ctx.options.image_out
+        picture = _picture(np.asarray(instrumented_images))
+        if picture is not None:
+            save_image(picture, ctx.options.image_out)
+            result.image = ctx.options.image_out
     report(1.0, "done")
     return result
+
+
+def _picture(output: Any) -> Any:
+    """The first image of a pipeline's output as HxWx3 floats, or None when the output is not
+    pictures (image embeddings, latents). Video frames give their first frame."""
+    array = output
+    while array.ndim > 3:
+        array = array[0]
+    if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):
+        array = array.transpose(1, 2, 0)  # CHW tensors
+    if array.ndim != 3 or array.shape[-1] not in (1, 3):
+        return None
+    return array if array.shape[-1] == 3 else array.repeat(3, axis=-1)
 
 
 def save_image(array: Any, path: str) -> None:

@@ -1,4 +1,9 @@
-"""Whatever no other plugin claims: identity, parameters, configuration. Runs last."""
+"""Whatever no other plugin claims: identity, parameters, configuration. Runs last.
+
+A module the pipeline called during the recording call (a ControlNet, a prior, an image encoder)
+is captured and timed on that very call, replayed; a module it never called directly (a motion
+adapter whose layers were merged into the UNet) gets parameters only, and a note that says so.
+"""
 from __future__ import annotations
 
 from inspector import hookimpl
@@ -8,7 +13,15 @@ KINDS = {
     "feature_extractor": "feature_extractor",
     "image_encoder": "image_encoder",
     "transformer": "transformer",
+    "controlnet": "controlnet",
+    "prior": "prior",
+    "motion_adapter": "motion_adapter",
 }
+
+
+def recorded(context, component):
+    calls = context.recorded_calls(component.name, "forward")
+    return calls[0] if calls else None
 
 
 @hookimpl(trylast=True)
@@ -19,7 +32,13 @@ def inspect_component(context, component):
         result.notes.append("absent: this pipeline was built without it")
         return result
     if component.is_module:
-        result.notes.append(f"no example inputs are synthesized for {component.class_name}: parameters only")
+        call = recorded(context, component)
+        if call is not None:
+            context.replay(result, component.obj, call)
+        else:
+            why = context.recording.error if context.recording is not None and context.recording.error else \
+                "the pipeline did not call it directly in the recording call"
+            result.notes.append(f"no forward pass: {why}; parameters only")
     config = getattr(component.obj, "config", None)
     if config is not None and hasattr(config, "to_dict"):
         config = config.to_dict()
@@ -34,6 +53,11 @@ def inspect_component(context, component):
 def profile_component(context, component, result):
     if not component.present:
         return None
-    if component.is_module:
-        result.notes.append(f"not timed: no example inputs are synthesized for {component.class_name}")
+    call = recorded(context, component) if component.is_module else None
+    if call is not None:
+        module = component.obj
+        context.measure(result, "forward", lambda: call.replay(module), flops=result.flops,
+                        calls_per_run=context.calls_per_run(component.name))
+    elif component.is_module:
+        result.notes.append(f"not timed: the pipeline's recording call did not call {component.class_name}")
     return True

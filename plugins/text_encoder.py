@@ -33,27 +33,46 @@ def input_ids(context, name: str, encoder):
     return ids.to(context.device)
 
 
+def recorded(context, component):
+    calls = context.recorded_calls(component.name, "forward")
+    return calls[0] if calls else None
+
+
 @hookimpl
 def inspect_component(context, component):
     if not component.present or not is_text_encoder(component.obj):
         return None
     encoder = component.obj
     result = context.base_result(component, "text_encoder", "text_encoder")
-    ids = input_ids(context, component.name, encoder)
-    cap = context.capture(encoder, lambda: encoder(ids))
-    result.inputs = [_info("input_ids", ids)]
-    context.fill_capture(result, cap, cap.value)
+    call = recorded(context, component)
+    if call is not None:
+        cap = context.replay(result, encoder, call)
+        ids = next((t for _, t in call.tensors()), None)
+    else:
+        ids = input_ids(context, component.name, encoder)
+        cap = context.capture(encoder, lambda: encoder(ids))
+        context.synthesized(result, {"input_ids": ids}, "the prompt, tokenized to the tokenizer's model_max_length")
+        context.fill_capture(result, cap, cap.value)
     is_xl = "XL" in type(context.pipe).__name__
     config = encoder.config
+    seen = context.recording.counts if context.recording is not None else {}
+    calls_seen = sum(n for (name, method, _), n in seen.items() if name == component.name and method == "forward")
     result.details.update({
-        "hidden_size": getattr(config, "hidden_size", None),
-        "num_hidden_layers": getattr(config, "num_hidden_layers", None),
-        "num_attention_heads": getattr(config, "num_attention_heads", None),
-        "hidden_act": getattr(config, "hidden_act", None),
-        "pipeline_uses": "hidden_states[-2]" if is_xl else "last_hidden_state",
-        "negative_prompt": "encoded in a second call of the same shape" if context.cfg else "not used",
+        "hidden_size": getattr(config, "hidden_size", getattr(config, "d_model", None)),
+        "num_hidden_layers": getattr(config, "num_hidden_layers", getattr(config, "num_layers", None)),
+        "num_attention_heads": getattr(config, "num_attention_heads", getattr(config, "num_heads", None)),
+        "hidden_act": getattr(config, "hidden_act", getattr(config, "dense_act_fn", None)),
+        "model_type": getattr(config, "model_type", None),
+        "sequence_length": int(ids.shape[-1]) if ids is not None and ids.dim() >= 1 else None,
+        "calls_per_run": calls_seen or None,
     })
+    tokenizer = paired_tokenizer(context, component.name)
+    limit = getattr(tokenizer, "model_max_length", None)
+    if call is not None and ids is not None and limit and ids.dim() >= 1 and ids.shape[-1] != limit:
+        result.notes.append(f"the pipeline encodes {ids.shape[-1]} tokens (its max_sequence_length or own rule), "
+                            f"not the tokenizer's model_max_length {limit}")
     if is_xl:
+        result.details["pipeline_uses"] = "hidden_states[-2]"
         result.notes.append("SDXL concatenates the penultimate hidden states of both text encoders; "
                             "the pooled output comes from the encoder with projection")
     result.views.append(View(title="Outputs", columns=["name", "shape", "dtype"],
@@ -72,10 +91,16 @@ def profile_component(context, component, result):
     if not component.present or not is_text_encoder(component.obj):
         return None
     encoder = component.obj
-    ids = input_ids(context, component.name, encoder)
-    # encode_prompt runs the encoder once for the prompt and, under CFG, once for the negative prompt
-    calls = 2 if context.cfg else 1
-    measured = context.measure(result, "forward", lambda: encoder(ids), flops=result.flops, calls_per_run=calls)
+    call = recorded(context, component)
+    if call is not None:
+        run_once = lambda: call.replay(encoder)  # noqa: E731
+    else:
+        ids = input_ids(context, component.name, encoder)
+        run_once = lambda: encoder(ids)  # noqa: E731
+    # encode_prompt runs the encoder for the prompt and, under CFG, for the negative prompt: the
+    # recording counted how often
+    calls = context.calls_per_run(component.name) or (2 if context.cfg else 1)
+    measured = context.measure(result, "forward", run_once, flops=result.flops, calls_per_run=calls)
     if measured is not None:
         from inspector.capture import tensor_infos
 

@@ -1,10 +1,11 @@
-"""Diffusion transformers: SD3's MMDiT and Flux. One denoising call, FLOPs and time by block."""
+"""Diffusion transformers (SD3's MMDiT, Flux, PixArt, Sana, AuraFlow, Lumina2, Wan...): the pipeline's own
+denoising call (recorded), FLOPs and time by block. Without a recording, inputs are synthesized for
+SD3 and Flux only."""
 from __future__ import annotations
 
 from inspector import hookimpl
 from inspector.blocks import add_block_timing, top_level_blocks
-from inspector.capture import iter_tensors
-from inspector.results import TensorInfo, View
+from inspector.results import View
 
 
 def kind_of(obj) -> str | None:
@@ -13,7 +14,14 @@ def kind_of(obj) -> str | None:
         return "sd3"
     if name == "FluxTransformer2DModel":
         return "flux"
+    if name.endswith(("Transformer2DModel", "Transformer3DModel", "TransformerModel")) and hasattr(obj, "config"):
+        return "dit"
     return None
+
+
+def recorded(context, component):
+    calls = context.recorded_calls(component.name, "forward")
+    return calls[0] if calls else None
 
 
 def text_length(context, name: str, default: int) -> int:
@@ -27,6 +35,9 @@ def example_inputs(context, model) -> dict:
 
     cfg = model.config
     h, w = context.latent_size
+    if kind_of(model) == "dit":
+        raise ValueError(f"no recorded call, and inputs are synthesized only for SD3 and Flux transformers, "
+                         f"not {type(model).__name__}")
     if kind_of(model) == "sd3":
         batch = context.cfg_batch
         seq = 77 + text_length(context, "tokenizer_3", 256)  # CLIP tokens, then T5 tokens
@@ -58,28 +69,51 @@ def inspect_component(context, component):
     if not component.present or kind_of(component.obj) is None:
         return None
     model = component.obj
+    kind = kind_of(model)
     result = context.base_result(component, "transformer", "transformer")
-    kwargs = example_inputs(context, model)
-    cap = context.capture(model, lambda: model(**kwargs))
-    result.inputs = [TensorInfo(n, list(t.shape), str(t.dtype).replace("torch.", "")) for n, t in iter_tensors(kwargs)]
-    context.fill_capture(result, cap, cap.value)
+    call = recorded(context, component)
+    if call is not None:
+        cap = context.replay(result, model, call)
+        named = dict(call.tensors())
+        hidden = named.get("hidden_states", next(iter(named.values())))
+    else:
+        kwargs = example_inputs(context, model)
+        cap = context.capture(model, lambda: model(**kwargs))
+        context.synthesized(result, kwargs, f"{type(model).__name__} inputs from the configs")
+        context.fill_capture(result, cap, cap.value)
+        named, hidden = kwargs, kwargs["hidden_states"]
     cfg = model.config
+    text = named.get("encoder_hidden_states")
+    batch = int(hidden.shape[0])
+    images = context.options.batch_size
+    architecture = {"sd3": "MMDiT (SD3)", "flux": "Flux (double- and single-stream blocks)"}.get(kind, type(model).__name__)
     result.details.update({
-        "architecture": "MMDiT (SD3)" if kind_of(model) == "sd3" else "Flux (double- and single-stream blocks)",
-        "cfg": context.cfg, "batch": kwargs["hidden_states"].shape[0],
-        "patch_size": cfg.patch_size, "num_layers": cfg.num_layers,
+        "architecture": architecture,
+        "cfg": batch == 2 * images, "batch": batch,
+        "hidden_states_shape": list(hidden.shape),
+        "text_sequence_length": int(text.shape[1]) if text is not None and text.dim() >= 2 else None,
+        "patch_size": getattr(cfg, "patch_size", None), "num_layers": getattr(cfg, "num_layers", None),
         "num_single_layers": getattr(cfg, "num_single_layers", None),
-        "num_attention_heads": cfg.num_attention_heads, "attention_head_dim": cfg.attention_head_dim,
-        "joint_attention_dim": cfg.joint_attention_dim, "image_tokens": context.image_seq_len
-        if kind_of(model) == "flux" else (context.latent_size[0] // cfg.patch_size) * (context.latent_size[1] // cfg.patch_size),
+        "num_attention_heads": getattr(cfg, "num_attention_heads", None),
+        "attention_head_dim": getattr(cfg, "attention_head_dim", None),
+        "joint_attention_dim": getattr(cfg, "joint_attention_dim", None),
         "guidance_embeds": getattr(cfg, "guidance_embeds", None),
     })
-    if kind_of(model) == "flux":
+    if kind in ("sd3", "flux"):
+        patch = cfg.patch_size
+        result.details["image_tokens"] = context.image_seq_len if kind == "flux" else \
+            (context.latent_size[0] // patch) * (context.latent_size[1] // patch)
+    if hidden.dim() == 5:
+        result.details["frames"] = int(hidden.shape[2])
+    if kind == "flux":
         result.notes.append("Flux is guidance-distilled: the guidance scale is an input, the batch is not doubled")
+    elif batch == 2 * images:
+        result.notes.append(f"classifier-free guidance: {images} image(s) run as a batch of {batch}")
     rows = [[b.name, b.type, b.parameters, b.flops or 0] for b in top_level_blocks(cap.layers)]
-    result.views.append(View(title="Blocks", columns=["block", "type", "parameters", "flops"], rows=rows))
+    result.views.append(View(title="Blocks", columns=["block", "type", "parameters", "flops"], rows=rows,
+                             tab="Blocks"))
     result.views.append(View(title="FLOPs by block", kind="series", x=[r[0] for r in rows], x_label="block",
-                             series={"flops": [r[3] for r in rows]}))
+                             series={"flops": [r[3] for r in rows]}, tab="Blocks"))
     return result
 
 
@@ -88,11 +122,13 @@ def profile_component(context, component, result):
     if not component.present or kind_of(component.obj) is None:
         return None
     model = component.obj
-    kwargs = example_inputs(context, model)
-    measured = context.measure(result, "forward", lambda: model(**kwargs), flops=result.flops,
-                               calls_per_run=context.denoise_calls())
+    call = recorded(context, component)
+    args, kwargs = (call.args, call.kwargs) if call is not None else ((), example_inputs(context, model))
+    calls = context.calls_per_run(component.name) or context.denoise_calls()
+    measured = context.measure(result, "forward", lambda: model(*args, **kwargs), flops=result.flops,
+                               calls_per_run=calls)
     if measured is not None:
-        add_block_timing(context, result, model, kwargs)
+        add_block_timing(context, result, model, kwargs, args)
     return True
 
 
@@ -100,7 +136,6 @@ def profile_component(context, component, result):
 def component_tabs(component, run):
     if component.kind != "transformer" or component.plugin != "transformer":
         return None
-    from inspector.results import Tab
+    from inspector.views import tabs_from_views
 
-    wanted = ("Blocks", "FLOPs by block", "Time by block", "Time by block (chart)")
-    return [Tab("Blocks", [v for title in wanted for v in component.views if v.title == title])]
+    return tabs_from_views(component)

@@ -1,4 +1,5 @@
-"""UNet denoisers: one call with the classifier-free-guidance batch, FLOPs by block."""
+"""UNet denoisers (SD 1/2, SDXL, LCM, Kandinsky, AnimateDiff's motion UNet): the pipeline's own
+call (recorded), FLOPs and time by block. Without a recording, SD-style inputs are synthesized."""
 from __future__ import annotations
 
 from inspector import hookimpl
@@ -6,18 +7,33 @@ from inspector.blocks import add_block_timing, top_level_blocks
 from inspector.results import TensorInfo, View
 
 
+UNET_CLASSES = ("UNet2DConditionModel", "UNetMotionModel", "UNet3DConditionModel", "UNetSpatioTemporalConditionModel")
+
+
 def is_unet(obj) -> bool:
     try:
-        from diffusers import UNet2DConditionModel
+        import diffusers
     except ImportError:  # pragma: no cover
         return False
-    return isinstance(obj, UNet2DConditionModel)
+    classes = tuple(c for c in (getattr(diffusers, n, None) for n in UNET_CLASSES) if c is not None)
+    return isinstance(obj, classes)
+
+
+def denoiser_inputs(context, component):
+    """The recorded step-0 call of this UNet, or None."""
+    calls = context.recorded_calls(component.name, "forward")
+    return calls[0] if calls else None
 
 
 def example_inputs(context, unet) -> dict:
     """The keyword arguments the pipeline passes to the UNet for one denoising step."""
     import torch
 
+    from diffusers import UNet2DConditionModel
+
+    if not isinstance(unet, UNet2DConditionModel):
+        raise ValueError(f"no recorded call, and inputs are synthesized only for UNet2DConditionModel, "
+                         f"not {type(unet).__name__}")
     cfg = unet.config
     batch = context.cfg_batch
     h, w = context.latent_size
@@ -37,7 +53,8 @@ def example_inputs(context, unet) -> dict:
             "time_ids": context.example(batch, 6, low=0, high=context.height),
         }
     elif cfg.addition_embed_type is not None:
-        raise ValueError(f"cannot synthesize inputs for addition_embed_type={cfg.addition_embed_type!r}")
+        raise ValueError(f"no recorded call, and inputs cannot be synthesized for "
+                         f"addition_embed_type={cfg.addition_embed_type!r}")
     if cfg.time_cond_proj_dim is not None:
         kwargs["timestep_cond"] = context.example(batch, cfg.time_cond_proj_dim)
     return kwargs
@@ -56,33 +73,46 @@ def inspect_component(context, component):
         return None
     unet = component.obj
     result = context.base_result(component, "unet", "unet")
-    kwargs = example_inputs(context, unet)
-    cap = context.capture(unet, lambda: unet(**kwargs))
-    result.inputs = [TensorInfo(n, list(t.shape), str(t.dtype).replace("torch.", ""))
-                     for n, t in _flat(kwargs)]
-    context.fill_capture(result, cap, cap.value)
+    call = denoiser_inputs(context, component)
+    if call is not None:
+        cap = context.replay(result, unet, call)
+        sample = next(t for _, t in call.tensors())
+    else:
+        kwargs = example_inputs(context, unet)
+        cap = context.capture(unet, lambda: unet(**kwargs))
+        context.synthesized(result, kwargs, "SD-style UNet inputs from the configs")
+        context.fill_capture(result, cap, cap.value)
+        sample = kwargs["sample"]
     cfg = unet.config
     processors = sorted({type(p).__name__ for p in unet.attn_processors.values()})
+    batch = int(sample.shape[0])
+    images = context.options.batch_size
+    frames = int(sample.shape[2]) if sample.dim() == 5 else None
     result.details.update({
-        "cfg": context.cfg,
-        "cfg_batch": context.cfg_batch,
-        "images_per_call": context.options.batch_size,
-        "latent_shape": [context.options.batch_size, cfg.in_channels, *context.latent_size],
-        "cross_attention_dim": cfg.cross_attention_dim,
-        "attention_head_dim": cfg.attention_head_dim,
-        "num_attention_heads": cfg.num_attention_heads,
-        "transformer_layers_per_block": cfg.transformer_layers_per_block,
+        "cfg": batch == 2 * images,
+        "cfg_batch": batch,
+        "images_per_call": images,
+        "latent_shape": list(sample.shape),
+        "frames": frames,
+        "cross_attention_dim": getattr(cfg, "cross_attention_dim", None),
+        "attention_head_dim": getattr(cfg, "attention_head_dim", None),
+        "num_attention_heads": getattr(cfg, "num_attention_heads", None),
+        "transformer_layers_per_block": getattr(cfg, "transformer_layers_per_block", None),
         "attention_processors": processors,
-        "addition_embed_type": cfg.addition_embed_type,
+        "addition_embed_type": getattr(cfg, "addition_embed_type", None),
+        "time_cond_proj_dim": getattr(cfg, "time_cond_proj_dim", None),
     })
-    if context.cfg:
-        result.notes.append(f"classifier-free guidance: {context.options.batch_size} image(s) run as a batch "
-                            f"of {context.cfg_batch} (conditional + unconditional)")
+    if batch == 2 * images:
+        result.notes.append(f"classifier-free guidance: {images} image(s) run as a batch "
+                            f"of {batch} (conditional + unconditional)")
+    elif batch == images and context.options.guidance_scale > 1:
+        result.notes.append(f"the pipeline calls its UNet with batch {batch}: no doubled classifier-free-guidance "
+                            f"batch (guidance is an input or a separate call)")
     rows = block_table(cap.layers)
     result.views.append(View(title="Blocks", columns=["block", "type", "parameters", "flops", "output shape"],
-                             rows=rows))
+                             rows=rows, tab="Blocks"))
     result.views.append(View(title="FLOPs by block", kind="series", x=[r[0] for r in rows], x_label="block",
-                             series={"flops": [r[3] for r in rows]}))
+                             series={"flops": [r[3] for r in rows]}, tab="Blocks"))
     return result
 
 
@@ -97,12 +127,17 @@ def profile_component(context, component, result):
     if not component.present or not is_unet(component.obj):
         return None
     unet = component.obj
-    kwargs = example_inputs(context, unet)
-    measured = context.measure(result, "forward", lambda: unet(**kwargs), flops=result.flops,
-                               calls_per_run=context.denoise_calls())
+    call = denoiser_inputs(context, component)
+    if call is not None:
+        args, kwargs = call.args, call.kwargs
+    else:
+        args, kwargs = (), example_inputs(context, unet)
+    calls = context.calls_per_run(component.name) or context.denoise_calls()
+    measured = context.measure(result, "forward", lambda: unet(*args, **kwargs), flops=result.flops,
+                               calls_per_run=calls)
     if measured is None:
         return True
-    add_block_timing(context, result, unet, kwargs)
+    add_block_timing(context, result, unet, kwargs, args)
     return True
 
 
@@ -110,7 +145,6 @@ def profile_component(context, component, result):
 def component_tabs(component, run):
     if component.kind != "unet":
         return None
-    from inspector.results import Tab
+    from inspector.views import tabs_from_views
 
-    wanted = ("Blocks", "FLOPs by block", "Time by block", "Time by block (chart)")
-    return [Tab("Blocks", [v for title in wanted for v in component.views if v.title == title])]
+    return tabs_from_views(component)

@@ -13,12 +13,31 @@ def is_vae(obj) -> bool:
 
     return isinstance(obj, torch.nn.Module) and callable(getattr(obj, "encode", None)) and \
         callable(getattr(obj, "decode", None)) and hasattr(obj, "config") and \
-        hasattr(obj.config, "latent_channels")
+        (hasattr(obj.config, "latent_channels") or hasattr(obj.config, "z_dim"))
 
 
 def latent_of(encoded):
+    """The latent of ``vae.encode(...)``: KL VAEs give a distribution (its mode), VQ and DC-AE a tensor."""
     dist = getattr(encoded, "latent_dist", None)
-    return dist.mode() if dist is not None else encoded.latents
+    if dist is not None:
+        return dist.mode()
+    for name in ("latents", "latent"):
+        value = getattr(encoded, name, None)
+        if value is not None:
+            return value
+    return encoded[0] if isinstance(encoded, (tuple, list)) else encoded
+
+
+def sample_of(decoded):
+    value = getattr(decoded, "sample", None)
+    if value is not None:
+        return value
+    return decoded[0] if isinstance(decoded, (tuple, list)) else decoded
+
+
+def latent_channels(vae):
+    cfg = vae.config
+    return getattr(cfg, "latent_channels", None) or getattr(cfg, "z_dim", None)
 
 
 @hookimpl
@@ -27,35 +46,75 @@ def inspect_component(context, component):
         return None
     vae = component.obj
     result = context.base_result(component, "vae", "vae")
-    image = context.example(context.options.batch_size, vae.config.in_channels, context.height, context.width)
+    decodes = context.recorded_calls(component.name, "decode")
+    decode_kwargs = {}
+    if decodes:
+        call = decodes[0]
+        latent_in = next(t for _, t in call.tensors())
+        decode_kwargs = {k: v for k, v in call.kwargs.items() if k not in ("z", "return_dict")}
+        with_frames = latent_in.dim() == 5
+        frames_out = None
+        if with_frames:  # video VAEs compress time too: decode once to learn the frame count
+            import torch
+
+            with torch.no_grad():
+                frames_out = sample_of(call.replay(vae)).shape[2]
+        shape = (latent_in.shape[0], vae.config.get("in_channels", 3) if hasattr(vae.config, "get") else 3) + \
+            ((frames_out,) if with_frames else ()) + (context.height, context.width)
+        image = context.example(*shape)
+        result.inputs_source = (f"recorded: {type(context.pipe).__name__}'s own call of {component.name}.decode(...) "
+                                f"(the image for encode has the decoded shape)")
+    else:
+        image = context.example(context.options.batch_size, vae.config.in_channels, context.height, context.width)
 
     def roundtrip():
         latent = latent_of(vae.encode(image))
-        return {"latent": latent, "decoded": vae.decode(latent).sample}
+        if decodes:
+            decoded = sample_of(decodes[0].replay(vae))
+        else:
+            decoded = sample_of(vae.decode(latent))
+        return {"latent": latent, "decoded": decoded}
 
     cap = context.capture(vae, roundtrip)
     result.inputs = [TensorInfo("image", list(image.shape), str(image.dtype).replace("torch.", ""))]
+    if decodes:
+        result.inputs += [TensorInfo(f"decode.{n}", list(t.shape), str(t.dtype).replace("torch.", ""))
+                          for n, t in decodes[0].tensors()]
+    else:
+        context.synthesized(result, {"image": image}, "an image of the requested size, encoded then decoded")
     context.fill_capture(result, cap, cap.value)
     phase = {
         "encode": sum(l.flops or 0 for l in cap.layers if l.depth == 1 and l.name in ENCODE_PARTS),
         "decode": sum(l.flops or 0 for l in cap.layers if l.depth == 1 and l.name in DECODE_PARTS),
     }
     cfg = vae.config
+    latent = cap.value["latent"]
+    spatial = context.height // latent.shape[-2] if latent.shape[-2] else None
     result.details.update({
-        "latent_shape": list(cap.value["latent"].shape),
+        "latent_shape": list(latent.shape),
         "decoded_shape": list(cap.value["decoded"].shape),
+        "latent_channels": latent_channels(vae),
+        "spatial_compression": spatial,
+        "temporal_compression": (image.shape[2] - 1) // max(latent.shape[2] - 1, 1) if image.dim() == 5 else None,
         "scaling_factor": getattr(cfg, "scaling_factor", None),
         "shift_factor": getattr(cfg, "shift_factor", None),
         "force_upcast": getattr(cfg, "force_upcast", None),
         "encode_flops": phase["encode"],
         "decode_flops": phase["decode"],
-        "called_as": "vae.encode(image) then vae.decode(latent)",
+        "called_as": "vae.encode(image) then vae.decode(latent)" if not decodes else
+        "vae.encode(image), then vae.decode as the pipeline calls it",
     })
     result.views.append(View(title="Encode and decode", columns=["phase", "input shape", "output shape", "flops"], rows=[
-        ["encode", "x".join(map(str, image.shape)), "x".join(map(str, cap.value["latent"].shape)), phase["encode"]],
-        ["decode", "x".join(map(str, cap.value["latent"].shape)), "x".join(map(str, cap.value["decoded"].shape)),
-         phase["decode"]],
-    ]))
+        ["encode", "x".join(map(str, image.shape)), "x".join(map(str, latent.shape)), phase["encode"]],
+        ["decode", "x".join(map(str, (next(t for _, t in decodes[0].tensors()) if decodes else latent).shape)),
+         "x".join(map(str, cap.value["decoded"].shape)), phase["decode"]],
+    ], tab="VAE"))
+    result.views.append(View(title="Compression", kind="table", columns=["latent channels", "spatial factor",
+                                                                          "temporal factor", "scaling factor"],
+                             rows=[[latent_channels(vae), spatial, result.details["temporal_compression"],
+                                    getattr(cfg, "scaling_factor", None)]], tab="VAE"))
+    if decode_kwargs:
+        result.details["decode_kwargs"] = {k: v for k, v in decode_kwargs.items() if isinstance(v, (bool, int, float, str))}
     return result
 
 
@@ -105,16 +164,30 @@ def profile_component(context, component, result):
         test_image(context.height, context.width)
     batch = np.repeat(pixels[None], opts.batch_size, axis=0)
     image = torch.from_numpy(batch).permute(0, 3, 1, 2).mul(2).sub(1).to(device=context.device, dtype=context.dtype)
+    decoded_shape = result.details.get("decoded_shape") or []
+    frames = decoded_shape[2] if len(decoded_shape) == 5 else None
+    if frames:  # a video VAE: the same picture in every frame
+        image = image.unsqueeze(2).repeat(1, 1, frames, 1, 1)
     flops = {d: result.details.get(f"{d}_flops") for d in ("encode", "decode")}
     encoded = context.measure(result, "encode", lambda: latent_of(vae.encode(image)), flops=flops["encode"])
     if encoded is None:
         return True
     latent = encoded.value
-    decoded = context.measure(result, "decode", lambda: vae.decode(latent).sample, flops=flops["decode"],
-                              calls_per_run=1)
+    decodes = context.recorded_calls(component.name, "decode")
+    if decodes:  # the pipeline's own decode call, as often as one run makes it
+        calls = context.calls_per_run(component.name, "decode") or 1
+        decoded = context.measure(result, "decode", lambda: sample_of(decodes[0].replay(vae)),
+                                  flops=flops["decode"], calls_per_run=calls)
+    else:
+        decoded = context.measure(result, "decode", lambda: sample_of(vae.decode(latent)), flops=flops["decode"],
+                                  calls_per_run=1)
     result.timing, result.memory = (decoded.timing, decoded.memory) if decoded else (result.timing, result.memory)
     if decoded is not None:
-        recon = decoded.value.float().add(1).div(2).permute(0, 2, 3, 1).cpu().numpy()
+        with torch.no_grad():
+            roundtrip = sample_of(vae.decode(latent))
+        if roundtrip.dim() == 5:
+            roundtrip = roundtrip[:, :, 0]
+        recon = roundtrip.float().add(1).div(2).permute(0, 2, 3, 1).cpu().numpy()
         result.details["psnr_db"] = psnr(batch, recon)
         result.details["image"] = opts.image_path or "built-in synthetic test image"
         if context.weights == "random":
@@ -127,7 +200,7 @@ def profile_component(context, component, result):
     for name, enable, disable in variants:
         enable()
         try:
-            context.measure(result, name, lambda: vae.decode(latent).sample, flops=flops["decode"])
+            context.measure(result, name, lambda: sample_of(vae.decode(latent)), flops=flops["decode"])
         finally:
             disable()
     tile = getattr(vae, "tile_latent_min_size", None)
@@ -138,7 +211,7 @@ def profile_component(context, component, result):
              m.memory.kind if m.memory else None, m.error or ""] for m in result.measurements]
     result.views.append(View(title="VAE timing and memory",
                              columns=["call", "time_ms_median", "time_ms_iqr", "memory_bytes_peak", "memory_kind",
-                                      "error"], rows=rows))
+                                      "error"], rows=rows, tab="VAE"))
     return True
 
 
@@ -146,8 +219,6 @@ def profile_component(context, component, result):
 def component_tabs(component, run):
     if component.kind != "vae":
         return None
-    from inspector.results import Tab
-
     d = component.details
     lines = [f"latent shape {d.get('latent_shape')}, scaling factor {d.get('scaling_factor')}",
              f"decoded shape {d.get('decoded_shape')}"]
@@ -157,6 +228,6 @@ def component_tabs(component, run):
     for m in decode:
         peak = f"{m.memory.peak / 2**20:.1f} MiB" if m.memory else "-"
         lines.append(f"{m.name}: {m.timing.median:.2f} ms median, peak memory {peak}")
-    views = [View(title="VAE", kind="note", text="\n".join(lines))]
-    views += [v for v in component.views if v.title in ("Encode and decode", "VAE timing and memory")]
-    return [Tab("VAE", views)]
+    from inspector.views import tabs_from_views
+
+    return tabs_from_views(component, lead={"VAE": [View(title="VAE", kind="note", text="\n".join(lines))]})

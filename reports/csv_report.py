@@ -78,9 +78,9 @@ def tables(run: RunResult) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
         out["measurements.csv"] = (columns, m_rows)
     pipeline = data.get("pipeline")
     if pipeline:
-        s_rows = [{"step": s["index"], "timestep": s["timestep"], "unet_ms": s["unet"], "scheduler_ms": s["scheduler"],
+        s_rows = [{"step": s["index"], "timestep": s["timestep"], "denoiser_ms": s["denoiser"], "scheduler_ms": s["scheduler"],
                    "other_ms": s["other"], "total_ms": s["total"]} for s in pipeline["steps"]]
-        out["steps.csv"] = (["step", "timestep", "unet_ms", "scheduler_ms", "other_ms", "total_ms"], s_rows)
+        out["steps.csv"] = (["step", "timestep", "denoiser_ms", "scheduler_ms", "other_ms", "total_ms"], s_rows)
     out["plugins.csv"] = (["plugin", "version", "source", "distribution", "hooks", "error"], [
         {"plugin": p["name"], "version": p["version"], "source": p["source"], "distribution": p.get("distribution"),
          "hooks": ";".join(p.get("hooks") or []), "error": p["error"]} for p in data["plugins"]])

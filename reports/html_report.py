@@ -102,7 +102,7 @@ def charts(data: dict[str, Any]) -> list[dict[str, Any]]:
     if pipeline and pipeline.get("steps"):
         steps = pipeline["steps"]
         add("denoising-steps", "Denoising loop: time per step (step 0 first)", "stacked", [s["index"] for s in steps],
-            {"unet": [s["unet"] for s in steps], "scheduler.step": [s["scheduler"] for s in steps],
+            {"denoiser": [s["denoiser"] for s in steps], "scheduler.step": [s["scheduler"] for s in steps],
              "other": [s["other"] for s in steps]}, "step", "ms")
     for comp in data["components"]:
         for i, view in enumerate(comp.get("views") or []):

@@ -7,7 +7,7 @@ from typing import Any
 
 from inspector.errors import InspectorError
 from inspector.files import write_text
-from inspector.results import SCHEMA_VERSION, RunResult
+from inspector.results import READABLE_VERSIONS, SCHEMA_VERSION, RunResult, migrate
 
 
 def dumps(run: RunResult) -> str:
@@ -27,8 +27,10 @@ def load(path: str | Path) -> RunResult:
         raise InspectorError(f"{path} is not a JSON run: {exc}") from None
     if not isinstance(data, dict) or "schema_version" not in data:
         raise InspectorError(f"{path} is not an ldm-inspector run (no schema_version)")
-    if data["schema_version"] != SCHEMA_VERSION:
-        raise InspectorError(f"{path} has schema version {data['schema_version']!r}; this version reads {SCHEMA_VERSION}")
+    if data["schema_version"] not in READABLE_VERSIONS or isinstance(data["schema_version"], bool):
+        readable = ", ".join(map(str, READABLE_VERSIONS))
+        raise InspectorError(f"{path} has schema version {data['schema_version']!r}; this version reads {readable}")
+    data = migrate(data)
     validate(data, path)
     try:
         return RunResult.from_dict(data)

@@ -28,7 +28,7 @@ def test_contract(run, tmp_path):
     path = tmp_path / "run.json"
     json_report.write(run, path)
     data = json.loads(path.read_text())
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert {"source": str, "pipeline_class": str, "weights": str}.items() <= {
         k: type(v) for k, v in data["model"].items()}.items()
     assert data["model"]["weights"] in ("meta", "random", "pretrained")

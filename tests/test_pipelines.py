@@ -43,7 +43,7 @@ def test_tiny_presets_inspect_and_profile(host, preset, denoiser, batch):
     assert den.outputs[0].shape[0] == batch  # CFG doubles SDXL and SD3, not the guidance-distilled Flux
     p = run.pipeline
     assert p.error is None and p.identical_output is True and p.num_steps >= 2
-    assert p.steps[0].index == 0 and p.steps[0].unet > 0
+    assert p.steps[0].index == 0 and p.steps[0].denoiser > 0
 
 
 def test_sdxl_specifics(host):

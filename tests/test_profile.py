@@ -89,7 +89,7 @@ def test_every_step_including_step_0(run, host):
     scheduler.set_timesteps(4)
     assert [s.index for s in p.steps] == list(range(len(scheduler.timesteps)))
     assert [s.timestep for s in p.steps] == [float(t) for t in scheduler.timesteps]
-    assert p.steps[0].unet > 0 and p.steps[0].total >= p.steps[0].unet + p.steps[0].scheduler
+    assert p.steps[0].denoiser > 0 and p.steps[0].total >= p.steps[0].denoiser + p.steps[0].scheduler
     parts = p.text_encoding + p.prepare + sum(s.total for s in p.steps) + (p.vae_decode or 0)
     assert parts <= p.total
     assert p.vae_decode > 0 and p.it_per_s > 0

@@ -106,7 +106,7 @@ def test_csv_is_tidy_numeric_and_neutralized(hostile_run, tmp_path):
     assert components["parameters_total"].dtype.kind in "if" and components["time_ms_median"].dtype.kind == "f"
     assert {"time_ms_median", "memory_bytes_peak", "metric_hostile_metric"} <= set(components.columns)
     steps = pd.read_csv(tmp_path / "csv" / "steps.csv")
-    assert list(steps["step"]) == list(range(len(steps))) and steps["unet_ms"].dtype.kind == "f"
+    assert list(steps["step"]) == list(range(len(steps))) and steps["denoiser_ms"].dtype.kind == "f"
     layers = pd.read_csv(tmp_path / "csv" / "layers.csv")
     assert layers["flops"].dtype.kind in "if" and layers.loc[layers["layer"] == "conv_in", "input_shapes"].iloc[0] == "2x4x16x16"
     hostile = pd.read_csv(tmp_path / "csv" / "view_unet_i_hostile_i_view.csv", keep_default_na=False)

@@ -97,7 +97,7 @@ class ComponentDetail(Vertical):
                 if run.pipeline and run.pipeline.steps:
                     steps = run.pipeline.steps
                     yield SeriesChart("denoising loop: ms per step (step 0 first)", [s.index for s in steps],
-                                      {"unet": [s.unet for s in steps], "total": [s.total for s in steps]}, "step")
+                                      {"denoiser": [s.denoiser for s in steps], "total": [s.total for s in steps]}, "step")
                 if comp.measurements:
                     yield measurement_table(comp)
                 if not timed:

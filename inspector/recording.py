@@ -1,0 +1,266 @@
+"""Record what a pipeline really passes to its components, in one short call of the pipeline itself.
+
+Every ``torch.nn.Module`` in ``pipe.components`` gets a forward pre-hook, and the VAE's
+``encode``/``decode`` methods (methods, not ``forward``) are wrapped with :func:`functools.wraps`,
+so the pipeline's signature checks see the originals. The pipeline then runs at the requested size
+for :data:`RECORD_STEPS` denoising steps; the arguments of every call are kept (tensors detached
+and copied; on ``meta`` the copies cost nothing). Each call also records in which denoising step
+it happened (``scheduler.step`` calls so far), so a plugin can tell components called once per run
+(text encoders, the VAE's decode) from those called once per step (the denoiser, a ControlNet).
+
+On ``meta`` weights the pipeline cannot finish (it converts the image to numpy at the end, and
+some schedulers read timesteps as numbers); whatever was recorded before it stopped is kept, and
+the reason it stopped is kept with it.
+
+This is a supported plugin API: ``context.recorded_calls(name)`` returns the
+:class:`RecordedCall` list of one component, and :meth:`RecordedCall.replay` calls the module (or
+method) again with the same arguments.
+"""
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+#: Denoising steps of the recording call: two, so that per-step components are told apart from
+#: per-run ones (a component called in step 1 is called in every step).
+RECORD_STEPS = 2
+#: Calls kept per component and method; later ones are only counted.
+KEEP_CALLS = 4
+
+WRAPPED_METHODS = ("encode", "decode")
+
+
+@dataclass
+class RecordedCall:
+    """One call the pipeline made: ``getattr(module, method)(*args, **kwargs)`` in denoising step ``step``
+    (``step`` counts ``scheduler.step`` calls made before it)."""
+
+    component: str
+    method: str
+    args: tuple
+    kwargs: dict
+    step: int
+
+    def replay(self, module: Any) -> Any:
+        """Call ``module`` (or its ``method``) again with the recorded arguments."""
+        target = module if self.method == "forward" else getattr(module, self.method)
+        return target(*self.args, **self.kwargs)
+
+    def tensors(self) -> list[tuple[str, Any]]:
+        """``(name, tensor)`` for every tensor among the arguments (positional ones as ``[i]``)."""
+        from .capture import iter_tensors
+
+        found = list(iter_tensors(list(self.args)))
+        found += list(iter_tensors(self.kwargs))
+        return found
+
+
+@dataclass
+class Recording:
+    """Every call the recording run saw, by component; ``counts`` includes calls not kept."""
+
+    calls: dict[str, list[RecordedCall]] = field(default_factory=dict)
+    counts: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    steps: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+
+    def info(self) -> Any:
+        """The recording as plain result data (:class:`inspector.results.RecordingInfo`)."""
+        from .results import RecordingInfo
+
+        calls: dict[str, int] = {}
+        for (name, method, _step), n in self.counts.items():
+            key = name if method == "forward" else f"{name}.{method}"
+            calls[key] = calls.get(key, 0) + n
+        return RecordingInfo(steps=self.steps, seconds=self.seconds, error=self.error, calls=calls)
+
+    def of(self, component: str, method: str | None = None) -> list[RecordedCall]:
+        return [c for c in self.calls.get(component, []) if method is None or c.method == method]
+
+    def calls_per_run(self, component: str, method: str, denoise_calls: int) -> float | None:
+        """How often one pipeline run of ``denoise_calls`` steps calls ``component.method``:
+        per step if the recording saw it in step 1, else as often as the recording saw it."""
+        seen = {step: n for (name, m, step), n in self.counts.items() if name == component and m == method}
+        if not seen:
+            return None
+        if self.steps >= 2 and seen.get(1):
+            return float(seen[1] * denoise_calls)
+        return float(sum(seen.values()))
+
+
+def _copy(value: Any) -> Any:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return type(value)({k: _copy(v) for k, v in value.items()}) if type(value) is dict else \
+            {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_copy(v) for v in value)
+    return value
+
+
+class Recorder:
+    """Installs the recording hooks for the duration of ``with recorder:``; removes them on exit."""
+
+    def __init__(self, pipe: Any, *, timesteps_on_cpu: bool = False) -> None:
+        self.pipe = pipe
+        self.timesteps_on_cpu = timesteps_on_cpu
+        self.recording = Recording()
+        self._handles: list[Any] = []
+        self._wrapped: list[tuple[Any, str, bool, Any]] = []
+
+    def _note(self, component: str, method: str, args: tuple, kwargs: dict) -> None:
+        rec = self.recording
+        key = (component, method, rec.steps)
+        rec.counts[key] = rec.counts.get(key, 0) + 1
+        kept = rec.calls.setdefault(component, [])
+        if sum(1 for c in kept if c.method == method) < KEEP_CALLS:
+            kept.append(RecordedCall(component, method, _copy(args), _copy(kwargs), rec.steps))
+
+    def _wrap(self, obj: Any, name: str, before: Callable[[tuple, dict], None] | None,
+              after: Callable[[], None] | None = None) -> None:
+        had_instance_attr = name in vars(obj)
+        original = getattr(obj, name)
+
+        @functools.wraps(original)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if before is not None:
+                before(args, kwargs)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                if after is not None:
+                    after()
+
+        setattr(obj, name, wrapper)
+        self._wrapped.append((obj, name, had_instance_attr, original))
+
+    def __enter__(self) -> Recorder:
+        import torch
+
+        try:
+            for name, comp in self.pipe.components.items():
+                if isinstance(comp, torch.nn.Module):
+                    def pre(_m: Any, args: tuple, kwargs: dict, _name: str = name) -> None:
+                        self._note(_name, "forward", args, kwargs)
+
+                    self._handles.append(comp.register_forward_pre_hook(pre, with_kwargs=True))
+                    for method in WRAPPED_METHODS:
+                        if callable(getattr(comp, method, None)):
+                            self._wrap(comp, method, lambda a, k, _n=name, _m=method: self._note(_n, _m, a, k))
+            scheduler = self.pipe.components.get("scheduler")
+            if scheduler is not None and callable(getattr(scheduler, "step", None)):
+                self._wrap(scheduler, "step", None, after=self._step_done)
+                if self.timesteps_on_cpu and callable(getattr(scheduler, "set_timesteps", None)):
+                    self._timesteps_on_cpu(scheduler)
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
+    def _timesteps_on_cpu(self, scheduler: Any) -> None:
+        """On ``meta`` weights the pipeline asks for timesteps on ``meta``, where schedulers cannot
+        read them (``.item()``, ``nonzero``); keep them on the CPU (they are data, not weights)."""
+        original = scheduler.set_timesteps
+
+        @functools.wraps(original)
+        def set_timesteps(*args: Any, **kwargs: Any) -> Any:
+            if "device" in kwargs:
+                kwargs["device"] = "cpu"
+            elif len(args) > 1:
+                args = (args[0], "cpu", *args[2:])
+            return original(*args, **kwargs)
+
+        had_instance_attr = "set_timesteps" in vars(scheduler)
+        scheduler.set_timesteps = set_timesteps
+        self._wrapped.append((scheduler, "set_timesteps", had_instance_attr, original))
+
+    def _step_done(self) -> None:
+        self.recording.steps += 1
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        for obj, name, had_instance_attr, original in reversed(self._wrapped):
+            if had_instance_attr:
+                setattr(obj, name, original)
+            else:
+                vars(obj).pop(name, None)
+        self._wrapped.clear()
+
+
+def record(pipe: Any, kwargs: dict[str, Any], seed: int = 0) -> Recording:
+    """Run ``pipe(**kwargs)`` once with recording hooks; never raises an ordinary exception (the
+    reason the call stopped is kept in ``error``). Ctrl-C is raised again.
+
+    On ``meta`` weights, a call that stops before its first denoising step is done is tried again
+    with the scheduler's timesteps on the CPU, and the recording that got further is kept."""
+    recording = _record_once(pipe, kwargs, seed, timesteps_on_cpu=False)
+    if recording.error is not None and recording.steps == 0 and _on_meta(pipe):
+        second = _record_once(pipe, kwargs, seed, timesteps_on_cpu=True)
+        if second.steps > recording.steps:
+            second.seconds += recording.seconds
+            return second
+    return recording
+
+
+def _record_once(pipe: Any, kwargs: dict[str, Any], seed: int, *, timesteps_on_cpu: bool) -> Recording:
+    import torch
+
+    from .host import _describe
+
+    recorder = Recorder(pipe, timesteps_on_cpu=timesteps_on_cpu)
+    started = time.perf_counter()
+    kwargs = dict(kwargs)
+    if "num_inference_steps" in kwargs:
+        kwargs["num_inference_steps"] = record_steps(pipe, kwargs)
+    try:
+        with recorder, torch.no_grad():
+            generator = torch.Generator("cpu").manual_seed(seed)
+            pipe(**kwargs, generator=generator)
+    except Exception as exc:  # noqa: BLE001 - a recording that stops early is still a recording
+        recorder.recording.error = _describe(exc)
+    recorder.recording.seconds = time.perf_counter() - started
+    return recorder.recording
+
+
+def strength_of(pipe: Any, kwargs: dict[str, Any]) -> float | None:
+    """The ``strength`` an image-to-image call runs at (it denoises only that fraction of the steps)."""
+    import inspect
+
+    if "strength" in kwargs:
+        return float(kwargs["strength"])
+    param = inspect.signature(type(pipe).__call__).parameters.get("strength")
+    default = getattr(param, "default", None)
+    return float(default) if isinstance(default, (int, float)) and not isinstance(default, bool) else None
+
+
+def record_steps(pipe: Any, kwargs: dict[str, Any]) -> int:
+    """``num_inference_steps`` that make :data:`RECORD_STEPS` denoising steps, ``strength`` included."""
+    import math
+
+    strength = strength_of(pipe, kwargs)
+    if strength and 0 < strength < 1:
+        return math.ceil(RECORD_STEPS / strength) + 1
+    return RECORD_STEPS
+
+
+def _on_meta(pipe: Any) -> bool:
+    import torch
+
+    for comp in pipe.components.values():
+        if isinstance(comp, torch.nn.Module):
+            for p in comp.parameters():
+                return p.device.type == "meta"
+    return False
