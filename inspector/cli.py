@@ -36,13 +36,9 @@ def app(trace_hooks: bool) -> None:
 
 
 def resolve_device(choice: str) -> str:
-    import torch
+    from .profiling import resolve_device as resolve
 
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise OptionError("--device cuda: no CUDA device is available")
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return choice
+    return resolve(choice)
 
 
 def early_size_check(height: Optional[int], width: Optional[int]) -> None:
@@ -204,16 +200,14 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
     if image_path is not None:
         check_image(image_path)
     from .host import Host
-    from .loading import SourceSpec
-    from .profiling import ProfileOptions, default_image_out, resolve_dtype, run_profile
+    from .profiling import default_image_out, prepare_profile, run_profile
 
-    resolved_device = resolve_device(device)
-    resolve_dtype(dtype, resolved_device, allow_cpu_float16)  # fail before loading
-    spec = SourceSpec(model=model, weights=weights, arch=arch, dtype=dtype, device=resolved_device, seed=seed,
-                      allow_download=allow_download, allow_pickle=allow_pickle)
-    options = ProfileOptions(
+    host = Host.default()
+    spec, options = prepare_profile(  # fails on a bad device or dtype before loading
+        host, model, weights=weights, arch=arch, dtype=dtype, device=device, allow_cpu_float16=allow_cpu_float16,
+        seed=seed, allow_download=allow_download, allow_pickle=allow_pickle,
         height=height, width=width, batch_size=batch_size, prompt=prompt, negative_prompt=negative_prompt,
-        guidance_scale=guidance_scale, steps=steps, seed=seed, frames=frames, warmup=warmup, repeats=repeats,
+        guidance_scale=guidance_scale, steps=steps, frames=frames, warmup=warmup, repeats=repeats,
         e2e_repeats=e2e_repeats, scheduler=scheduler_name, attention=attention, peak_tflops=peak_tflops,
         image_path=str(image_path) if image_path else None,
         image_out=str(save_image) if save_image else default_image_out(
@@ -224,7 +218,7 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
     from .terminal import progress_bar, render
 
     with progress_bar(console) as report:
-        run = run_profile(Host.default(), spec, options, allow_cpu_float16=allow_cpu_float16, progress=report)
+        run = run_profile(host, spec, options, allow_cpu_float16=allow_cpu_float16, progress=report)
     render(run, console, layers=layers, depth=depth, details=details)
     write_reports(run, console, json_path, html_path, csv_dir)
     if run.interrupted:

@@ -59,6 +59,9 @@ def hook_timeout_from_env() -> float | None:
     return value if value > 0 else None
 
 
+OnError = Callable[[str, BaseException], None]
+
+
 def _env_names(var: str) -> set[str]:
     return {n.strip() for n in os.environ.get(var, "").split(",") if n.strip()}
 
@@ -155,9 +158,42 @@ class Host:
 
     # --- calling ---------------------------------------------------------------
 
-    def call_each(self, hook_name: str, *, firstresult: bool = False, registration_order: bool = False,
+    # --- one typed method per hook (call sites never name hooks as strings) -----------
+
+    def register_presets(self, register: Callable[[Any], None]) -> None:
+        """Every plugin's presets; built-ins first, so none can silently replace a built-in one."""
+        self.call_each(hookspecs.register_presets.__name__, registration_order=True, register=register)
+
+    def inspect_component(self, context: Any, component: Any, *, on_error: OnError | None = None) -> Any:
+        """The first plugin result for this component (``ComponentResult``), or None."""
+        return self.call_each(hookspecs.inspect_component.__name__, on_error=on_error, context=context,
+                              component=component)
+
+    def profile_component(self, context: Any, component: Any, result: Any, *,
+                          on_error: OnError | None = None) -> bool | None:
+        """True once a plugin profiled the component, else None."""
+        return self.call_each(hookspecs.profile_component.__name__, on_error=on_error, context=context,
+                              component=component, result=result)
+
+    def augment_component(self, context: Any, component: Any, result: Any, *,
+                          on_error: OnError | None = None) -> None:
+        """Let every plugin add to ``result``."""
+        self.call_each(hookspecs.augment_component.__name__, on_error=on_error, context=context,
+                       component=component, result=result)
+
+    def component_tabs(self, component: Any, run: Any, *, on_error: OnError | None = None) -> list[Any]:
+        """Every plugin's list of tabs for this component, in pluggy's call order."""
+        return self.call_each(hookspecs.component_tabs.__name__, on_error=on_error, component=component, run=run)
+
+    def is_firstresult(self, hook_name: str) -> bool:
+        """Whether the hook's spec says the first non-None result wins."""
+        spec = getattr(self.pm.hook, hook_name).spec
+        return bool(spec is not None and spec.opts.get("firstresult"))
+
+    def call_each(self, hook_name: str, *, firstresult: bool | None = None, registration_order: bool = False,
                   on_error: Callable[[str, BaseException], None] | None = None, **kwargs: Any) -> Any:
         """Call every implementation of ``hook_name`` in pluggy's order, isolating failures.
+        ``firstresult`` defaults to what the hook's spec says.
 
         pluggy's order is last registered first; ``registration_order=True`` reverses
         that, so built-ins (registered first) come first.
@@ -167,6 +203,8 @@ class Host:
         (default: recorded on the plugin's record) and the next one runs.
         """
         caller = getattr(self.pm.hook, hook_name)
+        if firstresult is None:
+            firstresult = self.is_firstresult(hook_name)
         results = []
         impls = caller.get_hookimpls()
         for impl in (impls if registration_order else reversed(impls)):
@@ -235,7 +273,7 @@ class Host:
             found[preset.name] = preset
 
         # Built-ins register first, so a plugin cannot silently replace a built-in preset.
-        self.call_each("register_presets", registration_order=True, register=register)
+        self.register_presets(register)
         return found
 
 

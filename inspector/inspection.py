@@ -9,7 +9,7 @@ from typing import Any, Iterator
 from .context import Component, InspectContext, InspectOptions, check_size
 from .host import Host, _describe
 from .loading import LoadedPipeline, SourceSpec, load
-from .results import ComponentResult, Environment, Inputs, ModelInfo, RunResult
+from .results import ComponentResult, Environment, HookFailure, Inputs, ModelInfo, RunResult
 
 
 def environment(device: Any, dtype: Any) -> Environment:
@@ -136,19 +136,18 @@ def inspect_component(host: Host, ctx: InspectContext, component: Component, *, 
     """Ask the plugins for this component's result; a plugin that raises is recorded and the next one tries.
 
     ``augment=False`` leaves the ``augment_component`` hook to the caller (profile runs it after timing)."""
-    errors: list[dict[str, str]] = []
+    errors: list[HookFailure] = []
 
     def on_error(plugin: str, exc: BaseException) -> None:
-        errors.append({"plugin": plugin, "hook": current[0], "error": _describe(exc)})
+        errors.append(HookFailure.from_exception(plugin, current[0], exc))
 
     current = ["inspect_component"]
-    result = host.call_each("inspect_component", firstresult=True, on_error=on_error, context=ctx,
-                            component=component)
+    result = host.inspect_component(ctx, component, on_error=on_error)
     if result is None:
         result = ctx.base_result(component, "other", None)  # type: ignore[arg-type]
     if augment:
         current[0] = "augment_component"
-        host.call_each("augment_component", on_error=on_error, context=ctx, component=component, result=result)
+        host.augment_component(ctx, component, result, on_error=on_error)
     result.errors.extend(errors)
     return result
 

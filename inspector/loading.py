@@ -270,6 +270,8 @@ def build_from_configs(folder: Path, weights: Weights, spec: SourceSpec) -> Any:
             continue
         module = diffusers if library in ("diffusers", "stable_diffusion") else importlib.import_module(library)
         cls = getattr(module, class_name, None)
+        if cls is None and library == "stable_diffusion":  # SD 1.x's safety checker is not exported at the top
+            cls = getattr(importlib.import_module("diffusers.pipelines.stable_diffusion"), class_name, None)
         if cls is None:
             raise SourceError(f"{folder}: component {name} names unknown class {library}.{class_name}")
         sub = folder / name

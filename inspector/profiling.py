@@ -19,9 +19,9 @@ from .context import Component, InspectContext, InspectOptions, check_size
 from .errors import OptionError
 from .host import Host, _describe
 from .inspection import components_of, inspect_component, native_size, new_run, pipeline_device_dtype
-from .loading import LoadedPipeline, SourceSpec, load
+from .loading import DEFAULT_MODEL, LoadedPipeline, SourceSpec, load
 from .measure import Measured, device_peak_flops, measure
-from .results import ComponentResult, Measurement, ProfileSettings, RunResult
+from .results import ComponentResult, HookFailure, Measurement, ProfileSettings, RunResult
 
 #: progress(stage, fraction, detail): stage is a component name or "pipeline".
 Progress = Callable[[str, float, str], None]
@@ -76,8 +76,8 @@ class ProfileContext(InspectContext):
             del oom
             free_memory(self.device)
             result.measurements.append(Measurement(name=name, timing=_empty_timing(), error=message))
-            result.errors.append({"plugin": result.plugin or "", "hook": "profile_component", "error": message,
-                                  "kind": "oom"})
+            result.errors.append(HookFailure(plugin=result.plugin or "", hook="profile_component", error=message,
+                                             kind="oom"))
             return None
         per_second = flops / (measured.timing.median / 1000.0) if flops and measured.timing.median > 0 else None
         fraction = per_second / self.peak_flops if per_second and self.peak_flops else None
@@ -101,6 +101,46 @@ def free_memory(device: Any) -> None:
         import torch
 
         torch.cuda.empty_cache()
+
+
+def resolve_device(choice: str) -> str:
+    """``auto``: CUDA when available, else the CPU; ``cuda`` without a device is refused."""
+    import torch
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise OptionError("--device cuda: no CUDA device is available")
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
+
+
+def apply_profile_rules(spec: SourceSpec, presets: dict[str, Any], allow_cpu_float16: bool = False) -> SourceSpec:
+    """The rules every way of starting a profile shares (CLI, TUI, pytest fixtures, ``run_profile``):
+    the dtype (``auto``: float16 on CUDA, float32 on a CPU; float16 on a CPU only on request), no
+    ``meta`` weights, and presets profile with seeded random weights unless told otherwise."""
+    spec.dtype = resolve_dtype(spec.dtype, spec.device, allow_cpu_float16)
+    if spec.weights == "meta":
+        raise OptionError("profile runs real forward passes: use --weights random (presets) or a checkpoint")
+    if spec.weights is None and (spec.model or DEFAULT_MODEL) in presets:
+        spec.weights = "random"
+    return spec
+
+
+def prepare_profile(host: Host, model: str | None = None, *, weights: str | None = None, dtype: str = "auto",
+                    device: str = "auto", allow_cpu_float16: bool = False, arch: str | None = None, seed: int = 0,
+                    allow_download: bool = False, allow_pickle: bool = False,
+                    **options: Any) -> tuple[SourceSpec, ProfileOptions]:
+    """What to load and how to profile it, from user-level choices: the one place profile's
+    defaults and rules live. ``options`` are :class:`ProfileOptions` fields (an unknown one is
+    refused); those not given keep the dataclass defaults."""
+    unknown = sorted(set(options) - set(ProfileOptions.__dataclass_fields__))
+    if unknown:
+        raise OptionError(f"unknown profile option(s): {', '.join(unknown)}")
+    resolved = resolve_device(device)
+    spec = SourceSpec(model=model, weights=weights, arch=arch, dtype=dtype, device=resolved, seed=seed,
+                      allow_download=allow_download, allow_pickle=allow_pickle)
+    apply_profile_rules(spec, host.presets(), allow_cpu_float16)
+    return spec, ProfileOptions(seed=seed, **options)
 
 
 def resolve_dtype(dtype: str, device: str, allow_cpu_float16: bool) -> str:
@@ -159,13 +199,9 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
     an interrupted run comes back with ``interrupted=True`` and what was measured."""
     import torch
 
-    spec.dtype = resolve_dtype(spec.dtype, spec.device, allow_cpu_float16)
-    if spec.weights == "meta":
-        raise OptionError("profile runs real forward passes: use --weights random (presets) or a checkpoint")
+    presets = host.presets()
+    apply_profile_rules(spec, presets, allow_cpu_float16)
     if loaded is None:
-        presets = host.presets()
-        if (spec.model or "tiny-sd") in presets and spec.weights is None:
-            spec.weights = "random"
         loaded = load(spec, presets)
     pipe = loaded.pipe
     pipe.set_progress_bar_config(disable=True)
@@ -196,8 +232,7 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
             result = inspect_component(host, ctx, component, augment=False)
             run.components.append(result)
             profile_one(host, ctx, component, result)
-            host.call_each("augment_component", on_error=_error_recorder(result, "augment_component"),
-                           context=ctx, component=component, result=result)
+            host.augment_component(ctx, component, result, on_error=_error_recorder(result, "augment_component"))
         from .inspection import pipeline_notes
 
         run.notes = pipeline_notes(pipe, run.components, ctx.recording)
@@ -212,7 +247,7 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
 
 def _error_recorder(result: ComponentResult, hook: str) -> Callable[[str, BaseException], None]:
     def record(plugin: str, exc: BaseException) -> None:
-        result.errors.append({"plugin": plugin, "hook": hook, "error": _describe(exc)})
+        result.errors.append(HookFailure.from_exception(plugin, hook, exc))
 
     return record
 
@@ -221,9 +256,7 @@ def profile_one(host: Host, ctx: ProfileContext, component: Component, result: C
     if not component.present:
         return
     try:
-        host.call_each("profile_component", firstresult=True,
-                       on_error=_error_recorder(result, "profile_component"),
-                       context=ctx, component=component, result=result)
+        host.profile_component(ctx, component, result, on_error=_error_recorder(result, "profile_component"))
     finally:
         free_memory(ctx.device)
 

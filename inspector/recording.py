@@ -207,9 +207,10 @@ def record(pipe: Any, kwargs: dict[str, Any], seed: int = 0) -> Recording:
     On ``meta`` weights, a call that stops before its first denoising step is done is tried again
     with the scheduler's timesteps on the CPU, and the recording that got further is kept."""
     recording = _record_once(pipe, kwargs, seed, timesteps_on_cpu=False)
-    if recording.error is not None and recording.steps == 0 and _on_meta(pipe):
+    if recording.error is not None and recording.steps < RECORD_STEPS and _on_meta(pipe):
         second = _record_once(pipe, kwargs, seed, timesteps_on_cpu=True)
-        if second.steps > recording.steps:
+        better = (second.steps, sum(second.counts.values())) > (recording.steps, sum(recording.counts.values()))
+        if better:
             second.seconds += recording.seconds
             return second
     return recording
@@ -225,12 +226,18 @@ def _record_once(pipe: Any, kwargs: dict[str, Any], seed: int, *, timesteps_on_c
     kwargs = dict(kwargs)
     if "num_inference_steps" in kwargs:
         kwargs["num_inference_steps"] = record_steps(pipe, kwargs)
+    bar = dict(getattr(pipe, "_progress_bar_config", {}) or {})
+    if hasattr(pipe, "set_progress_bar_config"):
+        pipe.set_progress_bar_config(**{**bar, "disable": True})
     try:
         with recorder, torch.no_grad():
             generator = torch.Generator("cpu").manual_seed(seed)
             pipe(**kwargs, generator=generator)
     except Exception as exc:  # noqa: BLE001 - a recording that stops early is still a recording
         recorder.recording.error = _describe(exc)
+    finally:
+        if hasattr(pipe, "_progress_bar_config"):
+            pipe._progress_bar_config = bar
     recorder.recording.seconds = time.perf_counter() - started
     return recorder.recording
 

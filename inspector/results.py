@@ -130,6 +130,45 @@ class LayerRecord:
 
 
 @dataclass
+class HookFailure:
+    """One plugin's failure in one hook on one component, recorded the same way everywhere (as
+    pytest's ``CallInfo`` records a call's outcome). ``kind``: ``exception`` (the plugin raised),
+    ``oom`` (out of memory while measuring), ``timeout`` (the hook did not return in time).
+    Reads like the dict it replaces: ``failure["plugin"]``, ``failure.get("kind")``."""
+
+    plugin: str
+    hook: str
+    error: str
+    kind: str = "exception"
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in ("plugin", "hook", "error", "kind"):
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default) if key in ("plugin", "hook", "error", "kind") else default
+
+    @classmethod
+    def from_exception(cls, plugin: str, hook: str, exc: BaseException) -> HookFailure:
+        from .host import HookTimeout, _describe
+
+        kind = "timeout" if isinstance(exc, HookTimeout) else "oom" if _is_oom(exc) else "exception"
+        return cls(plugin=plugin, hook=hook, error=_describe(exc), kind=kind)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    try:
+        import torch
+
+        return isinstance(exc, torch.cuda.OutOfMemoryError)
+    except ImportError:  # pragma: no cover
+        return False
+
+
+@dataclass
 class ComponentResult:
     name: str
     class_name: str
@@ -147,7 +186,7 @@ class ComponentResult:
     details: dict[str, Any] = field(default_factory=dict)
     views: list[View] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    errors: list[dict[str, str]] = field(default_factory=list)
+    errors: list[HookFailure] = field(default_factory=list)
     timing: TimingStats | None = None
     memory: MemoryStats | None = None
     measurements: list[Measurement] = field(default_factory=list)

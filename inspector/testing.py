@@ -55,7 +55,7 @@ def ldm_run() -> Callable[..., Any]:
     from inspector.context import InspectOptions
     from inspector.inspection import run_inspect
     from inspector.loading import SourceSpec
-    from inspector.profiling import ProfileOptions, run_profile
+    from inspector.profiling import prepare_profile, run_profile
 
     def run(host: Any, command: str = "inspect", model: str = "tiny-sd", weights: str | None = None,
             **options: Any) -> Any:
@@ -64,7 +64,9 @@ def ldm_run() -> Callable[..., Any]:
             return run_inspect(host, spec, InspectOptions(**{"steps": 2, **options}))
         if command == "profile":
             defaults = {"steps": 2, "warmup": 0, "repeats": 1, "e2e_repeats": 1}
-            return run_profile(host, spec, ProfileOptions(**{**defaults, **options}))
+            spec, profile_options = prepare_profile(host, model, weights=weights, device="cpu",
+                                                    **{**defaults, **options})
+            return run_profile(host, spec, profile_options)
         raise ValueError(f"unknown command {command!r}: use 'inspect' or 'profile'")
 
     return run

@@ -89,13 +89,40 @@ SD_UNET_COMMON = {
 }
 
 
+#: SD 1.5's safety checker: a CLIP ViT-L/14 vision tower, a 768-wide projection and the concept
+#: embeddings (``StableDiffusionSafetyChecker``), as runwayml/stable-diffusion-v1-5 ships it.
+SD15_SAFETY_CHECKER = {
+    "architectures": ["StableDiffusionSafetyChecker"],
+    "model_type": "clip",
+    "projection_dim": 768,
+    "text_config": {"hidden_size": 768, "intermediate_size": 3072, "num_attention_heads": 12,
+                    "num_hidden_layers": 12, "max_position_embeddings": 77, "vocab_size": 49408},
+    "vision_config": {"hidden_size": 1024, "intermediate_size": 4096, "num_attention_heads": 16,
+                      "num_hidden_layers": 24, "patch_size": 14, "image_size": 224},
+}
+SD15_FEATURE_EXTRACTOR = {
+    "crop_size": {"height": 224, "width": 224},
+    "do_center_crop": True,
+    "do_convert_rgb": True,
+    "do_normalize": True,
+    "do_rescale": True,
+    "do_resize": True,
+    "image_mean": [0.48145466, 0.4578275, 0.40821073],
+    "image_processor_type": "CLIPImageProcessor",
+    "image_std": [0.26862954, 0.26130258, 0.27577711],
+    "resample": 3,
+    "rescale_factor": 0.00392156862745098,
+    "size": {"shortest_edge": 224},
+}
+
+
 def sd15() -> dict:
     return {
         "model_index.json": {
             "_class_name": "StableDiffusionPipeline",
-            "feature_extractor": [None, None],
-            "safety_checker": [None, None],
-            "requires_safety_checker": False,
+            "feature_extractor": ["transformers", "CLIPImageProcessor"],
+            "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"],
+            "requires_safety_checker": True,
             "scheduler": ["diffusers", "PNDMScheduler"],
             "text_encoder": ["transformers", "CLIPTextModel"],
             "tokenizer": ["transformers", "CLIPTokenizer"],
@@ -105,6 +132,8 @@ def sd15() -> dict:
         "unet/config.json": {**SD_UNET_COMMON, "attention_head_dim": 8, "cross_attention_dim": 768, "sample_size": 64},
         "vae/config.json": SD_VAE,
         "text_encoder/config.json": CLIP_L,
+        "safety_checker/config.json": SD15_SAFETY_CHECKER,
+        "feature_extractor/preprocessor_config.json": SD15_FEATURE_EXTRACTOR,
         "scheduler/scheduler_config.json": {
             "_class_name": "PNDMScheduler",
             **SCALED_LINEAR,

@@ -132,26 +132,21 @@ class InspectorApp(App):
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
     def profile_worker(self, overrides: dict[str, Any]) -> None:
         from inspector.errors import InspectorError
-        from inspector.loading import SourceSpec, load
-        from inspector.profiling import ProfileOptions, run_profile
+        from inspector.loading import load
+        from inspector.profiling import ProfileOptions, prepare_profile, run_profile
 
         self.busy = True
         try:
             settings = {**self.profile_options, **overrides}
             dtype = settings.pop("dtype", "auto")
-            spec = SourceSpec(model=self.target, dtype=dtype, **{k: v for k, v in self.source_options.items()
-                                                                   if k not in ("dtype", "weights")})
-            presets = self.host.presets()
-            if (self.target or "tiny-sd") in presets:
-                spec.weights = "random"
+            source = {k: v for k, v in self.source_options.items() if k not in ("dtype", "weights", "device")}
+            spec, options = prepare_profile(
+                self.host, self.target, dtype=dtype, device=self.source_options.get("device", "cpu"), **source,
+                **{k: v for k, v in settings.items() if k in ProfileOptions.__dataclass_fields__})
             loaded = self.loaded
             if loaded is None or loaded.weights == "meta" or dtype != "auto":
                 self.post_message(Progress("loading", 0.0, "weights for profiling"))
-                from inspector.profiling import resolve_dtype
-
-                spec.dtype = resolve_dtype(spec.dtype, spec.device, False)
-                loaded = load(spec, presets)
-            options = ProfileOptions(**{k: v for k, v in settings.items() if k in ProfileOptions.__dataclass_fields__})
+                loaded = load(spec, self.host.presets())
             run = run_profile(self.host, spec, options, loaded=loaded, progress=self._progress)
             if dtype == "auto":
                 self.loaded = loaded
@@ -207,9 +202,8 @@ class InspectorApp(App):
 
     def component_tabs(self, comp: Any) -> list[Any]:
         tabs: list[Any] = []
-        for result in self.host.call_each("component_tabs", component=comp, run=self.result,
-                                          on_error=lambda plugin, exc: self.notify(
-                                              f"plugin {plugin} failed to build its tab: {exc}", severity="error")):
+        for result in self.host.component_tabs(comp, self.result, on_error=lambda plugin, exc: self.notify(
+                f"plugin {plugin} failed to build its tab: {exc}", severity="error")):
             tabs.extend(result or [])
         return tabs
 

@@ -1,0 +1,91 @@
+"""One rule in one place: typed host methods per hook, one failure dataclass, schema 2 with
+version-1 runs still loading, views that pick their tab by a field."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from inspector import hookspecs
+from inspector.results import HookFailure, RunResult, migrate
+
+
+def test_one_typed_method_per_hook_with_firstresult_from_the_spec(host):
+    for name in hookspecs.hook_names():
+        assert callable(getattr(host, name)), name
+        spec = getattr(hookspecs, name).ldm_inspector_spec
+        assert host.is_firstresult(name) is bool(spec.get("firstresult")), name
+    assert host.is_firstresult("inspect_component") and not host.is_firstresult("augment_component")
+
+
+def test_hook_failure_is_one_dataclass_that_reads_like_the_old_dict():
+    from inspector.host import HookTimeout
+
+    failure = HookFailure.from_exception("p", "inspect_component", ValueError("bad"))
+    assert failure["plugin"] == "p" and failure.get("kind") == "exception" and "bad" in failure["error"]
+    assert HookFailure.from_exception("p", "h", MemoryError()).kind == "oom"
+    assert HookFailure.from_exception("p", "h", HookTimeout("slow")).kind == "timeout"
+    with pytest.raises(KeyError):
+        failure["nope"]
+
+
+def test_failures_round_trip_through_json(host):
+    from inspector.context import InspectOptions
+    from inspector.inspection import run_inspect
+    from inspector.loading import SourceSpec
+
+    class Exploding:
+        @staticmethod
+        @hookspecs.hookimpl
+        def augment_component(component):
+            if component.name == "vae":
+                raise RuntimeError("boom")
+
+    from inspector.host import Host
+
+    h = Host.default(entrypoints=False)
+    assert h.register(Exploding(), name="exploding")
+    run = run_inspect(h, SourceSpec(model="tiny-sd"), InspectOptions(steps=2))
+    vae = run.component("vae")
+    assert vae.errors == [HookFailure("exploding", "augment_component", vae.errors[0].error, "exception")]
+    again = RunResult.from_dict(json.loads(json.dumps(run.to_dict())))
+    assert isinstance(again.component("vae").errors[0], HookFailure)
+
+
+def test_version_1_runs_migrate(tmp_path):
+    from inspector.reports import json_report
+
+    v1 = {"schema_version": 1,
+          "model": {"source": "tiny-sd", "pipeline_class": "StableDiffusionPipeline", "weights": "random"},
+          "environment": {"python": "3", "torch": "2", "diffusers": "0", "transformers": "5", "device": "cpu",
+                          "dtype": "float32"},
+          "inputs": {"height": 64, "width": 64, "batch_size": 1, "prompt": "x"},
+          "components": [{"name": "unet", "class_name": "UNet2DConditionModel", "library": "diffusers",
+                          "present": True, "views": [{"title": "Blocks", "columns": ["a"], "rows": [[1]]},
+                                                     {"title": "Mine", "kind": "note", "text": "t"}],
+                          "errors": [{"plugin": "unet", "hook": "profile_component", "error": "oom", "kind": "oom"}]}],
+          "pipeline": {"steps": [{"index": 0, "timestep": 999.0, "unet": 5.0, "scheduler": 1.0, "other": 0.5,
+                                  "total": 6.5}]}}
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(v1))
+    run = json_report.load(path)
+    assert run.schema_version == 2
+    assert run.pipeline.steps[0].denoiser == 5.0
+    unet = run.component("unet")
+    assert [v.tab for v in unet.views] == ["Blocks", ""]
+    assert unet.errors[0].kind == "oom"
+    assert migrate(v1)["schema_version"] == 2 and v1["schema_version"] == 1  # the input is not changed
+    future = dict(v1, schema_version=3)
+    path.write_text(json.dumps(future))
+    with pytest.raises(Exception, match="schema version 3"):
+        json_report.load(path)
+
+
+def test_views_pick_their_tab_by_field():
+    from inspector.results import ComponentResult, View
+    from inspector.views import tabs_from_views
+
+    comp = ComponentResult(name="x", class_name="X", library=None, present=True, views=[
+        View(title="A", tab="One"), View(title="B"), View(title="C", tab="Two"), View(title="Renamed", tab="One")])
+    tabs = tabs_from_views(comp, lead={"Two": [View(title="lead", kind="note")]})
+    assert [(t.title, [v.title for v in t.views]) for t in tabs] == [("Two", ["lead", "C"]), ("One", ["A", "Renamed"])]
