@@ -35,6 +35,7 @@ def inspect_component(context, component):
         call = recorded(context, component)
         if call is not None:
             context.replay(result, component.obj, call)
+            add_kind_view(result, call)
         else:
             why = context.recording.error if context.recording is not None and context.recording.error else \
                 "the pipeline did not call it directly in the recording call"
@@ -49,6 +50,28 @@ def inspect_component(context, component):
     return result
 
 
+def add_kind_view(result, call) -> None:
+    """Views for the kinds the generic plugin replays: a ControlNet's residuals per block and its
+    conditioning scale, a prior's embedding shapes, an image encoder's embeddings."""
+    from inspector.results import View
+
+    shape = lambda info: "x".join(map(str, info.shape))  # noqa: E731
+    if result.kind == "controlnet":
+        scale = call.kwargs.get("conditioning_scale")
+        cond = call.kwargs.get("controlnet_cond")
+        result.details["conditioning_scale"] = float(scale) if isinstance(scale, (int, float)) else None
+        result.details["control_image_shape"] = list(cond.shape) if hasattr(cond, "shape") else None
+        result.views.append(View(title="Residuals per block", columns=["output", "shape", "dtype"],
+                                 rows=[[o.name, shape(o), o.dtype] for o in result.outputs], tab="ControlNet"))
+        result.notes.append(f"the UNet adds these {len(result.outputs)} residuals"
+                            + (f", scaled by {float(scale):g}" if isinstance(scale, (int, float)) else ""))
+    elif result.kind in ("prior", "image_encoder"):
+        title = "Embeddings" if result.kind == "image_encoder" else "Prior inputs and outputs"
+        rows = [["in", i.name, shape(i)] for i in result.inputs] + [["out", o.name, shape(o)] for o in result.outputs]
+        result.views.append(View(title=title, columns=["direction", "name", "shape"], rows=rows,
+                                 tab="Prior" if result.kind == "prior" else "Image encoder"))
+
+
 @hookimpl(trylast=True)
 def profile_component(context, component, result):
     if not component.present:
@@ -61,3 +84,12 @@ def profile_component(context, component, result):
     elif component.is_module:
         result.notes.append(f"not timed: the pipeline's recording call did not call {component.class_name}")
     return True
+
+
+@hookimpl(trylast=True)
+def component_tabs(component, run):
+    if component.plugin != "generic":
+        return None
+    from inspector.views import tabs_from_views
+
+    return tabs_from_views(component) or None

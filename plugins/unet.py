@@ -102,6 +102,13 @@ def inspect_component(context, component):
         "addition_embed_type": getattr(cfg, "addition_embed_type", None),
         "time_cond_proj_dim": getattr(cfg, "time_cond_proj_dim", None),
     })
+    if frames is not None:
+        motion = [name for name, _ in unet.named_children() if "motion" in name]
+        motion_modules = sum(1 for name, _ in unet.named_modules() if name.endswith("motion_modules"))
+        result.details["motion_module_groups"] = motion_modules
+        result.views.append(View(title="Frames", kind="note", tab="Motion", text=(
+            f"{frames} frames per call; {motion_modules} groups of motion modules attend across them"
+            + (f" ({', '.join(motion)})" if motion else ""))))
     if batch == 2 * images:
         result.notes.append(f"classifier-free guidance: {images} image(s) run as a batch "
                             f"of {batch} (conditional + unconditional)")

@@ -247,3 +247,34 @@ def test_end_to_end_failure_keeps_measurements(cli, corpus_folders, tmp_path, mo
     assert "RuntimeError: boom" in run["pipeline"]["error"]
     unet = next(c for c in run["components"] if c["name"] == "unet")
     assert unet["timing"]["median"] > 0
+
+
+def test_dedicated_views(host, corpus_pipes):
+    """ControlNet residuals and scale, motion frames, prior embeddings, DC-AE compression, Gemma's
+    real sequence length."""
+    from inspector.context import InspectOptions
+    from inspector.inspection import inspect_loaded
+    from inspector.loading import LoadedPipeline
+
+    def inspected(name):
+        entry = corpus.CORPUS[name]
+        return inspect_loaded(host, LoadedPipeline(pipe=corpus_pipes(name), source=name, kind="folder",
+                                                   weights="random"),
+                              InspectOptions(height=entry.height, width=entry.width, steps=2, guidance_scale=5.0,
+                                             frames=FRAMES.get(name)))
+
+    controlnet = inspected("controlnet").component("controlnet")
+    assert controlnet.kind == "controlnet" and controlnet.details["conditioning_scale"] == 1.0
+    residuals = next(v for v in controlnet.views if v.tab == "ControlNet")
+    assert len(residuals.rows) == len(controlnet.outputs) > 2
+    unet = inspected("animatediff").component("unet")
+    assert unet.details["frames"] == 2 and unet.details["motion_module_groups"] > 0
+    prior = inspected("kandinsky22-prior").component("prior")
+    assert prior.flops and any(v.tab == "Prior" for v in prior.views)
+    sana = inspected("sana")
+    vae = sana.component("vae")
+    assert vae.class_name == "AutoencoderDC" and vae.details["latent_channels"] == 4
+    assert vae.details["spatial_compression"] == 32 // vae.details["latent_shape"][-1]
+    encoder = sana.component("text_encoder")
+    assert encoder.details["model_type"] == "gemma2"
+    assert encoder.details["sequence_length"] == encoder.inputs[0].shape[-1]
