@@ -159,7 +159,10 @@ def test_blocked_builtin_component_falls_to_generic(monkeypatch):
     host = Host.default(entrypoints=False)
     run = run_inspect(host, SourceSpec(model="tiny-sd"), OPTIONS)
     unet = run.component("unet")
-    assert unet.plugin == "generic" and unet.flops is None and unet.parameters.total == 1_427_012
+    assert unet.plugin == "generic" and unet.parameters.total == 1_427_012
+    # the generic report still runs the unet on the pipeline's own recorded call
+    assert unet.flops and unet.inputs_source.startswith("recorded")
+    assert not [v for v in unet.views if v.title == "Blocks"]  # the unet plugin's views are gone with it
 
 
 def test_duplicate_preset_is_rejected_by_the_host(fresh_host):
