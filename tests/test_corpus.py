@@ -278,3 +278,28 @@ def test_dedicated_views(host, corpus_pipes):
     encoder = sana.component("text_encoder")
     assert encoder.details["model_type"] == "gemma2"
     assert encoder.details["sequence_length"] == encoder.inputs[0].shape[-1]
+
+
+def test_sd15_safety_checker_is_inspected_on_meta(host):
+    from inspector.context import InspectOptions
+    from inspector.inspection import run_inspect
+    from inspector.loading import SourceSpec
+
+    run = run_inspect(host, SourceSpec(model="sd15"), InspectOptions(steps=2, height=256, width=256))
+    checker = run.component("safety_checker")
+    assert checker.plugin == "safety_checker" and checker.parameters.total == 303_981_588
+    assert checker.flops and checker.details["clip_input_shape"] == [1, 3, 224, 224]
+    assert run.component("feature_extractor").present
+
+
+@pytest.mark.slow
+def test_sd15_end_to_end_profile_times_the_safety_checker(cli, tmp_path):
+    """Random-weight SD 1.5 at 64x64, one step: the safety checker runs in the pipeline call and is timed."""
+    out = tmp_path / "sd15.json"
+    res = cli("profile", "sd15", "--height", "64", "--width", "64", "--steps", "1", "--warmup", "0", "--repeats", "1",
+              "--e2e-repeats", "1", "--json", str(out))
+    assert res.code == 0, res.err
+    run = json.loads(out.read_text())
+    assert run["pipeline"]["safety_checker"] > 0 and run["pipeline"]["identical_output"] is True
+    checker = next(c for c in run["components"] if c["name"] == "safety_checker")
+    assert checker["timing"]["median"] > 0 and checker["inputs_source"].startswith("recorded")
