@@ -51,15 +51,16 @@ def inspect_component(context, component):
         "compatibles": sorted(c.__name__ for c in getattr(sched, "compatibles", [])),
     })
     sigmas = plan["sigmas"] or []
-    result.views.append(View(
-        title="Timesteps", columns=["step", "timestep", "sigma"],
-        rows=[[i, t, sigmas[i] if i < len(sigmas) else None] for i, t in enumerate(plan["timesteps"])],
-    ))
     series = {"timestep": [float(t) for t in plan["timesteps"]]}
     if sigmas:
         series["sigma"] = sigmas[: len(plan["timesteps"])]
     result.views.append(View(title="Schedule", kind="series", x=list(range(len(plan["timesteps"]))),
-                             x_label="step", series=series))
+                             x_label="step", series=series, tab="Scheduler"))
+    result.views.append(View(
+        title="Timesteps", columns=["step", "timestep", "sigma"],
+        rows=[[i, t, sigmas[i] if i < len(sigmas) else None] for i, t in enumerate(plan["timesteps"])],
+        tab="Scheduler",
+    ))
     return result
 
 
@@ -137,7 +138,8 @@ def profile_component(context, component, result):
                          f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"])
     result.views.append(View(title="Compatible schedulers",
                              columns=["scheduler", "step_calls", "step_ms_median", "first_timestep",
-                                      "last_timestep", "sigma_max", "order", "in_use", "error"], rows=rows))
+                                      "last_timestep", "sigma_max", "order", "in_use", "error"], rows=rows,
+                             tab="Scheduler"))
     result.details["compatible_schedulers"] = [r[0] for r in rows]
     return True
 
@@ -146,7 +148,6 @@ def profile_component(context, component, result):
 def component_tabs(component, run):
     if component.kind != "scheduler":
         return None
-    from inspector.results import Tab
+    from inspector.views import tabs_from_views
 
-    wanted = ("Schedule", "Timesteps", "Compatible schedulers")
-    return [Tab("Scheduler", [v for title in wanted for v in component.views if v.title == title])]
+    return tabs_from_views(component)

@@ -59,6 +59,7 @@ def inspect_component(context, component):
         columns=["position", "token", "id"],
         rows=[[i, t, d] for i, (t, d) in enumerate(zip(encoded["tokens"], encoded["ids"]))],
         hint="tokens",
+        tab="Tokenizer",
     ))
     context.shared.setdefault("token_ids", {})[component.name] = encoded["ids"]
     return result
@@ -83,12 +84,12 @@ def profile_component(context, component, result):
 def component_tabs(component, run):
     if component.kind != "tokenizer":
         return None
-    from inspector.results import Tab
 
-    views = [v for v in component.views if v.title == "Prompt tokens"]
+    from inspector.views import tabs_from_views
+
     d = component.details
     summary = (f"{d.get('prompt_token_count', '?')} tokens of at most {d.get('model_max_length', '?')}; "
                f"vocabulary: {d.get('vocabulary', d.get('vocab_size', '?'))}")
     if d.get("truncated"):
         summary += f". Truncation drops: {d.get('dropped_text')!r}"
-    return [Tab("Tokenizer", [View(title="Prompt", kind="note", text=summary), *views])]
+    return tabs_from_views(component, lead={"Tokenizer": [View(title="Prompt", kind="note", text=summary)]})
