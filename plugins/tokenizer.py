@@ -84,7 +84,6 @@ def profile_component(context, component, result):
 def component_tabs(component, run):
     if component.kind != "tokenizer":
         return None
-
     from inspector.views import tabs_from_views
 
     d = component.details
