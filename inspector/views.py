@@ -16,3 +16,14 @@ def tabs_from_views(component: Any, *, lead: dict[str, list[View]] | None = None
         if view.tab:
             tabs.setdefault(view.tab, []).append(view)
     return [Tab(title, views) for title, views in tabs.items() if views]
+
+
+def json_safe(value: Any) -> Any:
+    """Configs and details as plain JSON data: containers kept, anything else as its text."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

@@ -44,7 +44,7 @@ def inspect_component(context, component):
     if config is not None and hasattr(config, "to_dict"):
         config = config.to_dict()
     if isinstance(config, dict):
-        from inspector.plugins.scheduler import json_safe
+        from inspector.views import json_safe
 
         result.details["config"] = json_safe(config)
     return result

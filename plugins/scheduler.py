@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from inspector import hookimpl
 from inspector.results import View
+from inspector.views import json_safe  # noqa: F401 - moved to inspector.views; still importable here
 
 
 def is_scheduler(obj) -> bool:
@@ -11,16 +12,6 @@ def is_scheduler(obj) -> bool:
     except ImportError:  # pragma: no cover
         return False
     return isinstance(obj, SchedulerMixin)
-
-
-def json_safe(value):
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
 
 
 def schedule(scheduler, steps: int, image_seq_len: int = 4096) -> dict:
