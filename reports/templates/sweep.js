@@ -3,16 +3,28 @@
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("sweep-data").textContent);
+  var ROW = 18;  // px per legend entry
   data.charts.forEach(function (spec) {
     var el = document.getElementById("chart-" + spec.id);
-    var traces = Object.keys(spec.series).map(function (name) {
+    var names = Object.keys(spec.series);
+    var traces = names.map(function (name) {
       return { name: name, x: spec.x, y: spec.series[name], type: "scatter", mode: "lines+markers", connectgaps: false };
     });
+    var values = [];
+    names.forEach(function (n) { spec.series[n].forEach(function (v) { if (v > 0) values.push(v); }); });
+    var spread = values.length ? Math.max.apply(null, values) / Math.min.apply(null, values) : 1;
+    // The legend sits below the plot in a bottom margin sized for it, so it never covers an axis;
+    // the x axis needs no title of its own (the chart's caption says "by size" or "by batch").
+    var legendHeight = names.length > 1 ? names.length * ROW + 10 : 0;
+    el.style.height = (260 + legendHeight) + "px";
     var layout = {
-      margin: { l: 70, r: 16, t: 10, b: 50 },
-      xaxis: { title: { text: spec.x_label }, type: "category", automargin: true },
-      yaxis: { title: { text: spec.y_label }, automargin: true, rangemode: "tozero", exponentformat: "SI" },
-      showlegend: true, legend: { orientation: "h", y: -0.3 }, font: { size: 11 }
+      margin: { l: 70, r: 16, t: 10, b: 40 + legendHeight },
+      xaxis: { type: "category", automargin: false },
+      yaxis: { title: { text: spec.y_label + (spread > 100 ? " (log scale)" : "") }, automargin: true,
+               type: spread > 100 ? "log" : "linear", rangemode: "tozero", exponentformat: "SI" },
+      showlegend: names.length > 1,
+      legend: { orientation: "v", x: 0, xanchor: "left", y: -40 / 220, yanchor: "top", font: { size: 11 } },
+      font: { size: 11 }
     };
     try {
       Plotly.newPlot(el, traces, layout, { displayModeBar: false, responsive: true }).then(function () {
