@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 
 from .errors import InspectorError, OptionError
+from .precheck import check_scheduler, check_sizes, check_source, did_you_mean
 
 MODEL_HELP = ("Preset name (tiny-sd, sd15, sd21, sdxl; default tiny-sd), a diffusers folder, "
               "a .safetensors file (with --arch), or a repo id in the local Hugging Face cache.")
@@ -40,11 +41,16 @@ def resolve_device(choice: str) -> str:
     return choice
 
 
-def early_size_check(height: Optional[int], width: Optional[int]) -> None:
-    """Reject sizes no Stable Diffusion pipeline takes before spending time on loading."""
-    for label, value in (("height", height), ("width", width)):
-        if value is not None and (value <= 0 or value % 8):
-            raise OptionError(f"--{label} {value} must be a positive multiple of 8")
+def check_input(model: Optional[str], *, arch: Optional[str], weights: Optional[str], allow_pickle: bool,
+                allow_download: bool, height: Optional[int], width: Optional[int]) -> Any:
+    """The model source and sizes, checked before torch, diffusers or transformers are imported."""
+    from .loading import enforce_offline
+
+    enforce_offline(allow_download)
+    checked = check_source(model, arch=arch, weights=weights, allow_pickle=allow_pickle,
+                           allow_download=allow_download)
+    check_sizes(height, width, checked.configs)
+    return checked
 
 
 def source_options(f: Any) -> Any:
@@ -128,10 +134,8 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
             json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
             allow_download: bool, allow_pickle: bool) -> None:
     """Parameters, per-layer shapes and FLOPs of every pipeline component."""
-    from .loading import enforce_offline
-
-    enforce_offline(allow_download)
-    early_size_check(height, width)
+    check_input(model, arch=arch, weights=weights, allow_pickle=allow_pickle, allow_download=allow_download,
+                height=height, width=width)
     check_outputs(json_path, html_path, csv_dir)
 
     from .context import InspectOptions
@@ -186,10 +190,8 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
             e2e_repeats: int, scheduler_name: Optional[str], attention: Optional[str], peak_tflops: Optional[float],
             image_path: Optional[Path], save_image: Optional[Path], no_end_to_end: bool) -> None:
     """Time and measure memory of every component, and of the whole pipeline, step by step."""
-    from .loading import enforce_offline
-
-    enforce_offline(allow_download)
-    early_size_check(height, width)
+    checked = check_input(model, arch=arch, weights=weights, allow_pickle=allow_pickle,
+                          allow_download=allow_download, height=height, width=width)
     check_outputs(json_path, html_path, csv_dir)
     check_output_path("--save-image", save_image)
     if image_path is not None:
@@ -200,6 +202,7 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 
     resolved_device = resolve_device(device)
     resolve_dtype(dtype, resolved_device, allow_cpu_float16)  # fail before loading
+    check_scheduler(checked.configs, scheduler_name)
     spec = SourceSpec(model=model, weights=weights, arch=arch, dtype=dtype, device=resolved_device, seed=seed,
                       allow_download=allow_download, allow_pickle=allow_pickle)
     options = ProfileOptions(
@@ -337,6 +340,29 @@ def presets() -> None:
         table.add_row(preset.name, preset.default_weights, preset.description)
     Console().print(table)
 
+
+class SuggestingChoice(click.Choice):
+    """click's Choice, plus the closest choices when a value is misspelt ("did you mean float16?")."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as exc:
+            hint = did_you_mean(str(value), [str(c) for c in self.choices])
+            if not hint:
+                raise
+            raise click.BadParameter(f"{exc.message.rstrip('.')}{hint}", ctx=ctx, param=param) from None
+
+
+def suggest_choices(group: click.Group) -> None:
+    """Give every Choice option of every command suggestions, wherever the option was declared."""
+    for command in group.commands.values():
+        for param in command.params:
+            if type(param.type) is click.Choice:
+                param.type = SuggestingChoice(param.type.choices, case_sensitive=param.type.case_sensitive)
+
+
+suggest_choices(app)
 
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 

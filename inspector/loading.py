@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import SourceError
+from .precheck import DEFAULT_MODEL, PICKLE_SUFFIXES, did_you_mean, looks_like_path, looks_like_repo_id
 
 Weights = Literal["meta", "random", "pretrained"]
-
-PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl"}
 
 
 @dataclass(frozen=True)
@@ -60,19 +59,16 @@ class LoadedPipeline:
     path: str | None = None
 
 
-DEFAULT_MODEL = "tiny-sd"
-
-
 def enforce_offline(allow_download: bool) -> None:
     """Give huggingface_hub ``HF_HUB_OFFLINE`` semantics unless the user allowed downloads.
 
     Must run before huggingface_hub is imported to take full effect; every loader
-    call below also passes ``local_files_only`` so nothing is fetched either way.
+    call below also passes ``local_files_only`` so nothing is fetched either way. Imports nothing:
+    the CLI calls it before checking the input, and :func:`load` quiets the libraries it imports.
     """
     if not allow_download:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    quiet_libraries()
 
 
 def quiet_libraries() -> None:
@@ -126,22 +122,13 @@ def load(spec: SourceSpec, presets: dict[str, Preset]) -> LoadedPipeline:
         return _load_folder(path, declared, spec, kind="folder", source=name)
     if path.is_file():
         return _load_single_file(path, spec, presets, source=name)
-    if _looks_like_path(name):
+    if looks_like_path(name):
         raise SourceError(f"no such file or directory: {name}")
-    if _looks_like_repo_id(name):
+    if looks_like_repo_id(name):
         return _load_repo_id(name, spec)
     known = ", ".join(sorted(presets))
-    raise SourceError(f"unknown model {name!r}: not a preset ({known}), a path, or a repo id")
-
-
-def _looks_like_path(name: str) -> bool:
-    return (name.startswith((".", "/", "~")) or os.sep in name.strip("/") and Path(name).suffix != ""
-            or Path(name).suffix.lower() in PICKLE_SUFFIXES | {".safetensors"})
-
-
-def _looks_like_repo_id(name: str) -> bool:
-    parts = name.split("/")
-    return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~"))
+    raise SourceError(f"unknown model {name!r}{did_you_mean(name, presets)}: not a preset ({known}), a path, "
+                      "or a repo id")
 
 
 def _load_folder(path: Path, declared: dict[str, Any], spec: SourceSpec, *, kind: str, source: str) -> LoadedPipeline:
@@ -186,7 +173,8 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
         raise SourceError(f"{path.name} is a single-file checkpoint: name its architecture with --arch "
                           f"({', '.join(sorted(presets))})")
     if spec.arch not in presets:
-        raise SourceError(f"unknown --arch {spec.arch!r}; choose one of {', '.join(sorted(presets))}")
+        raise SourceError(f"unknown --arch {spec.arch!r}{did_you_mean(spec.arch, presets)}; choose one of "
+                          f"{', '.join(sorted(presets))}")
     if suffix == ".safetensors":
         check_safetensors(path)
     preset = presets[spec.arch]
