@@ -69,7 +69,9 @@ def pipeline_table(run: RunResult) -> Any:
         return Text("")
     if p.error:
         return Text(f"pipeline: {p.error}", style="red")
-    table = Table(title=f"end to end: {p.num_steps} steps, {human_ms(p.total)} "
+    steps = (f"{p.num_steps} steps" if p.num_steps == run.inputs.steps
+             else f"{p.num_steps} scheduler steps for --steps {run.inputs.steps} (see note)")
+    table = Table(title=f"end to end: {steps}, {human_ms(p.total)} "
                         f"({p.it_per_s or 0:.2f} it/s), median of {p.repeats}", title_justify="left")
     table.add_column("part")
     table.add_column("time", justify="right")
