@@ -185,16 +185,16 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
 
     pipeline_cls = getattr(diffusers, declared["_class_name"])
     with tempfile.TemporaryDirectory(prefix="ldm-inspector-") as tmp:
-        source = path
+        weights_file = path  # ``source`` stays the user's string: it goes into the JSON
         if suffix in PICKLE_SUFFIXES:  # tensors only, then the same safetensors path as everyone else
             from safetensors.torch import save_file
 
             converted = Path(tmp) / (path.stem + ".safetensors")
             save_file({k: v.contiguous() for k, v in load_pickle_state_dict(path).items()}, str(converted))
-            source = converted
+            weights_file = converted
         try:
             pipe = pipeline_cls.from_single_file(
-                str(source), config=str(preset.path), local_files_only=True, torch_dtype=torch_dtype(spec.dtype),
+                str(weights_file), config=str(preset.path), local_files_only=True, torch_dtype=torch_dtype(spec.dtype),
             )
         except Exception as exc:
             raise SourceError(f"cannot load {path.name} as {spec.arch}: {_first_line(exc)}") from None
