@@ -98,10 +98,16 @@ def check_outputs(json_path: Optional[Path], html_path: Optional[Path], csv_dir:
     """Fail before any work when an output cannot be written."""
     check_output_path("--json", json_path)
     check_output_path("--html", html_path)
-    if csv_dir is not None:
-        if csv_dir.exists() and not csv_dir.is_dir():
-            raise OptionError(f"--csv {csv_dir}: not a folder")
-        check_output_path("--csv", csv_dir)
+    check_output_folder("--csv", csv_dir)
+
+
+def check_output_folder(option: str, folder: Optional[Path]) -> None:
+    """An output folder may be missing (it is created when written) but its parent must exist."""
+    if folder is None:
+        return
+    if folder.exists() and not folder.is_dir():
+        raise OptionError(f"{option} {folder}: not a folder")
+    check_output_path(option, folder)
 
 
 def write_reports(run: Any, console: Console, json_path: Optional[Path] = None, html_path: Optional[Path] = None,
@@ -282,8 +288,7 @@ def compare(run_a: Path, run_b: Path, html_path: Optional[Path]) -> None:
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 def tui(target: Optional[str], export_dir: Optional[Path], steps: int, repeats: int) -> None:
     """Browse a model (preset, folder, file, repo id) or a saved RUN.json in the terminal."""
-    if export_dir is not None and not export_dir.is_dir():
-        raise OptionError(f"--export-dir {export_dir}: not a folder")
+    check_output_folder("--export-dir", export_dir)  # created on the first export, as --csv creates its folder
     if target and target.endswith(".json"):
         from .reports import json_report
 
