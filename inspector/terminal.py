@@ -43,7 +43,8 @@ def summary_table(run: RunResult) -> Table:
     profiled = run.profile is not None
     columns = [("component", "left"), ("class", "left"), ("parameters", "right"), ("size", "right"),
                ("FLOPs", "right")]
-    columns += [("time (median)", "right"), ("peak memory", "right")] if profiled else [("main output", "left")]
+    columns += ([("timed call, its FLOPs", "left"), ("time (median)", "right"), ("peak memory", "right")]
+                if profiled else [("main output", "left")])
     columns += [("notes", "left")]
     for col, justify in columns:
         table.add_column(col, justify=justify, overflow="fold")
@@ -54,8 +55,10 @@ def summary_table(run: RunResult) -> Table:
             notes = f"[red]{len(comp.errors)} plugin error(s)[/red]"
         cells = [comp.name, comp.class_name, f"{comp.parameters.total:,}" if comp.parameters else "-",
                  human_bytes(comp.parameters.bytes) if comp.parameters else "-", human_count(comp.flops)]
-        if profiled:
-            cells += [human_ms(comp.timing.median) if comp.timing else "-",
+        if profiled:  # time goes with the FLOPs of the same call, not the whole example call's
+            call = comp.timed_call()
+            cells += [f"{call.name} {human_count(call.flops)}" if call else "-",
+                      human_ms(comp.timing.median) if comp.timing else "-",
                       human_bytes(comp.memory.peak) if comp.memory else "-"]
         else:
             cells += [f"{comp.outputs[0].name} {shape_text(comp.outputs[0].shape)}" if comp.outputs else ""]
