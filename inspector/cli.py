@@ -16,10 +16,6 @@ from rich.console import Console
 from .errors import InspectorError, OptionError
 from .precheck import check_scheduler, check_sizes, check_source, did_you_mean
 
-MODEL_HELP = ("Preset name (tiny-sd, sd15, sd21, sdxl; default tiny-sd), a diffusers folder, "
-              "a .safetensors file (with --arch), or a repo id in the local Hugging Face cache.")
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="ldm-inspector")
 @click.option("--trace-hooks", is_flag=True, help="Log every plugin hook call and its duration to stderr.")

@@ -2,15 +2,16 @@
 
 Sources, resolved in this order:
 
-* a preset name (``tiny-sd``, ``sd15``, ``sd21``, ``sdxl`` and any a plugin
-  registers): a shipped diffusers folder of configs, built on ``meta`` or with
-  seeded random weights;
+* a preset name (``tiny-sd``, ``tiny-sdxl``, ``tiny-sd3``, ``tiny-flux``, ``sd15``,
+  ``sd21``, ``sdxl``, ``sd3``, ``flux`` and any a plugin registers): a shipped
+  diffusers folder of configs, built on ``meta`` or with seeded random weights;
 * a local diffusers folder (has ``model_index.json``);
 * a single ``.safetensors`` checkpoint, described by ``--arch PRESET``;
 * a Hugging Face repo id, resolved from the local cache.
 
 Everything goes through diffusers' own loaders, safetensors only, and offline
-unless ``allow_download`` is set.
+unless ``allow_download`` is set. The CLI runs the same resolution first without
+loading anything (:mod:`inspector.precheck`), so bad input fails before torch is imported.
 """
 from __future__ import annotations
 
@@ -209,8 +210,7 @@ def _load_repo_id(repo_id: str, spec: SourceSpec) -> LoadedPipeline:
     from huggingface_hub import snapshot_download
 
     try:
-        folder = Path(snapshot_download(repo_id, local_files_only=not spec.allow_download,
-                                        allow_patterns=None if spec.allow_download else None))
+        folder = Path(snapshot_download(repo_id, local_files_only=not spec.allow_download))
     except Exception:
         hint = "" if spec.allow_download else " (offline: pass --allow-download to fetch it)"
         raise SourceError(f"{repo_id!r} is not in the local Hugging Face cache{hint}") from None
