@@ -108,16 +108,21 @@ def check_output_folder(option: str, folder: Optional[Path]) -> None:
 
 def write_reports(run: Any, console: Console, json_path: Optional[Path] = None, html_path: Optional[Path] = None,
                   csv_dir: Optional[Path] = None) -> None:
-    """The same writers for every command; each file is written atomically."""
-    from .reports import csv_report, html_report, json_report
-
+    """The same writers for every command; each file is written atomically. Each writer is
+    imported only when its output was asked for (the HTML one brings jinja2 and plotly.js)."""
     if json_path is not None:
+        from .reports import json_report
+
         json_report.write(run, json_path)
         console.print(f"wrote {json_path}")
     if csv_dir is not None:
+        from .reports import csv_report
+
         written = csv_report.write(run, csv_dir)
         console.print(f"wrote {len(written)} CSV files to {csv_dir}")
     if html_path is not None:
+        from .reports import html_report
+
         html_report.write(run, html_path)
         console.print(f"wrote {html_path}")
 
