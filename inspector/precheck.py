@@ -95,7 +95,10 @@ def check_source(model: str | None, *, arch: str | None = None, weights: str | N
     if name in presets:
         check_preset_weights(name, weights)
         return Checked("preset", presets[name])
-    path = Path(name).expanduser()
+    try:
+        path = Path(name).expanduser()
+    except RuntimeError:  # "~someone" with no such user
+        path = Path(name)
     if path.is_dir():
         read_index(path)
         return Checked("folder", path)
