@@ -284,7 +284,7 @@ def compare(run_a: Path, run_b: Path, html_path: Optional[Path]) -> None:
 @app.command()
 @click.argument("target", required=False)
 @click.option("--export-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where exports from the TUI go (default: the current folder).")
+              help="Where exports from the TUI go (default: the current folder; created if missing).")
 @click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True, help="Steps for profiling.")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 def tui(target: Optional[str], export_dir: Optional[Path], steps: int, repeats: int) -> None:
