@@ -14,10 +14,7 @@ import click
 from rich.console import Console
 
 from .errors import InspectorError, OptionError
-
-MODEL_HELP = ("Preset name (tiny-sd, sd15, sd21, sdxl; default tiny-sd), a diffusers folder, "
-              "a .safetensors file (with --arch), or a repo id in the local Hugging Face cache.")
-
+from .precheck import check_scheduler, check_sizes, check_source, did_you_mean
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="ldm-inspector")
@@ -40,11 +37,16 @@ def resolve_device(choice: str) -> str:
     return choice
 
 
-def early_size_check(height: Optional[int], width: Optional[int]) -> None:
-    """Reject sizes no Stable Diffusion pipeline takes before spending time on loading."""
-    for label, value in (("height", height), ("width", width)):
-        if value is not None and (value <= 0 or value % 8):
-            raise OptionError(f"--{label} {value} must be a positive multiple of 8")
+def check_input(model: Optional[str], *, arch: Optional[str], weights: Optional[str], allow_pickle: bool,
+                allow_download: bool, height: Optional[int], width: Optional[int]) -> Any:
+    """The model source and sizes, checked before torch, diffusers or transformers are imported."""
+    from .loading import enforce_offline
+
+    enforce_offline(allow_download)
+    checked = check_source(model, arch=arch, weights=weights, allow_pickle=allow_pickle,
+                           allow_download=allow_download)
+    check_sizes(height, width, checked.configs)
+    return checked
 
 
 def source_options(f: Any) -> Any:
@@ -92,24 +94,35 @@ def check_outputs(json_path: Optional[Path], html_path: Optional[Path], csv_dir:
     """Fail before any work when an output cannot be written."""
     check_output_path("--json", json_path)
     check_output_path("--html", html_path)
-    if csv_dir is not None:
-        if csv_dir.exists() and not csv_dir.is_dir():
-            raise OptionError(f"--csv {csv_dir}: not a folder")
-        check_output_path("--csv", csv_dir)
+    check_output_folder("--csv", csv_dir)
+
+
+def check_output_folder(option: str, folder: Optional[Path]) -> None:
+    """An output folder may be missing (it is created when written) but its parent must exist."""
+    if folder is None:
+        return
+    if folder.exists() and not folder.is_dir():
+        raise OptionError(f"{option} {folder}: not a folder")
+    check_output_path(option, folder)
 
 
 def write_reports(run: Any, console: Console, json_path: Optional[Path] = None, html_path: Optional[Path] = None,
                   csv_dir: Optional[Path] = None) -> None:
-    """The same writers for every command; each file is written atomically."""
-    from .reports import csv_report, html_report, json_report
-
+    """The same writers for every command; each file is written atomically. Each writer is
+    imported only when its output was asked for (the HTML one brings jinja2 and plotly.js)."""
     if json_path is not None:
+        from .reports import json_report
+
         json_report.write(run, json_path)
         console.print(f"wrote {json_path}")
     if csv_dir is not None:
+        from .reports import csv_report
+
         written = csv_report.write(run, csv_dir)
         console.print(f"wrote {len(written)} CSV files to {csv_dir}")
     if html_path is not None:
+        from .reports import html_report
+
         html_report.write(run, html_path)
         console.print(f"wrote {html_path}")
 
@@ -128,10 +141,8 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
             json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
             allow_download: bool, allow_pickle: bool) -> None:
     """Parameters, per-layer shapes and FLOPs of every pipeline component."""
-    from .loading import enforce_offline
-
-    enforce_offline(allow_download)
-    early_size_check(height, width)
+    check_input(model, arch=arch, weights=weights, allow_pickle=allow_pickle, allow_download=allow_download,
+                height=height, width=width)
     check_outputs(json_path, html_path, csv_dir)
 
     from .context import InspectOptions
@@ -186,10 +197,8 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
             e2e_repeats: int, scheduler_name: Optional[str], attention: Optional[str], peak_tflops: Optional[float],
             image_path: Optional[Path], save_image: Optional[Path], no_end_to_end: bool) -> None:
     """Time and measure memory of every component, and of the whole pipeline, step by step."""
-    from .loading import enforce_offline
-
-    enforce_offline(allow_download)
-    early_size_check(height, width)
+    checked = check_input(model, arch=arch, weights=weights, allow_pickle=allow_pickle,
+                          allow_download=allow_download, height=height, width=width)
     check_outputs(json_path, html_path, csv_dir)
     check_output_path("--save-image", save_image)
     if image_path is not None:
@@ -200,6 +209,7 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 
     resolved_device = resolve_device(device)
     resolve_dtype(dtype, resolved_device, allow_cpu_float16)  # fail before loading
+    check_scheduler(checked.configs, scheduler_name)
     spec = SourceSpec(model=model, weights=weights, arch=arch, dtype=dtype, device=resolved_device, seed=seed,
                       allow_download=allow_download, allow_pickle=allow_pickle)
     options = ProfileOptions(
@@ -274,13 +284,12 @@ def compare(run_a: Path, run_b: Path, html_path: Optional[Path]) -> None:
 @app.command()
 @click.argument("target", required=False)
 @click.option("--export-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where exports from the TUI go (default: the current folder).")
+              help="Where exports from the TUI go (default: the current folder; created if missing).")
 @click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True, help="Steps for profiling.")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 def tui(target: Optional[str], export_dir: Optional[Path], steps: int, repeats: int) -> None:
     """Browse a model (preset, folder, file, repo id), a saved RUN.json or a sweep folder in the terminal."""
-    if export_dir is not None and not export_dir.is_dir():
-        raise OptionError(f"--export-dir {export_dir}: not a folder")
+    check_output_folder("--export-dir", export_dir)  # created on the first export, as --csv creates its folder
     if target and target.endswith(".json"):
         from .reports import json_report
 
@@ -433,6 +442,29 @@ def _setting_int(settings: dict[str, Any], key: str, low: int, high: int) -> Opt
         raise OptionError(f"--config: {key} must be a number from {low} to {high}")
     return int(value)
 
+
+class SuggestingChoice(click.Choice):
+    """click's Choice, plus the closest choices when a value is misspelt ("did you mean float16?")."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as exc:
+            hint = did_you_mean(str(value), [str(c) for c in self.choices])
+            if not hint:
+                raise
+            raise click.BadParameter(f"{exc.message.rstrip('.')}{hint}", ctx=ctx, param=param) from None
+
+
+def suggest_choices(group: click.Group) -> None:
+    """Give every Choice option of every command suggestions, wherever the option was declared."""
+    for command in group.commands.values():
+        for param in command.params:
+            if type(param.type) is click.Choice:
+                param.type = SuggestingChoice(param.type.choices, case_sensitive=param.type.case_sensitive)
+
+
+suggest_choices(app)
 
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 

@@ -545,7 +545,10 @@ def run_sweep(grid: Grid, settings: SweepSettings, *, on_start: Callable[[int, i
     grid = normalize(grid)
     points = expand(grid)
     from .cli import app as cli_app
+    from .precheck import check_source
 
+    for model in grid.model:  # every point of an unknown model would fail: say so now, with suggestions
+        check_source(model, allow_download="--allow-download" in grid.args)
     check_points(points, lambda name: cli_app.commands[name])
     folder = SweepFolder(settings.out)
     folder.prepare()

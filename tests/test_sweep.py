@@ -148,6 +148,7 @@ def test_failure_reasons_are_one_line():
     (["--attention", "sdpa"], "--attention"),  # inspect points take no attention backend
     (["--model", "tiny-sd", "--", "--json", "x.json"], "chooses each point's output files"),
     (["--address", "127.0.0.1:1"], "--address goes with --executor ray"),
+    (["--model", "tiny-sd,sd-21"], "did you mean sd21"),
 ])
 def test_bad_sweeps_stop_before_any_point_runs(cli, tmp_path, args, message):
     out = tmp_path / "sweep"

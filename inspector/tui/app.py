@@ -250,9 +250,13 @@ class InspectorApp(App):
         folder = Path(self.export_dir)
         target = folder / (stem if kind == "csv" else f"{stem}.{kind}")
         try:
+            folder.mkdir(exist_ok=True)  # like --csv: a missing folder is created, its parent must exist
             {"html": html_report.write, "csv": csv_report.write, "json": json_report.write}[kind](self.result, target)
         except InspectorError as exc:
             self.notify(str(exc), severity="error")
+            return None
+        except OSError as exc:
+            self.notify(f"cannot write into {folder}: {exc.strerror or exc}", severity="error")
             return None
         self.notify(f"wrote {target}")
         return target
