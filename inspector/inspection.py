@@ -75,7 +75,9 @@ def pipeline_device_dtype(pipe: Any) -> tuple[Any, Any]:
 def pipeline_notes(pipe: Any, components: list[ComponentResult], recording: Any = None) -> list[str]:
     """Run-level notes: how the components' inputs were obtained, and every component a plugin
     failed on (plugin, hook and reason), so a fallback to the generic report is never silent."""
-    notes = []
+    # a step count that differs from --steps is explained where every front end shows it
+    notes = [c.details["timesteps_note"] for c in components
+             if c.kind == "scheduler" and isinstance(c.details.get("timesteps_note"), str)]
     name = type(pipe).__name__
     if recording is not None:
         if recording.error and not recording.calls:
