@@ -34,7 +34,7 @@ def app(trace_hooks: bool) -> None:
 
 
 def resolve_device(choice: str) -> str:
-    from .profiling import resolve_device as resolve
+    from .devices import resolve_device as resolve
 
     return resolve(choice)
 

@@ -104,15 +104,7 @@ def free_memory(device: Any) -> None:
         torch.cuda.empty_cache()
 
 
-def resolve_device(choice: str) -> str:
-    """``auto``: CUDA when available, else the CPU; ``cuda`` without a device is refused."""
-    import torch
-
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise OptionError("--device cuda: no CUDA device is available")
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return choice
+from .devices import resolve_device  # noqa: E402 - re-exported: the one device rule
 
 
 def apply_profile_rules(spec: SourceSpec, presets: dict[str, Any], allow_cpu_float16: bool = False) -> SourceSpec:
