@@ -178,13 +178,19 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 @click.option("--save-image", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to save the generated image (default: next to --json, as STEM.png).")
 @click.option("--no-end-to-end", is_flag=True, help="Skip the real pipeline call.")
+@click.option("--max-time", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Seconds each measurement (and the end-to-end pairs) may keep repeating past --repeats "
+                   "until its relative spread is under --max-spread; 0: exactly --repeats calls.")
+@click.option("--max-spread", type=click.FloatRange(min=0, min_open=True), default=0.10, show_default=True,
+              help="Relative spread (IQR / median) above which a figure is flagged unstable.")
 def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], dtype: str, allow_cpu_float16: bool,
             device: str, height: Optional[int], width: Optional[int], batch_size: int, prompt: str,
             negative_prompt: str, guidance_scale: float, steps: int, seed: int, layers: bool, depth: int,
             details: bool, json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
             allow_download: bool, allow_pickle: bool, warmup: int, repeats: int,
             e2e_repeats: int, scheduler_name: Optional[str], attention: Optional[str], peak_tflops: Optional[float],
-            image_path: Optional[Path], save_image: Optional[Path], no_end_to_end: bool) -> None:
+            image_path: Optional[Path], save_image: Optional[Path], no_end_to_end: bool, max_time: float,
+            max_spread: float) -> None:
     """Time and measure memory of every component, and of the whole pipeline, step by step."""
     from .loading import enforce_offline
 
@@ -209,7 +215,7 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
         image_path=str(image_path) if image_path else None,
         image_out=str(save_image) if save_image else default_image_out(
             str(json_path) if json_path else None, str(html_path) if html_path else None),
-        end_to_end=not no_end_to_end,
+        end_to_end=not no_end_to_end, max_time=max_time, max_spread=max_spread,
     )
     console = Console(stderr=False)
     from .terminal import progress_bar, render
@@ -288,7 +294,7 @@ def tui(target: Optional[str], export_dir: Optional[Path], steps: int, repeats: 
     from .tui import run_tui
 
     run_tui(target, export_dir=str(export_dir) if export_dir else None,
-            profile_options={"steps": steps, "repeats": repeats, "warmup": 1, "e2e_repeats": 2})
+            profile_options={"steps": steps, "repeats": repeats, "warmup": 1, "e2e_repeats": 2, "max_time": 1.0})
 
 
 def check_image(path: Path) -> None:

@@ -75,6 +75,14 @@ class TimingStats:
     cold: float | None = None
     unit: str = "ms"
     samples: list[float] = field(default_factory=list)
+    #: percentiles, each only with enough samples (p50 from 1, p90 from 10, p99 from 100)
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+    #: IQR / median: the spread relative to the figure (None with fewer than 2 samples)
+    rel_spread: float | None = None
+    #: the relative spread stayed above the run's threshold (or too few samples to know)
+    unstable: bool = False
 
 
 @dataclass
@@ -90,6 +98,34 @@ class MemoryStats:
     reserved: int | None = None
     absolute_peak: int | None = None
     cold_peak: int | None = None
+
+
+@dataclass
+class MachineSample:
+    """The machine at one moment: ``seconds`` since the run started, 1-minute load average,
+    mean CPU frequency (MHz), and the share of all CPUs other processes used since the
+    previous sample (0..1). ``None``: not readable on this system."""
+
+    seconds: float
+    load: float | None = None
+    cpu_mhz: float | None = None
+    other_cpu: float | None = None
+
+
+@dataclass
+class MachineState:
+    """The machine while a profile ran. ``busy`` with ``reasons`` when other work competed
+    for the CPU: the run's time figures are then flagged, not stated as facts."""
+
+    cpus: int
+    start: MachineSample
+    end: MachineSample | None = None
+    samples: list[MachineSample] = field(default_factory=list)
+    other_cpu_mean: float | None = None
+    other_cpu_max: float | None = None
+    load_max: float | None = None
+    busy: bool = False
+    reasons: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -193,6 +229,18 @@ class PipelineRun:
     memory: MemoryStats | None = None
     error: str | None = None
     unit: str = "ms"
+    #: relative spread (IQR / median) of ``totals`` and ``bare_totals``
+    total_rel_spread: float | None = None
+    bare_rel_spread: float | None = None
+    #: [low, high] of the ratio of paired calls (instrumented / bare, same round): all pairs
+    #: up to 9, the middle 80% from 10
+    overhead_interval: list[float] | None = None
+    #: [low, high]: isolated first quartiles / slowest total .. third quartiles / fastest total
+    component_sum_ratio_interval: list[float] | None = None
+    #: which figures are not to be trusted ("total", "bare_total", "overhead_ratio",
+    #: "component_sum_ratio"), and why
+    unstable: list[str] = field(default_factory=list)
+    unstable_reasons: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -207,6 +255,10 @@ class ProfileSettings:
     attention: str | None = None
     scheduler: str | None = None
     timer: str = "perf_counter"
+    #: a measurement repeats past ``repeats`` until its relative spread is at most ``max_spread``
+    #: or it has taken ``max_time`` seconds (0: exactly ``repeats`` calls)
+    max_spread: float | None = None
+    max_time: float | None = None
 
 
 @dataclass
@@ -269,6 +321,8 @@ class RunResult:
     pipeline: PipelineRun | None = None
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
+    #: the machine's load while ``profile`` ran (profile only)
+    machine: MachineState | None = None
 
     def component(self, name: str) -> ComponentResult:
         for comp in self.components:
