@@ -242,6 +242,30 @@ class PipelineRun:
     unstable: list[str] = field(default_factory=list)
     unstable_reasons: list[str] = field(default_factory=list)
 
+    def parts(self) -> list[tuple[str, str | None, float]]:
+        """Where the median instrumented call spent its time: (label, component name or None, ms).
+        Shares of ``total`` are each component's real share of the pipeline run."""
+        rows: list[tuple[str, str | None, float | None]] = [
+            ("text encoding", "text_encoder", self.text_encoding), ("prepare", None, self.prepare),
+            ("denoiser (all steps)", None, sum(s.unet for s in self.steps)),
+            ("scheduler.step (all steps)", "scheduler", sum(s.scheduler for s in self.steps)),
+            ("other in steps (CFG, guidance)", None, sum(s.other for s in self.steps)),
+            ("vae decode", "vae", self.vae_decode), ("safety checker", "safety_checker", self.safety_checker)]
+        return [(label, name, ms) for label, name, ms in rows if ms is not None]
+
+    def component_share(self, name: str, kind: str = "") -> float | None:
+        """A component's share of the pipeline run (0..1), from the parts above; None if not timed there."""
+        if not self.total:
+            return None
+        if kind in ("unet", "transformer"):
+            return sum(s.unet for s in self.steps) / self.total
+        if kind == "text_encoder" or name.startswith("text_encoder"):
+            return self.text_encoding / self.total if name == "text_encoder" else None
+        for _label, part_name, ms in self.parts():
+            if part_name == name:
+                return ms / self.total
+        return None
+
 
 @dataclass
 class ProfileSettings:

@@ -121,14 +121,8 @@ def pipeline_grid(run: RunResult) -> Block | None:
     grid = Grid(f"end to end: {p.num_steps} steps, {human_ms(p.total)} {human_spread(p.total_rel_spread)}"
                 f"{mark('total')} ({p.it_per_s or 0:.2f} it/s), median of {p.repeats} calls",
                 [("part", "left"), ("time", "right"), ("share", "right")])
-    parts = [("text encoding", p.text_encoding), ("prepare", p.prepare),
-             ("unet (all steps)", sum(s.unet for s in p.steps)),
-             ("scheduler.step (all steps)", sum(s.scheduler for s in p.steps)),
-             ("other in steps (CFG, guidance)", sum(s.other for s in p.steps)),
-             ("vae decode", p.vae_decode), ("safety checker", p.safety_checker)]
-    for label, ms in parts:
-        if ms is not None:
-            grid.add([label, human_ms(ms), human_pct(ms / p.total) if p.total else "-"])
+    for label, _name, ms in p.parts():
+        grid.add([label, human_ms(ms), human_pct(ms / p.total) if p.total else "-"])
     grid.total = ["total", human_ms(p.total), "100.0%" if p.total else "-"]
     grid.caption.append(f"bare call {human_ms(p.bare_total)} {human_spread(p.bare_rel_spread)}"
                         f"{mark('bare_total')}; instrumentation overhead "
@@ -339,7 +333,7 @@ COMPARED = (("parameters", "parameters", human_count), ("bytes", "size", human_b
 PIPELINE_COMPARED = (("total_ms", "total", human_ms), ("bare_total_ms", "bare call", human_ms),
                      ("it_per_s", "it/s", lambda v: "-" if v is None else f"{v:.2f}"),
                      ("steps", "steps", human_count), ("text_encoding_ms", "text encoding", human_ms),
-                     ("unet_ms", "unet (all steps)", human_ms), ("vae_decode_ms", "vae decode", human_ms),
+                     ("unet_ms", "denoiser (all steps)", human_ms), ("vae_decode_ms", "vae decode", human_ms),
                      ("overhead_ratio", "instrumentation overhead", _plain_ratio))
 
 
@@ -359,7 +353,7 @@ def emit(blocks: list[Block], fmt: str, file: TextIO | None = None) -> None:
     else:
         console = make_console(file)
         for block in blocks:
-            console.print(_rich(block), soft_wrap=isinstance(block, Line))
+            console.print(_rich(block))
 
 
 def make_console(file: TextIO | None = None) -> Any:

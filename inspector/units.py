@@ -12,8 +12,7 @@ from typing import Any
 
 #: appended to a figure whose relative spread stayed above the threshold (ASCII: survives pipes)
 UNSTABLE_MARK = "!"
-UNSTABLE_LEGEND = ("! = unstable: its relative spread (IQR / median) stayed above the threshold, "
-                   "or the machine was busy; do not read it as a fact")
+UNSTABLE_LEGEND = "! unstable: spread (IQR / median) above the threshold, or a busy machine: not a fact"
 
 _SI = (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3))
 
