@@ -16,6 +16,7 @@ not idled by this script: the "as is" row says how quiet it really was, so read 
 
     python bench/stability.py                  # as is, then one busy loop per CPU
     python bench/stability.py --rounds 2 --burners 4
+    python bench/stability.py --steps 4 --repeats 3   # other arguments go to `profile`
 """
 from __future__ import annotations
 
@@ -60,7 +61,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="profiles per condition")
     parser.add_argument("--burners", type=int, default=os.cpu_count() or 1,
                         help="busy-loop processes for the loaded condition (default: one per CPU)")
-    parser.add_argument("--", dest="extra", nargs=argparse.REMAINDER, default=[])
     args, extra = parser.parse_known_args()
 
     print(f"{'condition':<16}{'load':>6}{'other':>8}{'busy':>6}{'overhead':>8} {'interval':<12}{'∋1':>5}"
