@@ -287,10 +287,15 @@ class InspectorApp(App):
             await self.show_overview()
 
     def _remember_tab(self) -> None:
+        from textual.css.query import NoMatches
+
         for tabs in self.screen.query("#component-tabs"):
-            active = tabs.active_pane
-            if active is not None:
-                self.open_tab = str(getattr(tabs.get_tab(active), "label_text", "") or "") or self.open_tab
+            try:
+                active = tabs.active_pane
+                title = str(getattr(tabs.get_tab(active), "label_text", "") or "") if active is not None else ""
+            except (ValueError, NoMatches):  # the tabs are being replaced right now
+                continue
+            self.open_tab = title or self.open_tab
 
     async def show_overview(self) -> None:
         if self.result is None:

@@ -108,6 +108,21 @@ def overview(run: RunResult) -> Table:
     return table
 
 
+def parts_table(run: RunResult) -> Table:
+    """Where the median instrumented pipeline call went, part by part, with shares of its total."""
+    p = run.pipeline
+    parts = Table(title="where the pipeline run went", title_justify="left", box=None, padding=(0, 1))
+    parts.add_column("part", no_wrap=True)
+    parts.add_column("time", justify="right", no_wrap=True)
+    parts.add_column("share", justify="right", no_wrap=True)
+    if p is None or not p.total:
+        return parts
+    for label, _name, ms in p.parts():
+        parts.add_row(label, _ms(ms), human_pct(ms / p.total))
+    parts.add_row(Text("total", style="bold"), Text(_ms(p.total), style="bold"), "100.0%")
+    return parts
+
+
 class PipelineOverview(VerticalScroll):
     """Shown when the tree's root (the pipeline) is selected."""
 
@@ -119,14 +134,7 @@ class PipelineOverview(VerticalScroll):
         yield Static(overview(self.run), id="overview-text")
         p = self.run.pipeline
         if p is not None and not p.error and p.total:
-            parts = Table(title="where the pipeline run went", title_justify="left", box=None, padding=(0, 1))
-            parts.add_column("part", no_wrap=True)
-            parts.add_column("time", justify="right", no_wrap=True)
-            parts.add_column("share", justify="right", no_wrap=True)
-            for label, _name, ms in p.parts():
-                parts.add_row(label, _ms(ms), human_pct(ms / p.total))
-            parts.add_row(Text("total", style="bold"), Text(_ms(p.total), style="bold"), "100.0%")
-            yield Static(parts, id="overview-parts")
+            yield Static(parts_table(self.run), id="overview-parts")
         if p is not None and p.steps:
             yield SeriesChart("denoising loop: ms per step (step 0 first)", [s.index for s in p.steps],
                               {"denoiser": [s.unet for s in p.steps], "total": [s.total for s in p.steps]}, "step")
