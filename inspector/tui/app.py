@@ -237,7 +237,9 @@ class InspectorApp(App):
 
     @on(Progress)
     def show_progress(self, message: Progress) -> None:
-        self.screen.query_one("#progress", ProgressBar).update(progress=max(0.0, min(1.0, message.fraction)))
+        bar = self.screen.query_one("#progress", ProgressBar)
+        bar.remove_class("idle")
+        bar.update(progress=max(0.0, min(1.0, message.fraction)))
         self.screen.query_one("#status", Static).update(f"{message.stage} · {message.detail}")
 
     @on(RunReady)
@@ -252,10 +254,12 @@ class InspectorApp(App):
                 "ctrl+p 'Show the partial run' to see what was measured")
             self.notify("profile cancelled: previous complete run kept", severity="warning")
             self.screen.query_one("#progress", ProgressBar).update(progress=0.0)
+            self.screen.query_one("#progress", ProgressBar).add_class("idle")
             return
         self.result = message.run
         screen = self.screen
         screen.query_one("#progress", ProgressBar).update(progress=1.0)
+        screen.query_one("#progress", ProgressBar).add_class("idle")
         screen.query_one("#status", Static).update(message.note or "ready")
         tree = screen.query_one(ComponentTree)
         tree.show_run(message.run)
@@ -269,6 +273,7 @@ class InspectorApp(App):
 
     @on(RunFailed)
     def show_failure(self, message: RunFailed) -> None:
+        self.screen.query_one("#progress", ProgressBar).add_class("idle")
         self.screen.query_one("#status", Static).update(f"error: {message.error}")
         self.notify(message.error, severity="error", timeout=8)
 

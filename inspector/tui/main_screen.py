@@ -22,6 +22,6 @@ class MainScreen(Screen):
             with Vertical(id="detail"):
                 yield Static("loading…", id="placeholder", classes="note")
         with Horizontal(id="status-bar"):
-            yield ProgressBar(total=1.0, show_eta=True, id="progress")
+            yield ProgressBar(total=1.0, show_eta=True, id="progress", classes="idle")
             yield Static("", id="status")
         yield Footer()
