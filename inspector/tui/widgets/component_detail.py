@@ -169,10 +169,23 @@ class ComponentDetail(Vertical):
         return titles
 
     def compose(self) -> ComposeResult:
-        # the tab that was open for the previous component stays open, when this one has it (by title)
-        initial = self.pane_titles().get(self.initial_tab or "", "")
-        with TabbedContent(id="component-tabs", initial=initial):
+        with TabbedContent(id="component-tabs"):
             yield from self.panes()
+
+    def on_mount(self) -> None:
+        # the tab that was open for the previous component stays open, when this one has it (by title);
+        # switched after the first refresh, once the tabs exist
+        wanted = self.pane_titles().get(self.initial_tab or "")
+        if wanted and wanted != "tab-summary":
+            self.call_after_refresh(self._activate, wanted)
+
+    def _activate(self, pane_id: str) -> None:
+        from textual.css.query import NoMatches
+
+        try:
+            self.query_one("#component-tabs", TabbedContent).active = pane_id
+        except (ValueError, NoMatches):  # replaced meanwhile by another component's tabs
+            pass
 
     def panes(self) -> ComposeResult:
         run, comp = self.run, self.comp
