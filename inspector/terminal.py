@@ -78,8 +78,8 @@ def summary_grid(run: RunResult) -> Grid:
     profiled = run.profile is not None
     columns = [("component", "left"), ("class", "left"), ("parameters", "right"), ("%", "right"),
                ("size", "right"), ("FLOPs", "right")]
-    columns += [("time (median ±spread)", "right"), ("peak memory", "right")] if profiled else [
-        ("main output", "left")]
+    columns += ([("timed call, its FLOPs", "left"), ("time (median ±spread)", "right"), ("peak memory", "right")]
+                if profiled else [("main output", "left")])
     columns += [("notes", "left")]
     grid = Grid(f"{m.source} · {m.pipeline_class} · weights={m.weights} · {run.environment.device} "
                 f"{run.environment.dtype} · {inp.width}x{inp.height} batch {inp.batch_size}", columns)
@@ -92,8 +92,10 @@ def summary_grid(run: RunResult) -> Grid:
         cells = [comp.name, comp.class_name, human_count(params),
                  human_pct(params / total_params) if params is not None and total_params else "-",
                  human_bytes(comp.parameters.bytes) if comp.parameters else "-", human_flops(comp.flops)]
-        if profiled:
-            cells += [human_timing(comp.timing), human_bytes(comp.memory.peak) if comp.memory else "-"]
+        if profiled:  # time goes with the FLOPs of the same call, not the whole example call's
+            call = comp.timed_call()
+            cells += [f"{call.name} {human_flops(call.flops)}" if call else "-", human_timing(comp.timing),
+                      human_bytes(comp.memory.peak) if comp.memory else "-"]
         else:
             cells += [f"{comp.outputs[0].name} {shape_text(comp.outputs[0].shape)}" if comp.outputs else ""]
         grid.add(cells + [notes], dim=not comp.present)
@@ -102,7 +104,7 @@ def summary_grid(run: RunResult) -> Grid:
     grid.total = ["total", "", human_count(total_params), "100.0%" if total_params else "-",
                   human_bytes(sum(c.parameters.bytes for c in with_params)) if with_params else "-",
                   human_flops(sum(flops)) if flops else "-"]
-    grid.total += (["", ""] if profiled else [""]) + [""]
+    grid.total += (["", "", ""] if profiled else [""]) + [""]
     if profiled and any(c.timing is not None and c.timing.unstable for c in run.components):
         grid.caption.append(UNSTABLE_LEGEND)
     if flops:
@@ -118,7 +120,9 @@ def pipeline_grid(run: RunResult) -> Block | None:
     if p.error:
         return Line(f"pipeline: {p.error}", "red")
     mark = (lambda name: f" {UNSTABLE_MARK}" if name in p.unstable else "")
-    grid = Grid(f"end to end: {p.num_steps} steps, {human_ms(p.total)} {human_spread(p.total_rel_spread)}"
+    steps = (f"{p.num_steps} steps" if p.num_steps == run.inputs.steps
+             else f"{p.num_steps} scheduler steps for --steps {run.inputs.steps} (see note)")
+    grid = Grid(f"end to end: {steps}, {human_ms(p.total)} {human_spread(p.total_rel_spread)}"
                 f"{mark('total')} ({p.it_per_s or 0:.2f} it/s), median of {p.repeats} calls",
                 [("part", "left"), ("time", "right"), ("share", "right")])
     for label, _name, ms in p.parts():

@@ -23,7 +23,7 @@ from markupsafe import Markup
 
 from inspector.blocks import top_level_blocks
 from inspector.files import atomic_path
-from inspector.results import RunResult
+from inspector.results import RunResult, timed_call
 from inspector.units import (UNSTABLE_LEGEND, UNSTABLE_MARK, human_bytes, human_count, human_flops, human_ms,
                              human_rate, human_ratio, human_spread)
 
@@ -211,6 +211,7 @@ def render(run: RunResult) -> str:
         total_bytes=sum(p.get("bytes") or 0 for p in with_params) if with_params else None,
         total_flops=sum(flops) if flops else None, shares=shares,
         parts=pipeline.parts() if pipeline and not pipeline.error else [],
+        timed_calls={c["name"]: timed_call(c) or {} for c in comps},
         charts=specs, data_json=script_json({"layer_keys": list(LAYER_KEYS), "components": [
             {"name": c["name"], "layers": layer_rows(c["layers"])} for c in comps if c["layers"]], "charts": specs}),
         image=image_data_uri((data.get("pipeline") or {}).get("image")),

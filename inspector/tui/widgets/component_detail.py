@@ -43,6 +43,9 @@ def summary(comp: ComponentResult) -> Table:
         t = comp.timing
         rows.append(("time (median)", f"{human_timing(t)}  IQR {_ms(t.iqr)}, p90 {_ms(t.p90)}, cold {_ms(t.cold)}, "
                                       f"n {t.count}" + (f"  ({UNSTABLE_LEGEND})" if t.unstable else "")))
+        call = comp.timed_call()  # the time's own call and FLOPs: a rate pairs these, not the example call's
+        if call is not None:
+            rows.append(("timed call", f"{call.name}, {human_flops(call.flops)}"))
     if comp.memory:
         rows.append(("peak memory", f"{_bytes(comp.memory.peak)} ({comp.memory.kind})"))
     for key, value in comp.metrics.items():
