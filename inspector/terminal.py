@@ -468,3 +468,8 @@ def render_comparison(comparison: Any, console_or_file: Any = None, fmt: str = "
         (file or sys.stdout).write(json.dumps(_clean(asdict(comparison)), indent=2, ensure_ascii=False) + "\n")
         return
     emit(comparison_blocks(comparison), fmt, file)
+
+
+def summary_table(run: RunResult) -> Any:
+    """The component summary as a rich renderable (for callers that print with their own console)."""
+    return _rich(summary_grid(run))
