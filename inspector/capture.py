@@ -179,7 +179,25 @@ def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True) -> 
             handle.remove()
         for mod, was_training in training.items():
             mod.train(was_training)
+    if counter is not None:
+        sum_containers(records)
     return Capture(layers=list(records.values()), flops=total(), value=value)
+
+
+def sum_containers(records: dict[str, LayerRecord]) -> None:
+    """Give modules that never ran themselves (``ModuleList`` containers such as ``down_blocks``)
+    the FLOPs of their direct children: everything that ran inside them. ``calls`` stays 0 and
+    they get no shapes, since they were never called."""
+    children: dict[str, list[LayerRecord]] = {}
+    for name, record in records.items():
+        if "." in name:
+            children.setdefault(name.rsplit(".", 1)[0], []).append(record)
+    for record in sorted(records.values(), key=lambda r: -r.depth):
+        if record.calls or record.name not in children:
+            continue
+        counted = [c.flops for c in children[record.name] if c.flops is not None]
+        if counted:
+            record.flops = sum(counted)
 
 
 def parameter_stats(module: Any) -> dict[str, Any]:

@@ -89,6 +89,19 @@ def source_options(f: Any) -> Any:
     return f
 
 
+def format_option(f: Any) -> Any:
+    return click.option(
+        "--format", "fmt", type=click.Choice(["table", "plain", "markdown", "json"]), default="table",
+        show_default=True,
+        help="table: boxed tables (full width when piped); plain: aligned columns; markdown: pipe tables; "
+             "json: the run as JSON on stdout.")(f)
+
+
+def status_console(fmt: str) -> Console:
+    """Where progress and 'wrote ...' lines go: stdout for tables, stderr when stdout carries data."""
+    return Console(stderr=fmt != "table")
+
+
 def check_output_path(option: str, path: Optional[Path]) -> None:
     if path is not None and not (path.parent if str(path.parent) else Path(".")).is_dir():
         raise OptionError(f"{option} {path}: folder {path.parent} does not exist")
@@ -139,11 +152,12 @@ def write_reports(run: Any, console: Console, json_path: Optional[Path] = None, 
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where random or pretrained weights live (meta stays meta).")
+@format_option
 def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], dtype: str, device: str,
             height: Optional[int], width: Optional[int], batch_size: int, prompt: str, negative_prompt: str,
             guidance_scale: float, steps: int, seed: int, frames: Optional[int], layers: bool, depth: int,
             details: bool, json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
-            allow_download: bool, allow_pickle: bool) -> None:
+            allow_download: bool, allow_pickle: bool, fmt: str) -> None:
     """Parameters, per-layer shapes and FLOPs of every pipeline component."""
     check_input(model, arch=arch, weights=weights, allow_pickle=allow_pickle, allow_download=allow_download,
                 height=height, width=width)
@@ -161,12 +175,12 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
                              negative_prompt=negative_prompt, guidance_scale=guidance_scale, steps=steps, seed=seed,
                              frames=frames)
     host = Host.default()
-    console = Console()
-    with console.status("loading and inspecting…", spinner="dots"):
+    console = status_console(fmt)
+    with Console(stderr=True).status("loading and inspecting…", spinner="dots"):
         run = run_inspect(host, spec, options)
     from .terminal import render
 
-    render(run, console, layers=layers, depth=depth, details=details)
+    render(run, sys.stdout, layers=layers, depth=depth, details=details, fmt=fmt)
     write_reports(run, console, json_path, html_path, csv_dir)
 
 
@@ -194,6 +208,12 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 @click.option("--save-image", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to save the generated image (default: next to --json, as STEM.png).")
 @click.option("--no-end-to-end", is_flag=True, help="Skip the real pipeline call.")
+@click.option("--max-time", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Seconds each measurement (and the end-to-end pairs) may keep repeating past --repeats "
+                   "until its relative spread is under --max-spread; 0: exactly --repeats calls.")
+@click.option("--max-spread", type=click.FloatRange(min=0, min_open=True), default=0.10, show_default=True,
+              help="Relative spread (IQR / median) above which a figure is flagged unstable.")
+@format_option
 def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], dtype: str, allow_cpu_float16: bool,
             device: str, height: Optional[int], width: Optional[int], batch_size: int, prompt: str,
             negative_prompt: str, guidance_scale: float, steps: int, seed: int, frames: Optional[int], layers: bool,
@@ -201,7 +221,8 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
             details: bool, json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
             allow_download: bool, allow_pickle: bool, warmup: int, repeats: int,
             e2e_repeats: int, scheduler_name: Optional[str], attention: Optional[str], peak_tflops: Optional[float],
-            image_path: Optional[Path], save_image: Optional[Path], no_end_to_end: bool) -> None:
+            image_path: Optional[Path], save_image: Optional[Path], no_end_to_end: bool, max_time: float,
+            max_spread: float, fmt: str) -> None:
     """Time and measure memory of every component, and of the whole pipeline, step by step."""
     checked = check_input(model, arch=arch, weights=weights, allow_pickle=allow_pickle,
                           allow_download=allow_download, height=height, width=width)
@@ -223,14 +244,14 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
         image_path=str(image_path) if image_path else None,
         image_out=str(save_image) if save_image else default_image_out(
             str(json_path) if json_path else None, str(html_path) if html_path else None),
-        end_to_end=not no_end_to_end,
+        end_to_end=not no_end_to_end, max_time=max_time, max_spread=max_spread,
     )
-    console = Console(stderr=False)
+    console = status_console(fmt)
     from .terminal import progress_bar, render
 
-    with progress_bar(console) as report:
+    with progress_bar(Console(stderr=True)) as report:
         run = run_profile(host, spec, options, allow_cpu_float16=allow_cpu_float16, progress=report)
-    render(run, console, layers=layers, depth=depth, details=details)
+    render(run, sys.stdout, layers=layers, depth=depth, details=details, fmt=fmt)
     write_reports(run, console, json_path, html_path, csv_dir)
     if run.interrupted:
         print("interrupted: partial results kept", file=sys.stderr)
@@ -252,16 +273,17 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 @click.option("--layers", is_flag=True, help="Print the per-layer table of each model.")
 @click.option("--depth", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--details", is_flag=True, help="Print every plugin view.")
+@format_option
 def report(run_json: Path, html_path: Optional[Path], csv_dir: Optional[Path], json_path: Optional[Path],
-           layers: bool, depth: int, details: bool) -> None:
+           layers: bool, depth: int, details: bool, fmt: str) -> None:
     """Render a saved run again (terminal, HTML, CSV) without re-running anything."""
     check_outputs(json_path, html_path, csv_dir)
     from .reports import json_report
     from .terminal import render
 
     run = json_report.load(run_json)
-    console = Console()
-    render(run, console, layers=layers, depth=depth, details=details)
+    console = status_console(fmt)
+    render(run, sys.stdout, layers=layers, depth=depth, details=details, fmt=fmt)
     write_reports(run, console, json_path, html_path, csv_dir)
 
 
@@ -270,7 +292,8 @@ def report(run_json: Path, html_path: Optional[Path], csv_dir: Optional[Path], j
 @click.argument("run_b", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the comparison as a self-contained HTML page.")
-def compare(run_a: Path, run_b: Path, html_path: Optional[Path]) -> None:
+@format_option
+def compare(run_a: Path, run_b: Path, html_path: Optional[Path], fmt: str) -> None:
     """Differences and ratios (B / A) of two saved runs, per component and per block."""
     check_output_path("--html", html_path)
     from .reports import json_report
@@ -278,8 +301,8 @@ def compare(run_a: Path, run_b: Path, html_path: Optional[Path]) -> None:
     from .terminal import render_comparison
 
     comparison = compare_runs(json_report.load(run_a), json_report.load(run_b), run_a.name, run_b.name)
-    console = Console()
-    render_comparison(comparison, console)
+    console = status_console(fmt)
+    render_comparison(comparison, sys.stdout, fmt=fmt)
     if html_path is not None:
         from .reports import html_report
 
@@ -310,7 +333,7 @@ def tui(target: Optional[str], export_dir: Optional[Path], steps: int, repeats: 
     from .tui import run_tui
 
     run_tui(target, export_dir=str(export_dir) if export_dir else None,
-            profile_options={"steps": steps, "repeats": repeats, "warmup": 1, "e2e_repeats": 2})
+            profile_options={"steps": steps, "repeats": repeats, "warmup": 1, "e2e_repeats": 2, "max_time": 1.0})
 
 
 def check_image(path: Path) -> None:

@@ -4,7 +4,10 @@ Timing
     A cold call (the first for this shape: on CUDA it pays for autotuning and
     allocator growth) is timed on its own; then ``warmup`` calls are run and
     discarded; then ``repeats`` calls are timed. Reported: median, IQR, min,
-    max, count, and cold, in milliseconds. On CUDA every measured region is
+    max, count, and cold, in milliseconds, with the spread that says how far to trust
+    them: relative spread (IQR / median) and p50/p90/p99 where there are enough samples.
+    A measurement repeats until its relative spread is under a threshold or its time
+    budget is spent; a figure still above the threshold is flagged ``unstable``. On CUDA every measured region is
     bracketed by CUDA events and synchronized (host timing alone measures kernel
     launches, not work); on CPU, ``time.perf_counter`` with the thread count recorded.
 
@@ -55,17 +58,59 @@ def device_peak_flops(device_name: str, dtype: str, override_tflops: float | Non
     return None
 
 
-def summarize(samples_ms: list[float], cold_ms: float | None) -> TimingStats:
+#: Default threshold on IQR / median. pyperf warns above a 10% standard deviation; an IQR
+#: of 10% of the median is a little stricter (IQR is about 1.35 standard deviations).
+DEFAULT_MAX_SPREAD = 0.10
+#: Fewest samples for each percentile; below that it is not reported (it would be the max).
+PERCENTILE_MIN_SAMPLES = {"p50": 1, "p90": 10, "p99": 100}
+#: Fewest samples for a spread to mean anything.
+MIN_SAMPLES_FOR_SPREAD = 3
+#: A measurement never repeats more than this, whatever the time budget.
+MAX_SAMPLES = 1000
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (``q`` in 0..100), as numpy's default."""
+    if not ordered:
+        raise ValueError("no samples")
+    pos = (len(ordered) - 1) * q / 100.0
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def relative_spread(samples: list[float]) -> float | None:
+    """IQR / median, or ``None`` with fewer than 2 samples or a median of 0."""
+    if len(samples) < 2:
+        return None
+    ordered = sorted(samples)
+    q = statistics.quantiles(ordered, n=4, method="inclusive")
+    median = statistics.median(ordered)
+    return (q[2] - q[0]) / median if median > 0 else None
+
+
+def is_unstable(samples: list[float], max_spread: float | None) -> bool:
+    """Too few samples to know, or a relative spread above ``max_spread``."""
+    if max_spread is None:
+        return False
+    spread = relative_spread(samples)
+    return len(samples) < MIN_SAMPLES_FOR_SPREAD or spread is None or spread > max_spread
+
+
+def summarize(samples_ms: list[float], cold_ms: float | None, max_spread: float | None = None) -> TimingStats:
     ordered = sorted(samples_ms)
     if len(ordered) >= 2:
         q = statistics.quantiles(ordered, n=4, method="inclusive")
         iqr = q[2] - q[0]
     else:
         iqr = 0.0
+    pcts = {name: percentile(ordered, float(name[1:])) if len(ordered) >= need else None
+            for name, need in PERCENTILE_MIN_SAMPLES.items()}
     return TimingStats(
         median=statistics.median(ordered) if ordered else (cold_ms or 0.0), iqr=iqr,
         min=ordered[0] if ordered else (cold_ms or 0.0), max=ordered[-1] if ordered else (cold_ms or 0.0),
-        count=len(ordered), cold=cold_ms, samples=list(samples_ms),
+        count=len(ordered), cold=cold_ms, samples=list(samples_ms), **pcts,
+        rel_spread=relative_spread(ordered), unstable=is_unstable(ordered, max_spread),
     )
 
 
@@ -194,15 +239,21 @@ class Measured:
 
 
 def measure(fn: Callable[[], Any], device: Any, *, warmup: int = 1, repeats: int = 5,
-            on_call: Callable[[int, int], None] | None = None) -> Measured:
-    """Time ``fn``: one cold call, ``warmup`` discarded calls, ``repeats`` timed calls.
+            on_call: Callable[[int, int], None] | None = None, max_time: float = 0.0,
+            max_spread: float | None = DEFAULT_MAX_SPREAD) -> Measured:
+    """Time ``fn``: one cold call, ``warmup`` discarded calls, at least ``repeats`` timed calls.
+
+    Past ``repeats``, timed calls go on while the relative spread (IQR / median) is above
+    ``max_spread`` and the timed calls have taken less than ``max_time`` seconds (at most
+    :data:`MAX_SAMPLES`); a figure still above the threshold is marked ``unstable``.
+    ``max_time=0`` gives exactly ``repeats`` calls.
 
     Memory is measured on calls that are not in the timing: the cold call
     (``memory.cold_peak``; on CUDA it can be several times the warm peak) and one
     extra warm call after the repeats (``memory.peak``). Measuring memory resets
     the CPU's high-water mark and trims the heap, which would make the next call
     pay page faults, so no timed call follows it directly.
-    ``on_call(i, total)`` reports progress.
+    ``on_call(i, total)`` reports progress (``total`` grows when calls are added).
     """
     clock = Clock(device)
     total = 2 + warmup + repeats
@@ -214,12 +265,19 @@ def measure(fn: Callable[[], Any], device: Any, *, warmup: int = 1, repeats: int
         clock.time_ms(fn)
         if on_call:
             on_call(2 + i, total)
-    samples = []
-    for i in range(repeats):
+    samples: list[float] = []
+    spent_ms = 0.0
+    while True:
         ms, value = clock.time_ms(fn)
         samples.append(ms)
+        spent_ms += ms
+        if len(samples) > repeats:
+            total += 1
         if on_call:
-            on_call(2 + warmup + i, total)
+            on_call(1 + warmup + len(samples), total)
+        if len(samples) >= repeats and (spent_ms >= max_time * 1000.0 or len(samples) >= MAX_SAMPLES
+                                        or not is_unstable(samples, max_spread)):
+            break
     with MemoryMeter(device) as warm_meter:
         fn()
     if on_call:
@@ -227,4 +285,4 @@ def measure(fn: Callable[[], Any], device: Any, *, warmup: int = 1, repeats: int
     memory = warm_meter.stats
     if memory is not None and cold_meter.stats is not None:
         memory.cold_peak = cold_meter.stats.peak
-    return Measured(timing=summarize(samples, cold_ms), memory=memory, value=value)
+    return Measured(timing=summarize(samples, cold_ms, max_spread), memory=memory, value=value)

@@ -20,7 +20,8 @@ from .errors import OptionError
 from .host import Host, _describe
 from .inspection import components_of, inspect_component, native_size, new_run, pipeline_device_dtype
 from .loading import DEFAULT_MODEL, LoadedPipeline, SourceSpec, load
-from .measure import Measured, device_peak_flops, measure
+from .machine import MachineMonitor
+from .measure import DEFAULT_MAX_SPREAD, Measured, device_peak_flops, measure
 from .precheck import did_you_mean
 from .results import ComponentResult, HookFailure, Measurement, ProfileSettings, RunResult
 
@@ -39,6 +40,10 @@ class ProfileOptions(InspectOptions):
     image_path: str | None = None
     image_out: str | None = None
     end_to_end: bool = True
+    #: seconds one measurement may keep repeating to get its relative spread under
+    #: ``max_spread`` (0: exactly ``repeats`` calls); the end-to-end pairs use the same budget
+    max_time: float = 0.0
+    max_spread: float = DEFAULT_MAX_SPREAD
 
 
 @dataclass
@@ -48,6 +53,8 @@ class ProfileContext(InspectContext):
 
     peak_flops: float | None = None
     progress: Progress | None = None
+    #: the machine monitor of this run (its ``state`` so far is readable at any time)
+    machine: MachineMonitor | None = None
 
     def measure(self, result: ComponentResult, name: str, fn: Callable[[], Any], *, flops: int | None = None,
                 calls_per_run: float | None = None, repeats: int | None = None,
@@ -68,7 +75,8 @@ class ProfileContext(InspectContext):
         try:
             with torch.no_grad():
                 measured = measure(fn, self.device, warmup=self.options.warmup if warmup is None else warmup,
-                                   repeats=self.options.repeats if repeats is None else repeats, on_call=tick)
+                                   repeats=self.options.repeats if repeats is None else repeats, on_call=tick,
+                                   max_time=self.options.max_time, max_spread=self.options.max_spread)
         except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
             oom = exc
         if oom is not None:
@@ -217,7 +225,11 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
     run.profile = ProfileSettings(device=str(device), device_name=name, dtype=dtype_name, warmup=options.warmup,
                                   repeats=options.repeats, threads=torch.get_num_threads(), peak_flops=peak,
                                   attention=attention_in_use(pipe), scheduler=type(pipe.scheduler).__name__,
-                                  timer="cuda_events" if str(device).startswith("cuda") else "perf_counter")
+                                  timer="cuda_events" if str(device).startswith("cuda") else "perf_counter",
+                                  max_spread=options.max_spread, max_time=options.max_time)
+    monitor = MachineMonitor()
+    ctx.machine = monitor
+    monitor.__enter__()
     try:
         for component in components_of(pipe):
             if progress:
@@ -235,6 +247,9 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
             run.pipeline = profile_pipeline(ctx, run)
     except KeyboardInterrupt:
         run.interrupted = True
+    finally:
+        monitor.__exit__(None, None, None)
+        run.machine = monitor.state
     return run
 
 

@@ -80,6 +80,14 @@ class TimingStats:
     cold: float | None = None
     unit: str = "ms"
     samples: list[float] = field(default_factory=list)
+    #: percentiles, each only with enough samples (p50 from 1, p90 from 10, p99 from 100)
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+    #: IQR / median: the spread relative to the figure (None with fewer than 2 samples)
+    rel_spread: float | None = None
+    #: the relative spread stayed above the run's threshold (or too few samples to know)
+    unstable: bool = False
 
 
 @dataclass
@@ -95,6 +103,34 @@ class MemoryStats:
     reserved: int | None = None
     absolute_peak: int | None = None
     cold_peak: int | None = None
+
+
+@dataclass
+class MachineSample:
+    """The machine at one moment: ``seconds`` since the run started, 1-minute load average,
+    mean CPU frequency (MHz), and the share of all CPUs other processes used since the
+    previous sample (0..1). ``None``: not readable on this system."""
+
+    seconds: float
+    load: float | None = None
+    cpu_mhz: float | None = None
+    other_cpu: float | None = None
+
+
+@dataclass
+class MachineState:
+    """The machine while a profile ran. ``busy`` with ``reasons`` when other work competed
+    for the CPU: the run's time figures are then flagged, not stated as facts."""
+
+    cpus: int
+    start: MachineSample
+    end: MachineSample | None = None
+    samples: list[MachineSample] = field(default_factory=list)
+    other_cpu_mean: float | None = None
+    other_cpu_max: float | None = None
+    load_max: float | None = None
+    busy: bool = False
+    reasons: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -247,6 +283,42 @@ class PipelineRun:
     memory: MemoryStats | None = None
     error: str | None = None
     unit: str = "ms"
+    #: relative spread (IQR / median) of ``totals`` and ``bare_totals``
+    total_rel_spread: float | None = None
+    bare_rel_spread: float | None = None
+    #: [low, high] of the ratio of paired calls (instrumented / bare, same round): all pairs
+    #: up to 9, the middle 80% from 10
+    overhead_interval: list[float] | None = None
+    #: [low, high]: isolated first quartiles / slowest total .. third quartiles / fastest total
+    component_sum_ratio_interval: list[float] | None = None
+    #: which figures are not to be trusted ("total", "bare_total", "overhead_ratio",
+    #: "component_sum_ratio"), and why
+    unstable: list[str] = field(default_factory=list)
+    unstable_reasons: list[str] = field(default_factory=list)
+
+    def parts(self) -> list[tuple[str, str | None, float]]:
+        """Where the median instrumented call spent its time: (label, component name or None, ms).
+        Shares of ``total`` are each component's real share of the pipeline run."""
+        rows: list[tuple[str, str | None, float | None]] = [
+            ("text encoding", "text_encoder", self.text_encoding), ("prepare", None, self.prepare),
+            ("denoiser (all steps)", None, sum(s.denoiser for s in self.steps)),
+            ("scheduler.step (all steps)", "scheduler", sum(s.scheduler for s in self.steps)),
+            ("other in steps (CFG, guidance)", None, sum(s.other for s in self.steps)),
+            ("vae decode", "vae", self.vae_decode), ("safety checker", "safety_checker", self.safety_checker)]
+        return [(label, name, ms) for label, name, ms in rows if ms is not None]
+
+    def component_share(self, name: str, kind: str = "") -> float | None:
+        """A component's share of the pipeline run (0..1), from the parts above; None if not timed there."""
+        if not self.total:
+            return None
+        if kind in ("unet", "transformer"):
+            return sum(s.denoiser for s in self.steps) / self.total
+        if kind == "text_encoder" or name.startswith("text_encoder"):
+            return self.text_encoding / self.total if name == "text_encoder" else None
+        for _label, part_name, ms in self.parts():
+            if part_name == name:
+                return ms / self.total
+        return None
 
 
 @dataclass
@@ -261,6 +333,10 @@ class ProfileSettings:
     attention: str | None = None
     scheduler: str | None = None
     timer: str = "perf_counter"
+    #: a measurement repeats past ``repeats`` until its relative spread is at most ``max_spread``
+    #: or it has taken ``max_time`` seconds (0: exactly ``repeats`` calls)
+    max_spread: float | None = None
+    max_time: float | None = None
 
 
 @dataclass
@@ -337,6 +413,8 @@ class RunResult:
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
     recording: RecordingInfo | None = None
+    #: the machine's load while ``profile`` ran (profile only)
+    machine: MachineState | None = None
 
     def component(self, name: str) -> ComponentResult:
         for comp in self.components:

@@ -1,21 +1,56 @@
-"""The terminal front end: rich tables over a :class:`RunResult`. Renders, never measures."""
+"""The terminal front end: a run (or a comparison) as tables. Renders, never measures.
+
+Everything printed is first built as data (:class:`Grid` tables and :class:`Line` text),
+then written in one of four formats:
+
+- ``table``: rich tables. On a terminal they fit its width; when stdout is not a terminal
+  they keep their natural width (rich would otherwise squeeze them into 80 columns and break
+  words: ``Autoencod``/``erKL``), so a pipe or a file gets whole cells.
+- ``plain``: aligned columns separated by two spaces, no box, no colour: for ``grep``/``awk``.
+- ``markdown``: pipe tables, for pasting into an issue or a pull request.
+- ``json``: the run itself (the same document as ``--json``).
+"""
 from __future__ import annotations
 
-from typing import Any
-
-from rich.console import Console, Group
-from rich.table import Table
-from rich.text import Text
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
 
 from .results import ComponentResult, LayerRecord, RunResult, View
-from .units import human_bytes, human_count, human_ms
+from .units import (UNSTABLE_LEGEND, UNSTABLE_MARK, human_bytes, human_count, human_flops, human_ms, human_pct,
+                    human_ratio, human_spread, human_timing, shape_text)
+
+FORMATS = ("table", "plain", "markdown", "json")
 
 
-def shape_text(shape: list[int]) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
+@dataclass
+class Grid:
+    """A table as data: ``columns`` are (name, "left"|"right"); ``total`` is an optional last row."""
+
+    title: str
+    columns: list[tuple[str, str]]
+    rows: list[list[str]] = field(default_factory=list)
+    dim: list[bool] = field(default_factory=list)
+    total: list[str] | None = None
+    caption: list[str] = field(default_factory=list)
+
+    def add(self, cells: list[Any], dim: bool = False) -> None:
+        self.rows.append(["" if c is None else str(c) for c in cells])
+        self.dim.append(dim)
 
 
-def progress_bar(console: Console) -> Any:
+@dataclass
+class Line:
+    text: str
+    style: str | None = None
+
+
+Block = Any  # Grid | Line
+
+
+def progress_bar(console: Any) -> Any:
     """A context manager yielding ``report(stage, fraction, detail)`` that drives a rich progress bar."""
     import contextlib
 
@@ -35,85 +70,126 @@ def progress_bar(console: Console) -> Any:
     return manager()
 
 
-def summary_table(run: RunResult) -> Table:
+# --- building blocks from a run ----------------------------------------------------------------
+
+
+def summary_grid(run: RunResult) -> Grid:
     m, inp = run.model, run.inputs
-    table = Table(title=f"{m.source} · {m.pipeline_class} · weights={m.weights} · {run.environment.device} "
-                        f"{run.environment.dtype} · {inp.width}x{inp.height} batch {inp.batch_size}",
-                  title_justify="left")
     profiled = run.profile is not None
-    columns = [("component", "left"), ("class", "left"), ("parameters", "right"), ("size", "right"),
-               ("FLOPs", "right")]
-    columns += ([("timed call, its FLOPs", "left"), ("time (median)", "right"), ("peak memory", "right")]
+    columns = [("component", "left"), ("class", "left"), ("parameters", "right"), ("%", "right"),
+               ("size", "right"), ("FLOPs", "right")]
+    columns += ([("timed call, its FLOPs", "left"), ("time (median ±spread)", "right"), ("peak memory", "right")]
                 if profiled else [("main output", "left")])
     columns += [("notes", "left")]
-    for col, justify in columns:
-        table.add_column(col, justify=justify, overflow="fold")
+    grid = Grid(f"{m.source} · {m.pipeline_class} · weights={m.weights} · {run.environment.device} "
+                f"{run.environment.dtype} · {inp.width}x{inp.height} batch {inp.batch_size}", columns)
+    total_params = sum(c.parameters.total for c in run.components if c.parameters) or None
     for comp in run.components:
-        style = None if comp.present else "dim"
         notes = "absent" if not comp.present else ""
         if comp.errors:
-            notes = f"[red]{len(comp.errors)} plugin error(s)[/red]"
-        cells = [comp.name, comp.class_name, f"{comp.parameters.total:,}" if comp.parameters else "-",
-                 human_bytes(comp.parameters.bytes) if comp.parameters else "-", human_count(comp.flops)]
+            notes = f"{len(comp.errors)} plugin error(s)"
+        params = comp.parameters.total if comp.parameters else None
+        cells = [comp.name, comp.class_name, human_count(params),
+                 human_pct(params / total_params) if params is not None and total_params else "-",
+                 human_bytes(comp.parameters.bytes) if comp.parameters else "-", human_flops(comp.flops)]
         if profiled:  # time goes with the FLOPs of the same call, not the whole example call's
             call = comp.timed_call()
-            cells += [f"{call.name} {human_count(call.flops)}" if call else "-",
-                      human_ms(comp.timing.median) if comp.timing else "-",
+            cells += [f"{call.name} {human_flops(call.flops)}" if call else "-", human_timing(comp.timing),
                       human_bytes(comp.memory.peak) if comp.memory else "-"]
         else:
             cells += [f"{comp.outputs[0].name} {shape_text(comp.outputs[0].shape)}" if comp.outputs else ""]
-        table.add_row(*cells, notes, style=style)
-    return table
+        grid.add(cells + [notes], dim=not comp.present)
+    with_params = [c for c in run.components if c.parameters]
+    flops = [c.flops for c in run.components if c.flops is not None]
+    grid.total = ["total", "", human_count(total_params), "100.0%" if total_params else "-",
+                  human_bytes(sum(c.parameters.bytes for c in with_params)) if with_params else "-",
+                  human_flops(sum(flops)) if flops else "-"]
+    grid.total += (["", "", ""] if profiled else [""]) + [""]
+    if profiled and any(c.timing is not None and c.timing.unstable for c in run.components):
+        grid.caption.append(UNSTABLE_LEGEND)
+    if flops:
+        grid.caption.append("FLOPs: one example call of each component (the UNet: one denoising step); "
+                            "the total adds those calls")
+    return grid
 
 
-def pipeline_table(run: RunResult) -> Any:
+def pipeline_grid(run: RunResult) -> Block | None:
     p = run.pipeline
     if p is None:
-        return Text("")
+        return None
     if p.error:
-        return Text(f"pipeline: {p.error}", style="red")
+        return Line(f"pipeline: {p.error}", "red")
+    mark = (lambda name: f" {UNSTABLE_MARK}" if name in p.unstable else "")
     steps = (f"{p.num_steps} steps" if p.num_steps == run.inputs.steps
              else f"{p.num_steps} scheduler steps for --steps {run.inputs.steps} (see note)")
-    table = Table(title=f"end to end: {steps}, {human_ms(p.total)} "
-                        f"({p.it_per_s or 0:.2f} it/s), median of {p.repeats}", title_justify="left")
-    table.add_column("part")
-    table.add_column("time", justify="right")
-    table.add_column("share", justify="right")
-    parts = [("text encoding", p.text_encoding), ("prepare", p.prepare),
-             ("denoiser (all steps)", sum(s.denoiser for s in p.steps)),
-             ("scheduler.step (all steps)", sum(s.scheduler for s in p.steps)),
-             ("other in steps (CFG, guidance)", sum(s.other for s in p.steps)),
-             ("vae decode", p.vae_decode), ("safety checker", p.safety_checker)]
-    for label, ms in parts:
-        if ms is not None:
-            table.add_row(label, human_ms(ms), f"{100 * ms / p.total:.1f}%" if p.total else "-")
+    grid = Grid(f"end to end: {steps}, {human_ms(p.total)} {human_spread(p.total_rel_spread)}"
+                f"{mark('total')} ({p.it_per_s or 0:.2f} it/s), median of {p.repeats} calls",
+                [("part", "left"), ("time", "right"), ("share", "right")])
+    for label, _name, ms in p.parts():
+        grid.add([label, human_ms(ms), human_pct(ms / p.total) if p.total else "-"])
+    grid.total = ["total", human_ms(p.total), "100.0%" if p.total else "-"]
+    grid.caption.append(f"bare call {human_ms(p.bare_total)} {human_spread(p.bare_rel_spread)}"
+                        f"{mark('bare_total')}; instrumentation overhead "
+                        f"{human_ratio(p.overhead_ratio, p.overhead_interval)}{mark('overhead_ratio')}")
     first = p.steps[0] if p.steps else None
-    caption = [f"bare call {human_ms(p.bare_total)}, instrumentation overhead x{p.overhead_ratio or 0:.3f}"]
     if first is not None:
-        caption.append(f"step 0 {human_ms(first.total)} (denoiser {human_ms(first.denoiser)})")
+        grid.caption.append(f"step 0 {human_ms(first.total)} (denoiser {human_ms(first.denoiser)})")
     if p.component_sum_ratio:
-        caption.append(f"isolated components add up to {100 * p.component_sum_ratio:.1f}% of the total")
+        grid.caption.append(f"isolated components add up to {human_pct(p.component_sum_ratio)} of the total"
+                            + (f" ({human_pct(p.component_sum_ratio_interval[0])}-"
+                               f"{human_pct(p.component_sum_ratio_interval[1])})"
+                               if p.component_sum_ratio_interval else "") + mark("component_sum_ratio"))
     if p.identical_output is not None:
-        caption.append("identical image with and without instrumentation" if p.identical_output
-                       else "images differ with instrumentation")
+        grid.caption.append("identical image with and without instrumentation" if p.identical_output
+                            else "images differ with instrumentation")
     if p.image:
-        caption.append(f"image saved to {p.image}")
-    table.caption = "; ".join(caption)
-    return table
+        grid.caption.append(f"image saved to {p.image}")
+    for reason in p.unstable_reasons:
+        grid.caption.append(f"{UNSTABLE_MARK} unstable: {reason}")
+    return grid
 
 
-def layer_table(comp: ComponentResult, depth: int) -> Table:
-    table = Table(title=f"{comp.name} layers (depth ≤ {depth})", title_justify="left")
-    for col, justify in (("layer", "left"), ("type", "left"), ("input shapes", "left"), ("output shapes", "left"),
-                         ("parameters", "right"), ("FLOPs", "right")):
-        table.add_column(col, justify=justify, overflow="fold")
+def machine_lines(run: RunResult) -> list[Line]:
+    state = run.machine
+    if state is None:
+        return []
+    parts = []
+    if state.start.load is not None:
+        parts.append(f"load {state.start.load:.2f} at start"
+                     + (f", up to {state.load_max:.2f}" if state.load_max is not None else ""))
+    if state.start.cpu_mhz is not None:
+        parts.append(f"CPU {state.start.cpu_mhz:.0f} MHz")
+    if state.other_cpu_mean is not None:
+        parts.append(f"other processes {human_pct(state.other_cpu_mean)} of {state.cpus} CPUs on average")
+    lines = [Line("machine: " + ("; ".join(parts) or "state not readable here"))]
+    if state.busy:
+        lines.append(Line(f"{UNSTABLE_MARK} machine busy: " + "; ".join(state.reasons)
+                          + ": time figures are flagged, rerun on a quiet machine", "bold yellow"))
+    return lines
+
+
+def layer_grid(comp: ComponentResult, depth: int) -> Grid:
+    grid = Grid(f"{comp.name} layers (depth ≤ {depth})",
+                [("layer", "left"), ("type", "left"), ("parameters", "right"), ("%", "right"),
+                 ("FLOPs", "right"), ("%", "right"), ("output shapes", "left"), ("input shapes", "left")])
+    total_params = comp.parameters.total if comp.parameters else None
     for layer in comp.layers:
         if layer.depth > depth:
             continue
-        table.add_row(_indent(layer), layer.type, _shapes(layer.input_shapes), _shapes(layer.output_shapes),
-                      f"{layer.parameters:,}", human_count(layer.flops) if layer.calls else "not called",
-                      style=None if layer.calls else "dim")
-    return table
+        grid.add([_indent(layer), layer.type, human_count(layer.parameters),
+                  human_pct(layer.parameters / total_params) if total_params else "-",
+                  _layer_flops(layer), human_pct(layer.flops / comp.flops) if layer.flops and comp.flops else "-",
+                  _shapes(layer.output_shapes) if layer.calls else "(container)" if layer.flops else "not called",
+                  _shapes(layer.input_shapes)], dim=not layer.calls and not layer.flops)
+    grid.total = ["total", comp.class_name, human_count(total_params), "100.0%" if total_params else "-",
+                  human_flops(comp.flops), "100.0%" if comp.flops else "-", "", ""]
+    return grid
+
+
+def _layer_flops(layer: LayerRecord) -> str:
+    if layer.flops is None:
+        return "-" if layer.calls else "not called"
+    return human_flops(layer.flops)
 
 
 def _indent(layer: LayerRecord) -> str:
@@ -124,91 +200,276 @@ def _shapes(shapes: list[list[int]]) -> str:
     return " ".join(shape_text(s) for s in shapes[:3]) + (" …" if len(shapes) > 3 else "")
 
 
-def view_renderable(view: View, max_rows: int = 40) -> Any:
+def view_block(view: View, max_rows: int = 40) -> Block:
     if view.kind == "note":
-        return Text(f"{view.title}: {view.text}")
+        return Line(f"{view.title}: {view.text}")
     if view.kind == "series":
-        return series_text(view)
-    table = Table(title=view.title, title_justify="left")
-    for col in view.columns:
-        table.add_column(str(col), overflow="fold")
+        return Line(series_text(view))
+    grid = Grid(view.title, [(str(c), "left") for c in view.columns])
     for row in view.rows[:max_rows]:
-        table.add_row(*[_cell(c) for c in row])
+        grid.add([_cell(c) for c in row])
+    if grid.rows:  # numbers right-aligned
+        for i in range(len(grid.columns)):
+            if all(isinstance(r[i], (int, float)) and not isinstance(r[i], bool)
+                   for r in view.rows[:max_rows] if i < len(r) and r[i] is not None):
+                grid.columns[i] = (grid.columns[i][0], "right")
     if len(view.rows) > max_rows:
-        table.caption = f"{len(view.rows) - max_rows} more rows in the JSON/CSV/HTML reports"
-    return table
+        grid.caption.append(f"{len(view.rows) - max_rows} more rows in the JSON/CSV/HTML reports")
+    return grid
 
 
-def series_text(view: View, width: int = 40) -> Text:
+def series_text(view: View, width: int = 40) -> str:
     """A series as horizontal bars: enough to see a shape in a terminal."""
-    text = Text(f"{view.title}\n", style="bold")
+    lines = [view.title]
     for name, values in view.series.items():
         finite = [v for v in values if v is not None]
         top = max((abs(v) for v in finite), default=0) or 1
-        text.append(f"  {name}\n")
+        lines.append(f"  {name}")
         for x, v in list(zip(view.x, values))[:40]:
             bar = "█" * int(round(width * abs(v or 0) / top))
-            text.append(f"  {str(x):>16} {bar} {human_count(v) if isinstance(v, int) else f'{v:.4g}' if v is not None else '-'}\n")
-    return text
+            lines.append(f"  {str(x):>16} {bar} {_cell(v) if v is not None else '-'}")
+    return "\n".join(lines)
 
 
 def _cell(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
-        return f"{value:,}"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return human_count(value)
     if isinstance(value, float):
         return f"{value:.6g}"
     return "" if value is None else str(value)
 
 
-def render(run: RunResult, console: Console, *, layers: bool = False, depth: int = 2, details: bool = False) -> None:
-    console.print(summary_table(run))
+def run_blocks(run: RunResult, *, layers: bool = False, depth: int = 2, details: bool = False) -> list[Block]:
+    blocks: list[Block] = [summary_grid(run)]
     for comp in run.components:  # plugin metrics are part of the summary
         if comp.metrics:
-            console.print(Text(f"{comp.name} metrics: " + ", ".join(f"{k}={_cell(v)}" for k, v in comp.metrics.items())))
-    if run.pipeline is not None:
-        console.print(pipeline_table(run))
+            blocks.append(Line(f"{comp.name} metrics: " + ", ".join(f"{k}={_cell(v)}"
+                                                                   for k, v in comp.metrics.items())))
+    pipeline = pipeline_grid(run)
+    if pipeline is not None:
+        blocks.append(pipeline)
+    blocks.extend(machine_lines(run))
     if run.interrupted:
-        console.print(Text("interrupted: the figures above are what was measured before Ctrl-C", style="yellow"))
+        blocks.append(Line("interrupted: the figures above are what was measured before Ctrl-C", "yellow"))
     for note in run.notes:
-        console.print(Text(f"note: {note}", style="italic"))
+        blocks.append(Line(f"note: {note}", "italic"))
     for comp in run.components:
-        parts: list[Any] = []
+        parts: list[Block] = []
         if layers and comp.layers:
-            parts.append(layer_table(comp, depth))
+            parts.append(layer_grid(comp, depth))
         if details:
-            parts.extend(view_renderable(v) for v in comp.views)
+            parts.extend(view_block(v) for v in comp.views)
         for note in comp.notes if (details or layers) else []:
-            parts.append(Text(f"note: {note}", style="italic"))
+            parts.append(Line(f"note: {note}", "italic"))
         if parts:
-            console.print(Text(f"\n{comp.name} ({comp.class_name})", style="bold"))
-            console.print(Group(*parts))
-    failures = [(c.name, e) for c in run.components for e in c.errors]
-    for comp_name, err in failures:
-        console.print(Text(f"plugin {err['plugin']} failed on {comp_name} ({err['hook']}): {err['error']}",
-                           style="red"))
+            blocks.append(Line(f"\n{comp.name} ({comp.class_name})", "bold"))
+            blocks.extend(parts)
+    for comp in run.components:
+        for err in comp.errors:
+            blocks.append(Line(f"plugin {err['plugin']} failed on {comp.name} ({err['hook']}): {err['error']}",
+                               "red"))
     for plugin in run.plugins:
         if plugin.error:
-            console.print(Text(f"plugin {plugin.name} ({plugin.source}): {plugin.error}", style="red"))
+            blocks.append(Line(f"plugin {plugin.name} ({plugin.source}): {plugin.error}", "red"))
+    return blocks
 
 
-def render_comparison(comparison: Any, console: Console) -> None:
-    """Per-component ratios of two runs (B / A); the reasons they are not comparable come first."""
+def comparison_blocks(comparison: Any) -> list[Block]:
+    """Per component, per block and end to end, each as a narrow table (B / A ratios)."""
+    a, b = comparison.a_label, comparison.b_label
+    blocks: list[Block] = []
     if not comparison.comparable:
-        console.print(Text("NOT COMPARABLE for time and memory: " + "; ".join(comparison.problems), style="bold red"))
+        blocks.append(Line("NOT COMPARABLE for time and memory: " + "; ".join(comparison.problems), "bold red"))
     if comparison.differences:
-        console.print("differences: " + "; ".join(comparison.differences))
-    table = Table(title=f"{comparison.a_label} vs {comparison.b_label} (ratios B / A)", title_justify="left")
-    table.add_column("component")
-    for metric in ("parameters", "bytes", "flops", "time_ms", "memory_bytes"):
-        table.add_column(f"{metric} A", justify="right")
-        table.add_column(f"{metric} B", justify="right")
-        table.add_column("B/A", justify="right")
+        blocks.append(Line("differences: " + "; ".join(comparison.differences)))
+    blocks.append(Line(f"A = {a}, B = {b}; ratios are B / A"))
+    grid = Grid("per component", [("component", "left"), ("quantity", "left"), ("A", "right"), ("B", "right"),
+                                  ("B/A", "right")])
     for row in comparison.components:
-        cells = [row["component"]]
-        for metric in ("parameters", "bytes", "flops", "time_ms", "memory_bytes"):
-            a, b, r = row[f"{metric}_a"], row[f"{metric}_b"], row[f"{metric}_ratio"]
-            fmt = human_ms if metric == "time_ms" else human_bytes if metric.endswith("bytes") else human_count
-            cells += [fmt(a) if a is not None else "-", fmt(b) if b is not None else "-",
-                      f"{r:.3f}" if r is not None else "-"]
-        table.add_row(*cells)
-    console.print(table)
+        first = True
+        for metric, label, fmt in COMPARED:
+            va, vb, r = row[f"{metric}_a"], row[f"{metric}_b"], row[f"{metric}_ratio"]
+            if va is None and vb is None:
+                continue
+            flag = row.get(f"{metric}_unstable")
+            grid.add([row["component"] if first else "", label, fmt(va), fmt(vb),
+                      (f"{r:.3f}" if r is not None else "-") + (f" {UNSTABLE_MARK}" if flag else "")])
+            first = False
+    if any(row.get("time_ms_unstable") for row in comparison.components):
+        grid.caption.append(UNSTABLE_LEGEND)
+    blocks.append(grid)
+    if comparison.blocks:
+        blocks_grid = Grid("per block", [("block", "left"), ("params A", "right"), ("params B", "right"),
+                                         ("B/A", "right"), ("FLOPs A", "right"), ("FLOPs B", "right"),
+                                         ("B/A", "right")])
+        for row in comparison.blocks:
+            label = row["block"] if len({r["component"] for r in comparison.blocks}) == 1 else \
+                f"{row['component']}.{row['block']}"
+            blocks_grid.add([label, human_count(row["parameters_a"]), human_count(row["parameters_b"]),
+                             _ratio(row["parameters_ratio"]), human_flops(row["flops_a"]),
+                             human_flops(row["flops_b"]), _ratio(row["flops_ratio"])])
+        blocks.append(blocks_grid)
+    if comparison.pipeline:
+        e2e = Grid("end to end", [("quantity", "left"), ("A", "right"), ("B", "right"), ("B/A", "right")])
+        for key, label, fmt in PIPELINE_COMPARED:
+            if f"{key}_a" not in comparison.pipeline:
+                continue
+            va, vb = comparison.pipeline[f"{key}_a"], comparison.pipeline[f"{key}_b"]
+            flag = comparison.pipeline.get(f"{key}_unstable")
+            e2e.add([label, fmt(va), fmt(vb), _ratio(comparison.pipeline[f"{key}_ratio"])
+                     + (f" {UNSTABLE_MARK}" if flag else "")])
+        blocks.append(e2e)
+    return blocks
+
+
+def _ratio(r: Any) -> str:
+    return f"{r:.3f}" if r is not None else "-"
+
+
+def _plain_ratio(v: Any) -> str:
+    return human_ratio(v)
+
+
+COMPARED = (("parameters", "parameters", human_count), ("bytes", "size", human_bytes),
+            ("flops", "FLOPs", human_flops), ("time_ms", "time", human_ms), ("memory_bytes", "peak memory", human_bytes))
+PIPELINE_COMPARED = (("total_ms", "total", human_ms), ("bare_total_ms", "bare call", human_ms),
+                     ("it_per_s", "it/s", lambda v: "-" if v is None else f"{v:.2f}"),
+                     ("steps", "steps", human_count), ("text_encoding_ms", "text encoding", human_ms),
+                     ("denoiser_ms", "denoiser (all steps)", human_ms), ("vae_decode_ms", "vae decode", human_ms),
+                     ("overhead_ratio", "instrumentation overhead", _plain_ratio))
+
+
+# --- writing blocks ------------------------------------------------------------------------------
+
+
+def emit(blocks: list[Block], fmt: str, file: TextIO | None = None) -> None:
+    file = file or sys.stdout
+    if fmt in ("plain", "markdown"):
+        write = _plain if fmt == "plain" else _markdown
+        out = []
+        for i, block in enumerate(blocks):
+            if i:  # text lines stay together; tables stand apart
+                out.append("\n" if isinstance(block, Line) and isinstance(blocks[i - 1], Line) else "\n\n")
+            out.append(write(block))
+        file.write("".join(out) + "\n")
+    else:
+        console = make_console(file)
+        for block in blocks:
+            console.print(_rich(block))
+
+
+def make_console(file: TextIO | None = None) -> Any:
+    """A rich console for ``file``; when it is not a terminal, wide enough that nothing wraps."""
+    from rich.console import Console
+
+    file = file or sys.stdout
+    tty = hasattr(file, "isatty") and file.isatty()
+    if tty:
+        return Console(file=file)
+    width = int(os.environ.get("COLUMNS", "0") or 0)
+    return Console(file=file, width=width if width > 0 else 1000, no_color=True, highlight=False,
+                   color_system=None, emoji=False)
+
+
+def _rich(block: Block) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    if isinstance(block, Line):
+        return Text(block.text, style=block.style or "")
+    table = Table(title=block.title, title_justify="left", show_footer=False)
+    for name, justify in block.columns:
+        table.add_column(name, justify=justify, overflow="fold")
+    for cells, dim in zip(block.rows, block.dim):
+        table.add_row(*cells, style="dim" if dim else None)
+    if block.total is not None:
+        table.add_section()
+        table.add_row(*block.total, style="bold")
+    if block.caption:  # under the table, not squeezed into its width
+        from rich.console import Group
+
+        return Group(table, Text("\n".join(block.caption)))
+    return table
+
+
+def _all_rows(grid: Grid) -> list[list[str]]:
+    rows = [list(r) for r in grid.rows]
+    if grid.total is not None:
+        rows.append(list(grid.total))
+    return rows
+
+
+def _plain(block: Block) -> str:
+    if isinstance(block, Line):
+        return block.text.strip("\n")
+    header = [name for name, _ in block.columns]
+    rows = _all_rows(block)
+    widths = [max([len(header[i])] + [len(r[i]) for r in rows if i < len(r)]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        out = []
+        for i, (cell, (_, justify)) in enumerate(zip(cells, block.columns)):
+            out.append(cell.rjust(widths[i]) if justify == "right" else cell.ljust(widths[i]))
+        return "  ".join(out).rstrip()
+
+    lines = [block.title, line(header), "  ".join("-" * w for w in widths)]
+    lines += [line(r) for r in block.rows]
+    if block.total is not None:
+        lines.append(line(block.total))
+    lines += block.caption
+    return "\n".join(lines)
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown(block: Block) -> str:
+    if isinstance(block, Line):
+        text = block.text.strip("\n")
+        return f"```\n{text}\n```" if "\n" in text else _md_cell(text)
+    lines = [f"**{_md_cell(block.title)}**", ""]
+    lines.append("| " + " | ".join(_md_cell(n) for n, _ in block.columns) + " |")
+    lines.append("|" + "|".join("---:" if j == "right" else "---" for _, j in block.columns) + "|")
+    for r in block.rows:
+        lines.append("| " + " | ".join(_md_cell(c) for c in r) + " |")
+    if block.total is not None:
+        lines.append("| " + " | ".join(f"**{_md_cell(c)}**" if c else "" for c in block.total) + " |")
+    if block.caption:
+        lines.append("")
+        lines += [_md_cell(c) + "  " for c in block.caption]
+    return "\n".join(lines)
+
+
+# --- entry points --------------------------------------------------------------------------------
+
+
+def render(run: RunResult, console_or_file: Any = None, *, layers: bool = False, depth: int = 2,
+           details: bool = False, fmt: str = "table") -> None:
+    """Print ``run`` in ``fmt`` (table, plain, markdown, json) to a file (default stdout)."""
+    file = getattr(console_or_file, "file", console_or_file)
+    if fmt == "json":
+        from .reports.json_report import dumps
+
+        (file or sys.stdout).write(dumps(run))
+        return
+    emit(run_blocks(run, layers=layers, depth=depth, details=details), fmt, file)
+
+
+def render_comparison(comparison: Any, console_or_file: Any = None, fmt: str = "table") -> None:
+    file = getattr(console_or_file, "file", console_or_file)
+    if fmt == "json":
+        from dataclasses import asdict
+
+        from .results import _clean
+
+        (file or sys.stdout).write(json.dumps(_clean(asdict(comparison)), indent=2, ensure_ascii=False) + "\n")
+        return
+    emit(comparison_blocks(comparison), fmt, file)
+
+
+def summary_table(run: RunResult) -> Any:
+    """The component summary as a rich renderable (for callers that print with their own console)."""
+    return _rich(summary_grid(run))

@@ -19,12 +19,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .measure import is_unstable, percentile, relative_spread
 from .results import PipelineRun, RunResult, StepRecord
 
 MS = 1000.0
 #: Component names of denoisers (called once or more per step) and of autoencoders (decoded once).
 DENOISERS = ("unet", "transformer", "transformer_2", "prior", "decoder")
 VAES = ("vae", "movq", "vqgan")
+
+#: the end-to-end loop never runs more than this many bare + instrumented pairs
+MAX_E2E_PAIRS = 50
 
 
 @dataclass
@@ -227,15 +231,18 @@ def profile_pipeline(ctx: Any, run: RunResult) -> PipelineRun:
         return {"callback_on_step_end": on_step}
 
     traces = []
+    max_time = float(getattr(ctx.options, "max_time", 0.0) or 0.0)
+    max_spread = getattr(ctx.options, "max_spread", None)
     try:
         call(**stepping(0, "warm-up"))  # kept out of the figures
         with MemoryMeter(ctx.device) as meter:
-            for r in range(repeats):
+            r = 0
+            while True:
                 # alternate which kind goes first, so drift and cache effects do not favour one
                 for kind in (("bare", "instrumented") if r % 2 == 0 else ("instrumented", "bare")):
-                    index = 1 + 2 * r + (0 if kind == "bare" else 1)
+                    index = min(1 + 2 * r + (0 if kind == "bare" else 1), total_calls - 1)
                     if kind == "bare":
-                        report(index / total_calls, f"bare call {r + 1}/{repeats}")
+                        report(index / total_calls, f"bare call {r + 1}/{max(repeats, r + 1)}")
                         begin = tracer.now()
                         bare_images = call()
                         result.bare_totals.append((tracer.now() - begin) * MS)
@@ -243,7 +250,16 @@ def profile_pipeline(ctx: Any, run: RunResult) -> PipelineRun:
                         extra = stepping(index, "instrumented")
                         instrumented_images = tracer.call(lambda: call(**extra))
                         traces.append(tracer.trace)
+                r += 1
+                if r < repeats:
+                    continue
+                spent = (sum(result.bare_totals) + sum(t.end - t.start for t in traces) * MS) / MS
+                unsteady = is_unstable(result.bare_totals, max_spread) or is_unstable(
+                    [(t.end - t.start) * MS for t in traces], max_spread)
+                if not unsteady or spent >= max_time or r >= MAX_E2E_PAIRS:
+                    break
         result.memory = meter.stats
+        result.repeats = r
     except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
         result.error = f"out of memory: {type(exc).__name__}"
         return result
@@ -276,6 +292,8 @@ def profile_pipeline(ctx: Any, run: RunResult) -> PipelineRun:
     if component_sum:
         result.component_sum = component_sum
         result.component_sum_ratio = component_sum / result.total
+    monitor = getattr(ctx, "machine", None)
+    judge_stability(result, run, max_spread, monitor.state if monitor is not None else None)
     if ctx.options.image_out:
         picture = _picture(np.asarray(instrumented_images))
         if picture is not None:
@@ -296,6 +314,69 @@ def _picture(output: Any) -> Any:
     if array.ndim != 3 or array.shape[-1] not in (1, 3):
         return None
     return array if array.shape[-1] == 3 else array.repeat(3, axis=-1)
+
+
+def paired_ratio_interval(numerators: list[float], denominators: list[float]) -> list[float] | None:
+    """[low, high] of the ratios of paired calls: all of them up to 9 pairs, the middle 80% from 10."""
+    ratios = sorted(a / b for a, b in zip(numerators, denominators) if b)
+    if not ratios:
+        return None
+    if len(ratios) < 10:
+        return [ratios[0], ratios[-1]]
+    return [percentile(ratios, 10), percentile(ratios, 90)]
+
+
+def _quartiles(timing: Any) -> tuple[float, float]:
+    samples = sorted(getattr(timing, "samples", None) or [])
+    if len(samples) < 2:
+        return timing.median, timing.median
+    q = statistics.quantiles(samples, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def judge_stability(result: PipelineRun, run: RunResult, max_spread: float | None, machine: Any) -> None:
+    """Give every derived figure its uncertainty, and flag the ones not to be trusted.
+
+    A total is unstable when its relative spread is above ``max_spread`` (or there are too
+    few calls to know). A ratio is unstable when its interval is wider than ``max_spread``
+    of its value, when a figure it comes from is unstable, or when other processes competed
+    for the CPU (``machine.busy``): then it says something about the machine, not the model.
+    """
+    result.total_rel_spread = relative_spread(result.totals)
+    result.bare_rel_spread = relative_spread(result.bare_totals)
+    result.overhead_interval = paired_ratio_interval(result.totals, result.bare_totals)
+    measured = [m for c in run.components for m in c.measurements if m.calls_per_run and m.error is None]
+    if result.component_sum and result.totals:
+        low = sum(_quartiles(m.timing)[0] * m.calls_per_run for m in measured) / max(result.totals)
+        high = sum(_quartiles(m.timing)[1] * m.calls_per_run for m in measured) / min(result.totals)
+        result.component_sum_ratio_interval = [low, high]
+    unstable: list[str] = []
+    reasons: list[str] = []
+    limit = max_spread if max_spread is not None else float("inf")
+    for name, samples in (("total", result.totals), ("bare_total", result.bare_totals)):
+        if is_unstable(samples, max_spread):
+            unstable.append(name)
+            spread = relative_spread(samples)
+            reasons.append(f"{name}: relative spread {'unknown' if spread is None else f'{100 * spread:.0f}%'} "
+                           f"over {len(samples)} calls")
+    for name, value, interval, inputs in (
+            ("overhead_ratio", result.overhead_ratio, result.overhead_interval, ("total", "bare_total")),
+            ("component_sum_ratio", result.component_sum_ratio, result.component_sum_ratio_interval, ("total",))):
+        if value is None:
+            continue
+        why = []
+        if interval is None or not value or (interval[1] - interval[0]) / value > limit:
+            why.append("interval " + (f"{interval[0]:.3f}-{interval[1]:.3f}" if interval else "unknown"))
+        if any(i in unstable for i in inputs):
+            why.append("comes from an unstable total")
+        if name == "component_sum_ratio" and any(m.timing.unstable for m in measured):
+            why.append("some isolated timings are unstable")
+        if machine is not None and machine.busy:
+            why.append("machine busy (" + "; ".join(machine.reasons) + ")")
+        if why:
+            unstable.append(name)
+            reasons.append(f"{name}: " + ", ".join(why))
+    result.unstable, result.unstable_reasons = unstable, reasons
 
 
 def save_image(array: Any, path: str) -> None:

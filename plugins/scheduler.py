@@ -105,7 +105,9 @@ def scale_timing(timing, factor: float):
 
     return replace(timing, median=timing.median * factor, iqr=timing.iqr * factor, min=timing.min * factor,
                    max=timing.max * factor, cold=timing.cold * factor if timing.cold is not None else None,
-                   samples=[s * factor for s in timing.samples])
+                   samples=[s * factor for s in timing.samples],
+                   **{q: getattr(timing, q) * factor for q in ("p50", "p90", "p99")
+                      if getattr(timing, q, None) is not None})  # rel_spread and unstable do not scale
 
 
 @hookimpl

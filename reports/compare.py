@@ -70,6 +70,8 @@ def compare(a: RunResult, b: RunResult, a_label: str = "A", b_label: str = "B") 
         row.update(_pair("flops", ca.flops if ca else None, cb.flops if cb else None))
         row.update(_pair("time_ms", _get(ca, "timing", "median"), _get(cb, "timing", "median")))
         row.update(_pair("memory_bytes", _get(ca, "memory", "peak"), _get(cb, "memory", "peak")))
+        # a time ratio is only as good as the two figures it divides
+        row["time_ms_unstable"] = bool(_get(ca, "timing", "unstable") or _get(cb, "timing", "unstable"))
         comparison.components.append(row)
         if ca and cb and ca.kind in ("unet", "transformer") and ca.layers and cb.layers:
             blocks_b = {l.name: l for l in top_level_blocks(cb.layers)}
@@ -80,11 +82,23 @@ def compare(a: RunResult, b: RunResult, a_label: str = "A", b_label: str = "B") 
                 block.update(_pair("flops", la.flops, lb.flops if lb else None))
                 comparison.blocks.append(block)
     if a.pipeline and b.pipeline:
+        pa, pb = a.pipeline, b.pipeline
         comparison.pipeline = {
-            **_pair("total_ms", a.pipeline.total, b.pipeline.total),
-            **_pair("it_per_s", a.pipeline.it_per_s, b.pipeline.it_per_s),
-            **_pair("steps", a.pipeline.num_steps, b.pipeline.num_steps),
+            **_pair("total_ms", pa.total, pb.total),
+            **_pair("bare_total_ms", pa.bare_total, pb.bare_total),
+            **_pair("it_per_s", pa.it_per_s, pb.it_per_s),
+            **_pair("steps", pa.num_steps, pb.num_steps),
+            **_pair("text_encoding_ms", pa.text_encoding, pb.text_encoding),
+            **_pair("denoiser_ms", sum(s.denoiser for s in pa.steps) if pa.steps else None,
+                    sum(s.denoiser for s in pb.steps) if pb.steps else None),
+            **_pair("vae_decode_ms", pa.vae_decode, pb.vae_decode),
+            **_pair("overhead_ratio", pa.overhead_ratio, pb.overhead_ratio),
         }
+        for key, names in (("total_ms", ("total",)), ("bare_total_ms", ("bare_total",)),
+                           ("it_per_s", ("total",)), ("text_encoding_ms", ("total",)), ("denoiser_ms", ("total",)),
+                           ("vae_decode_ms", ("total",)), ("overhead_ratio", ("overhead_ratio",))):
+            comparison.pipeline[f"{key}_unstable"] = any(n in (pa.unstable or []) or n in (pb.unstable or [])
+                                                         for n in names)
     return comparison
 
 

@@ -1,7 +1,7 @@
 """Tidy CSV tables of a run, made with pandas: one row per observation, units in column names.
 
 Files: ``components.csv``, ``layers.csv``, ``measurements.csv`` (profile), ``steps.csv``
-(profile), ``plugins.csv``, ``errors.csv``, and one ``view_<component>_<title>.csv`` per
+and ``pipeline.csv`` (profile: end-to-end figures, intervals, what is unstable), ``plugins.csv``, ``errors.csv``, and one ``view_<component>_<title>.csv`` per
 table a plugin shows. Every table is built from ``run.to_dict()``, so a run written during
 ``inspect``/``profile`` and one loaded back from its JSON give byte-identical files.
 
@@ -36,7 +36,11 @@ def _timing(prefix: str, timing: dict | None) -> dict[str, Any]:
     timing = timing or {}
     return {f"{prefix}_ms_median": timing.get("median"), f"{prefix}_ms_iqr": timing.get("iqr"),
             f"{prefix}_ms_min": timing.get("min"), f"{prefix}_ms_max": timing.get("max"),
-            f"{prefix}_count": timing.get("count"), f"{prefix}_ms_cold": timing.get("cold")}
+            f"{prefix}_count": timing.get("count"), f"{prefix}_ms_cold": timing.get("cold"),
+            f"{prefix}_ms_p90": timing.get("p90"), f"{prefix}_ms_p99": timing.get("p99"),
+            f"{prefix}_rel_spread": timing.get("rel_spread"),
+            # absent (not measured) stays empty; measured and steady is False
+            f"{prefix}_unstable": timing.get("unstable", False) if timing else None}
 
 
 def _timed_call(component: dict) -> dict[str, Any]:
@@ -88,6 +92,21 @@ def tables(run: RunResult) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
         s_rows = [{"step": s["index"], "timestep": s["timestep"], "denoiser_ms": s["denoiser"], "scheduler_ms": s["scheduler"],
                    "other_ms": s["other"], "total_ms": s["total"]} for s in pipeline["steps"]]
         out["steps.csv"] = (["step", "timestep", "denoiser_ms", "scheduler_ms", "other_ms", "total_ms"], s_rows)
+        machine = data.get("machine") or {}
+        interval = pipeline.get("overhead_interval") or [None, None]
+        sum_interval = pipeline.get("component_sum_ratio_interval") or [None, None]
+        e2e = {"total_ms": pipeline.get("total"), "total_rel_spread": pipeline.get("total_rel_spread"),
+               "bare_total_ms": pipeline.get("bare_total"), "bare_rel_spread": pipeline.get("bare_rel_spread"),
+               "it_per_s": pipeline.get("it_per_s"), "repeats": pipeline.get("repeats"),
+               "overhead_ratio": pipeline.get("overhead_ratio"), "overhead_ratio_low": interval[0],
+               "overhead_ratio_high": interval[1], "component_sum_ratio": pipeline.get("component_sum_ratio"),
+               "component_sum_ratio_low": sum_interval[0], "component_sum_ratio_high": sum_interval[1],
+               "unstable": ";".join(pipeline.get("unstable") or []),
+               "machine_busy": machine.get("busy") if machine else None,
+               "machine_other_cpu_mean": machine.get("other_cpu_mean") if machine else None,
+               "machine_load_max": machine.get("load_max") if machine else None,
+               "error": pipeline.get("error")}
+        out["pipeline.csv"] = (list(e2e), [e2e])
     out["plugins.csv"] = (["plugin", "version", "source", "distribution", "hooks", "error"], [
         {"plugin": p["name"], "version": p["version"], "source": p["source"], "distribution": p.get("distribution"),
          "hooks": ";".join(p.get("hooks") or []), "error": p["error"]} for p in data["plugins"]])
@@ -114,6 +133,10 @@ def frame(columns: list[str], rows: list[dict[str, Any]]) -> Any:
 
     df = pd.DataFrame(rows, columns=columns)
     for col in df.columns:
+        values = [r.get(col) for r in rows if r.get(col) is not None]
+        # counts stay counts: a column of ints with gaps would otherwise become float (316695.0)
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            df[col] = pd.array([r.get(col) for r in rows], dtype="Int64")
         # pandas 3 gives text columns a string dtype, mixed ones object: both can hold formulas
         if pd.api.types.is_object_dtype(df[col]) or pd.api.types.is_string_dtype(df[col]):
             df[col] = df[col].map(neutralize)

@@ -5,8 +5,10 @@ Built from Jinja2 templates with autoescaping on; every user-controlled string
 markup. The run's data is embedded as JSON inside ``<script type="application/json">``
 with ``<``, ``>`` and ``&`` escaped, so no string can close the block. A
 Content-Security-Policy of ``default-src 'none'`` stops the page from fetching
-anything. Charts are drawn by plotly.js (inlined) from chart specifications made
-here, from the result objects: the page computes nothing about the model.
+anything. Charts are drawn by plotly.js's basic bundle (vendored in ``vendor/``, inlined)
+from chart specifications made here, from the result objects: the page computes nothing
+about the model. Each chart's values come scaled to one unit for its axis (``GFLOP``,
+``MiB``, ``ms``), with the exact figure, formatted as everywhere else, in its hover text.
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from markupsafe import Markup
 from inspector.blocks import top_level_blocks
 from inspector.files import atomic_path
 from inspector.results import RunResult, timed_call
-from inspector.units import human_bytes, human_count, human_ms
+from inspector.units import (UNSTABLE_LEGEND, UNSTABLE_MARK, human_bytes, human_count, human_flops, human_ms,
+                             human_rate, human_ratio, human_spread)
 
 
 def script_json(data: Any) -> Markup:
@@ -35,9 +38,7 @@ def script_json(data: Any) -> Markup:
 
 @lru_cache(maxsize=1)
 def plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    js = get_plotlyjs()
+    js = (resources.files("inspector.reports") / "vendor" / "plotly-basic.min.js").read_text(encoding="utf-8")
     if "</script" in js.lower():  # never the case today; cheap insurance for the inline block
         js = js.replace("</script", "<\\/script").replace("</SCRIPT", "<\\/SCRIPT")
     return js
@@ -56,15 +57,23 @@ def environment() -> Any:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True,
     )
-    env.filters["count"] = lambda n: human_count(n, " ")
+    env.filters["count"] = human_count
+    env.filters["flops"] = human_flops
+    env.filters["rate"] = human_rate
     env.filters["bytes"] = human_bytes
     env.filters["ms"] = human_ms
+    env.filters["spread"] = human_spread
+    env.filters["ratio"] = human_ratio
+    env.globals["UNSTABLE_MARK"] = UNSTABLE_MARK
+    env.globals["UNSTABLE_LEGEND"] = UNSTABLE_LEGEND
     env.filters["pct"] = lambda v: "-" if v is None else f"{100 * v:.1f}%"
     env.filters["scalar"] = _scalar
     return env
 
 
 def _scalar(v: Any) -> str:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return human_count(v)
     if isinstance(v, float):
         return f"{v:.6g}"
     if isinstance(v, (list, dict)):
@@ -73,20 +82,49 @@ def _scalar(v: Any) -> str:
     return "" if v is None else str(v)
 
 
+#: (unit, divisor) ladders for chart axes: one unit per chart, chosen from its largest value
+UNIT_LADDERS = {
+    "FLOP": [("FLOP", 1), ("kFLOP", 1e3), ("MFLOP", 1e6), ("GFLOP", 1e9), ("TFLOP", 1e12), ("PFLOP", 1e15)],
+    "parameters": [("parameters", 1), ("thousand parameters", 1e3), ("million parameters", 1e6),
+                   ("billion parameters", 1e9)],
+    "bytes": [("B", 1), ("KiB", 1024), ("MiB", 1024 ** 2), ("GiB", 1024 ** 3), ("TiB", 1024 ** 4)],
+    "ms": [("µs", 1e-3), ("ms", 1), ("s", 1e3)],
+}
+EXACT = {"FLOP": human_flops, "parameters": human_count, "bytes": human_bytes, "ms": human_ms}
+
+
+def scale_series(series: dict[str, list], quantity: str) -> tuple[dict[str, list], str, dict[str, list[str]]]:
+    """Values in one unit for the axis, the unit, and each value formatted exactly for hover text."""
+    ladder = UNIT_LADDERS.get(quantity)
+    if ladder is None:
+        return series, "", {name: [_scalar(v) for v in values] for name, values in series.items()}
+    top = max((abs(v) for values in series.values() for v in values if isinstance(v, (int, float))), default=0)
+    unit, size = ladder[0]
+    for candidate, candidate_size in ladder:
+        if top >= candidate_size:
+            unit, size = candidate, candidate_size
+    scaled = {name: [v / size if isinstance(v, (int, float)) else None for v in values]
+              for name, values in series.items()}
+    text = {name: [EXACT[quantity](v) for v in values] for name, values in series.items()}
+    return scaled, unit, text
+
+
 def charts(data: dict[str, Any]) -> list[dict[str, Any]]:
     """Chart specifications (bar, line or stacked) from the run's data."""
     specs: list[dict[str, Any]] = []
     modules = [c for c in data["components"] if c["present"] and c.get("parameters")]
 
-    def add(chart_id: str, title: str, kind: str, x: list, series: dict, x_label: str = "", y_label: str = "") -> None:
+    def add(chart_id: str, title: str, kind: str, x: list, series: dict, x_label: str = "",
+            quantity: str = "") -> None:
         if x and any(any(v for v in values if v) for values in series.values()):
-            specs.append({"id": chart_id, "title": title, "kind": kind, "x": x, "series": series,
-                          "x_label": x_label, "y_label": y_label})
+            scaled, unit, text = scale_series(series, quantity)
+            specs.append({"id": chart_id, "title": title, "kind": kind, "x": x, "series": scaled, "text": text,
+                          "x_label": x_label, "y_label": unit})
 
     add("parameters-by-component", "Parameters by component", "bar", [c["name"] for c in modules],
         {"parameters": [c["parameters"]["total"] for c in modules]}, "component", "parameters")
     add("flops-by-component", "FLOPs by component (one example call)", "bar", [c["name"] for c in modules],
-        {"FLOPs": [c["flops"] or 0 for c in modules]}, "component", "FLOPs")
+        {"FLOPs": [c["flops"] or 0 for c in modules]}, "component", "FLOP")
     for comp in data["components"]:
         if comp["kind"] in ("unet", "transformer") and comp["layers"]:
             blocks = top_level_blocks(comp["layers"])
@@ -94,10 +132,10 @@ def charts(data: dict[str, Any]) -> list[dict[str, Any]]:
                 [b["name"] for b in blocks], {"parameters": [b["parameters"] for b in blocks]}, "block", "parameters")
     timed = [c for c in data["components"] if c.get("timing")]
     add("time-by-component", "Time per component (median of one call)", "bar", [c["name"] for c in timed],
-        {"time_ms": [c["timing"]["median"] for c in timed]}, "component", "ms")
+        {"time": [c["timing"]["median"] for c in timed]}, "component", "ms")
     with_memory = [c for c in data["components"] if c.get("memory")]
     add("memory-by-component", "Peak memory per component", "bar", [c["name"] for c in with_memory],
-        {"memory_bytes": [c["memory"]["peak"] for c in with_memory]}, "component", "bytes")
+        {"peak memory": [c["memory"]["peak"] for c in with_memory]}, "component", "bytes")
     pipeline = data.get("pipeline")
     if pipeline and pipeline.get("steps"):
         steps = pipeline["steps"]
@@ -109,8 +147,22 @@ def charts(data: dict[str, Any]) -> list[dict[str, Any]]:
             if view["kind"] == "series" and view["series"]:
                 kind = "line" if all(isinstance(x, (int, float)) for x in view["x"]) else "bar"
                 add(f"view-{comp['name']}-{i}", f"{comp['name']}: {view['title']}", kind, view["x"], view["series"],
-                    view.get("x_label", ""), "")
+                    view.get("x_label", ""), _quantity_of(view["series"]))
     return specs
+
+
+def _quantity_of(series: dict[str, list]) -> str:
+    """The unit of a plugin's single series, from its name (``FLOPs``, ``time_ms``, ``bytes``); else none."""
+    if len(series) != 1:
+        return ""
+    name = next(iter(series)).lower()
+    if "flop" in name and "/s" not in name:
+        return "FLOP"
+    if name.endswith("ms") or name.endswith("(ms)"):
+        return "ms"
+    if name.endswith("bytes"):
+        return "bytes"
+    return ""
 
 
 def image_data_uri(path: str | None) -> str | None:
@@ -125,18 +177,43 @@ def image_data_uri(path: str | None) -> str | None:
     return "data:image/png;base64," + base64.b64encode(raw).decode("ascii")
 
 
+LAYER_KEYS = ("name", "type", "depth", "input_shapes", "output_shapes", "parameters", "flops", "calls",
+              "parameters_text", "flops_text")
+
+
+def layer_rows(layers: list[dict[str, Any]]) -> list[list[Any]]:
+    """Layer records as rows in :data:`LAYER_KEYS` order (compact: sd21 has ~1,200 layers), with
+    their numbers formatted as everywhere else; the page only sorts on the raw ones."""
+    rows = []
+    for layer in layers:
+        if layer["calls"]:
+            flops_text = human_flops(layer["flops"])
+        else:  # a container that never ran itself carries its children's FLOPs
+            flops_text = human_flops(layer["flops"]) + " (children)" if layer["flops"] is not None else "not called"
+        text = {"parameters_text": human_count(layer["parameters"]), "flops_text": flops_text}
+        rows.append([{**layer, **text}[key] for key in LAYER_KEYS])
+    return rows
+
+
 def render(run: RunResult) -> str:
     data = run.to_dict()
     comps = data["components"]
-    total_params = sum((c.get("parameters") or {}).get("total") or 0 for c in comps) or None
-    total_time = sum((c.get("timing") or {}).get("median") or 0 for c in comps) or None
+    with_params = [c["parameters"] for c in comps if c.get("parameters")]
+    total_params = sum(p.get("total") or 0 for p in with_params) or None
+    flops = [c["flops"] for c in comps if c.get("flops") is not None]
     metric_names = sorted({k for c in comps for k in (c.get("metrics") or {})})
+    pipeline = run.pipeline
+    shares = {c.name: pipeline.component_share(c.name, c.kind) if pipeline else None for c in run.components}
     template = environment().get_template("report.html.j2")
+    specs = charts(data)
     return template.render(
-        run=data, total_params=total_params, total_time=total_time, metric_names=metric_names,
+        run=data, total_params=total_params, metric_names=metric_names,
+        total_bytes=sum(p.get("bytes") or 0 for p in with_params) if with_params else None,
+        total_flops=sum(flops) if flops else None, shares=shares,
+        parts=pipeline.parts() if pipeline and not pipeline.error else [],
         timed_calls={c["name"]: timed_call(c) or {} for c in comps},
-        charts=charts(data), data_json=script_json({"components": [
-            {"name": c["name"], "layers": c["layers"]} for c in comps if c["layers"]], "charts": charts(data)}),
+        charts=specs, data_json=script_json({"layer_keys": list(LAYER_KEYS), "components": [
+            {"name": c["name"], "layers": layer_rows(c["layers"])} for c in comps if c["layers"]], "charts": specs}),
         image=image_data_uri((data.get("pipeline") or {}).get("image")),
         css=Markup(_asset("report.css")), js=Markup(_asset("report.js")), plotly=Markup(plotly_js()),
     )
@@ -149,6 +226,10 @@ def write(run: RunResult, path: str | Path) -> None:
 
 
 COMPARED = ("parameters", "bytes", "flops", "time_ms", "memory_bytes")
+COMPARED_QUANTITY = {"parameters": "parameters", "bytes": "bytes", "flops": "FLOP", "time_ms": "ms",
+                     "memory_bytes": "bytes"}
+COMPARED_LABEL = {"parameters": "parameters", "bytes": "size", "flops": "FLOPs", "time_ms": "time",
+                  "memory_bytes": "peak memory"}
 
 
 def render_comparison(comparison: Any) -> str:
@@ -157,13 +238,23 @@ def render_comparison(comparison: Any) -> str:
     for metric in COMPARED:
         present = [r for r in rows if r.get(f"{metric}_a") is not None or r.get(f"{metric}_b") is not None]
         if present and any(r.get(f"{metric}_a") or r.get(f"{metric}_b") for r in present):
-            specs.append({"id": f"compare-{metric}", "title": f"{metric}: {comparison.a_label} vs {comparison.b_label}",
-                          "kind": "bar", "x": [r["component"] for r in present],
-                          "series": {comparison.a_label: [r.get(f"{metric}_a") or 0 for r in present],
-                                     comparison.b_label: [r.get(f"{metric}_b") or 0 for r in present]},
-                          "x_label": "component", "y_label": metric})
+            series = {comparison.a_label: [r.get(f"{metric}_a") or 0 for r in present],
+                      comparison.b_label: [r.get(f"{metric}_b") or 0 for r in present]}
+            if comparison.a_label == comparison.b_label:
+                series = {f"A: {comparison.a_label}": series[comparison.a_label],
+                          f"B: {comparison.b_label}": list(series[comparison.b_label])}
+            scaled, unit, text = scale_series(series, COMPARED_QUANTITY[metric])
+            specs.append({"id": f"compare-{metric}",
+                          "title": f"{COMPARED_LABEL[metric]}: {comparison.a_label} vs {comparison.b_label}",
+                          "kind": "bar", "x": [r["component"] for r in present], "series": scaled, "text": text,
+                          "x_label": "component", "y_label": unit})
     template = environment().get_template("compare.html.j2")
-    return template.render(c=comparison, metrics=COMPARED, charts=specs,
+    from inspector.terminal import PIPELINE_COMPARED
+
+    fmt = {"parameters": human_count, "bytes": human_bytes, "flops": human_flops, "time_ms": human_ms,
+           "memory_bytes": human_bytes}
+    return template.render(c=comparison, metrics=COMPARED, labels=COMPARED_LABEL, charts=specs, fmt=fmt,
+                           pipeline_rows=PIPELINE_COMPARED,
                            data_json=script_json({"components": [], "charts": specs}),
                            css=Markup(_asset("report.css")), js=Markup(_asset("report.js")), plotly=Markup(plotly_js()))
 

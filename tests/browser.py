@@ -36,14 +36,42 @@ class PageReport:
         return [text for kind, text in self.console if kind == "error"] + self.page_errors
 
 
-def open_page(html: Path, screenshot: Path, user_data_dir: Path, script=None) -> PageReport:
+#: what must not overlap inside a plotly chart: the legend, the axis titles, the tick labels
+OVERLAP_SCRIPT = """() => {
+  const box = el => { const r = el.getBoundingClientRect(); return r.width && r.height ? r : null; };
+  const hit = (a, b) => a && b && a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  const problems = [];
+  document.querySelectorAll('[data-chart]').forEach(fig => {
+    const id = fig.getAttribute('data-chart');
+    const parts = {
+      legend: [...fig.querySelectorAll('g.legend')].map(box),
+      xtitle: [...fig.querySelectorAll('.g-xtitle text, text.xtitle')].map(box),
+      ytitle: [...fig.querySelectorAll('.g-ytitle text, text.ytitle, .g-y2title text')].map(box),
+      xticks: [...fig.querySelectorAll('g.xtick text')].map(box),
+      yticks: [...fig.querySelectorAll('g.ytick text, g.y2tick text')].map(box),
+    };
+    const pairs = [['legend', 'xtitle'], ['legend', 'ytitle'], ['legend', 'xticks'], ['legend', 'yticks'],
+                   ['xtitle', 'xticks'], ['ytitle', 'yticks'], ['xtitle', 'ytitle']];
+    for (const [a, b] of pairs) for (const ra of parts[a]) for (const rb of parts[b])
+      if (hit(ra, rb)) problems.push(id + ': ' + a + ' overlaps ' + b);
+    // rotated labels have overlapping boxes by design; straight ones must not touch
+    const straight = [...fig.querySelectorAll('g.xtick text')].filter(t => !/rotate\(-?[1-9]/.test(t.getAttribute('transform') || ''));
+    const xs = straight.map(box).filter(Boolean).sort((p, q) => p.left - q.left);
+    for (let i = 1; i < xs.length; i++) if (hit(xs[i - 1], xs[i])) problems.push(id + ': x tick labels overlap');
+  });
+  return problems;
+}"""
+
+
+def open_page(html: Path, screenshot: Path, user_data_dir: Path, script=None, width: int = 1400,
+              height: int = 1000, full_page: bool = False) -> PageReport:
     from playwright.sync_api import sync_playwright
 
     report = PageReport()
     with sync_playwright() as pw:
         browser = pw.chromium.launch_persistent_context(
             str(user_data_dir), executable_path=chromium_path(), headless=True, args=ARGS,
-            viewport={"width": 1400, "height": 1000}, service_workers="block")
+            viewport={"width": width, "height": height}, service_workers="block")
         try:
             page = browser.new_page()
             page.on("console", lambda msg: report.console.append((msg.type, msg.text)))
@@ -60,7 +88,7 @@ def open_page(html: Path, screenshot: Path, user_data_dir: Path, script=None) ->
             report.layer_rows = page.locator("#layer-table tbody tr").count()
             if script is not None:
                 report.extra = script(page) or {}
-            page.screenshot(path=str(screenshot), full_page=False)
+            page.screenshot(path=str(screenshot), full_page=full_page)
         finally:
             browser.close()
     return report

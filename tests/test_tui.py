@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import time
 
@@ -9,7 +10,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static, TabbedContent, Tree
 
 from inspector.tui.app import InspectorApp, parse_keymap
-from inspector.tui.widgets.layer_table import LayerTable
+from inspector.tui.widgets.layer_table import COLUMNS, LayerTable
 
 from .tui_app import SAVED_RUN, make_app
 
@@ -17,7 +18,17 @@ SIZE = (120, 40)
 FAST = {"steps": 3, "repeats": 1, "warmup": 0, "e2e_repeats": 1}
 
 
-async def wait_for(pilot, predicate, timeout: float = 90.0) -> None:
+def ready(app) -> bool:
+    return app.result is not None and bool(app.screen.query("#component-tabs") or app.screen.query("#pipeline-overview"))
+
+
+def first_key(data) -> str:
+    from textual.coordinate import Coordinate
+
+    return data.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value
+
+
+async def wait_for(pilot, predicate, timeout: float = 300.0) -> None:
     start = time.monotonic()
     while not predicate():
         if time.monotonic() - start > timeout:
@@ -34,7 +45,7 @@ def test_every_component_can_be_selected():
     async def scenario():
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.result is not None and app.screen.query("#component-tabs"))
+            await wait_for(pilot, lambda: ready(app))
             tree = app.screen.query_one(Tree)
             names = []
             for node in tree.root.children:
@@ -56,7 +67,7 @@ def test_plugin_tabs_come_from_the_hook():
     async def scenario():
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.result is not None and app.screen.query("#component-tabs"))
+            await wait_for(pilot, lambda: ready(app))
             titles = {}
             for name in ("tokenizer", "scheduler", "vae", "unet"):
                 await app.show_component(name)
@@ -73,7 +84,7 @@ def test_layer_table_sorts_filters_and_folds():
     async def scenario():
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.result is not None and app.screen.query("#component-tabs"))
+            await wait_for(pilot, lambda: ready(app))
             await app.show_component("unet")
             await pilot.pause(0.2)
             app.screen.query_one("#component-tabs", TabbedContent).active = "tab-layers"
@@ -89,22 +100,27 @@ def test_layer_table_sorts_filters_and_folds():
             await pilot.pause(0.3)
             expected = [l for l in unet.layers if "attn1" in l.name.lower()]
             assert data.row_count == len(expected) > 0
-            x = 0  # where the FLOPs header is: the render widths of the columns before it
-            for column in data.ordered_columns:
-                if column.key.value == "flops":
+            data.focus()
+            await pilot.pause(0.1)
+            for _ in range(len(COLUMNS)):  # `s` walks the sort columns; the header shows the mark
+                if table.sort_key == "flops":
                     break
-                x += column.get_render_width(data)
-            for _ in range(2):  # ascending, then descending
-                data.scroll_to(x=x, animate=False)  # the shape columns are wide: bring the header on screen
-                await pilot.pause(0.2)
-                assert await pilot.click(data, offset=(x - round(data.scroll_x) + 1, 0))
-                await pilot.pause(0.2)
-            assert (table.sort_key, table.reverse) == ("flops", True)
-            first = data.get_row_at(0)[0].strip()
-            assert first == max(expected, key=lambda l: l.flops or 0).name
-            table.sort_key, table.reverse = "parameters", True
-            table.refill()
-            assert data.get_row_at(0)[0].strip() == max(expected, key=lambda l: l.parameters).name
+                await pilot.press("s")
+                await pilot.pause(0.1)
+            assert table.sort_key == "flops" and table.reverse is True
+            labels = [str(c.label) for c in data.columns.values()]
+            assert "FLOPs ▼" in labels and labels[:4] == ["layer", "type", "parameters", "%"]
+            flops_of = {l.name: l.flops or 0 for l in expected}
+            assert flops_of[first_key(data)] == max(flops_of.values())
+            await pilot.press("r")
+            await pilot.pause(0.1)
+            assert "FLOPs ▲" in [str(c.label) for c in data.columns.values()]
+            assert flops_of[first_key(data)] == min(flops_of.values())
+            table.sort_by("parameters", reverse=True)
+            assert first_key(data) == max(expected, key=lambda l: l.parameters).name
+            # the selected row's inputs show under the table
+            inputs = str(table.query_one("#layer-inputs", Static).render())
+            assert max(expected, key=lambda l: l.parameters).name in inputs and "inputs (" in inputs
             await pilot.press("d")  # fold back to depth 2: no attn1 module that shallow
             await pilot.pause(0.2)
             assert data.row_count == 0
@@ -119,7 +135,7 @@ def test_profile_in_a_worker_then_cancel_a_second_one(tmp_path):
             await wait_for(pilot, lambda: app.result is not None and not app.busy)
             assert app.result.command == "inspect"
             await pilot.press("p")
-            await wait_for(pilot, lambda: app.result.command == "profile" and not app.busy, timeout=120)
+            await wait_for(pilot, lambda: app.result.command == "profile" and not app.busy, timeout=300)
             assert not app.result.interrupted and app.result.pipeline is not None
             assert app.result.component("unet").timing is not None
             assert "profiled" in str(app.screen.query_one("#status", Static).render())
@@ -128,9 +144,14 @@ def test_profile_in_a_worker_then_cancel_a_second_one(tmp_path):
             app.start_profile()
             await wait_for(pilot, lambda: app.busy and "·" in str(app.screen.query_one("#status", Static).render()))
             await pilot.press("x")
-            await wait_for(pilot, lambda: not app.busy and app.result is not first, timeout=120)
-            assert app.result.interrupted is True
+            await wait_for(pilot, lambda: not app.busy and app.partial is not None, timeout=300)
+            # the complete run stays on screen; the partial one is kept apart
+            assert app.result is first and not app.result.interrupted
+            assert app.partial.interrupted is True
             assert "cancelled" in str(app.screen.query_one("#status", Static).render())
+            app.show_partial()
+            await wait_for(pilot, lambda: app.result is not None and app.result.interrupted)
+            assert "interrupted" in app.sub_title
 
     asyncio.run(scenario())
 
@@ -232,20 +253,146 @@ def test_textual_only_in_the_tui_package():
     assert out == "False"
 
 
-@pytest.mark.parametrize("name, steps", [
-    ("summary", []),
-    ("layers", ["tab-layers"]),
-    ("tokenizer", ["component:tokenizer", "tab-plugin-0"]),
-])
-def test_snapshots(snap_compare, name, steps):
+SNAPSHOTS = [
+    ("overview", [], (80, 24)), ("overview", [], (120, 40)), ("overview", [], (200, 60)),
+    ("layers", ["component:unet", "tab-layers"], (80, 24)), ("layers", ["component:unet", "tab-layers"], (120, 40)),
+    ("layers", ["component:unet", "tab-layers"], (200, 60)),
+    ("tokenizer", ["component:tokenizer", "tab-plugin-0"], (120, 40)),
+    ("help", ["key:question_mark"], (80, 24)),
+]
+
+
+@pytest.mark.parametrize("name, steps, size", SNAPSHOTS, ids=[f"{n}-{w}x{h}" for n, _, (w, h) in SNAPSHOTS])
+def test_snapshots(snap_compare, name, steps, size):
     async def run_before(pilot):
         app = pilot.app
-        await wait_for(pilot, lambda: app.result is not None and app.screen.query("#component-tabs"))
+        await wait_for(pilot, lambda: ready(app))
         for step in steps:
             if step.startswith("component:"):
                 await app.show_component(step.split(":", 1)[1])
+            elif step.startswith("key:"):
+                await pilot.press(step.split(":", 1)[1])
             else:
                 app.screen.query_one("#component-tabs", TabbedContent).active = step
             await pilot.pause(0.3)
 
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+def test_root_node_shows_the_pipeline_overview():
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: ready(app))
+            await app.show_component("unet")
+            await pilot.pause(0.2)
+            tree = app.screen.query_one(Tree)
+            tree.select_node(tree.root)
+            await wait_for(pilot, lambda: app.screen.query("#pipeline-overview"))
+            assert app.screen.query("#overview-parts")
+            from rich.console import Console
+
+            from inspector.tui.widgets.component_detail import overview, parts_table
+
+            console = Console(width=200, record=True, file=open(os.devnull, "w"))
+            console.print(overview(app.result), parts_table(app.result))
+            text = console.export_text()
+            p = app.result.pipeline
+            from inspector.units import human_ms, human_ratio
+
+            assert human_ms(p.total) in text and f"{p.it_per_s:.2f} it/s" in text
+            assert human_ratio(p.overhead_ratio, p.overhead_interval).split(" (")[0] in text
+            assert "denoiser (all steps)" in text
+            # the tree's time share is the component's share of the real run, not of isolated calls
+            from inspector.tui.widgets.component_tree import shares
+
+            unet_share = shares(app.result)["unet"][1]
+            assert unet_share == pytest.approx(sum(s.unet for s in p.steps) / p.total)
+
+    asyncio.run(scenario())
+
+
+def test_help_lists_every_binding():
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: ready(app))
+            for key in ("question_mark", "f1"):
+                await pilot.press(key)
+                await pilot.pause(0.3)
+                from inspector.tui.app import HelpScreen
+
+                assert isinstance(app.screen, HelpScreen)
+                table = app.screen.query_one("#help-table", DataTable)
+                ids = {table.get_row_at(i)[1] for i in range(table.row_count)}
+                assert {b.id for b in InspectorApp.BINDINGS} <= ids and {"layers_sort", "layers_reverse"} <= ids
+                await pilot.press("escape")
+                await pilot.pause(0.2)
+                assert not isinstance(app.screen, HelpScreen)
+
+    asyncio.run(scenario())
+
+
+def test_open_tab_is_kept_when_the_component_changes():
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: ready(app))
+            await app.show_component("vae")
+            await pilot.pause(0.2)
+            app.screen.query_one("#component-tabs", TabbedContent).active = "tab-timing"
+            await pilot.pause(0.2)
+            await app.show_component("unet")
+            await pilot.pause(0.3)
+            assert app.screen.query_one("#component-tabs", TabbedContent).active == "tab-timing"
+            app.screen.query_one("#component-tabs", TabbedContent).active = "tab-layers"
+            await pilot.pause(0.2)
+            await app.show_component("scheduler")  # no layers: falls back to the first tab
+            await pilot.pause(0.3)
+            assert app.screen.query_one("#component-tabs", TabbedContent).active == "tab-summary"
+
+    asyncio.run(scenario())
+
+
+def test_one_progress_bar_for_the_whole_job_never_goes_back():
+    from inspector.tui.app import OverallProgress
+
+    progress = OverallProgress(["loading", "vae", "unet", "pipeline"], {"pipeline": 2.0})
+    seen = [progress.update("loading", 1.0), progress.update("vae", 0.5), progress.update("vae", 1.0),
+            progress.update("unet", 0.0), progress.update("vae", 0.2), progress.update("pipeline", 0.5),
+            progress.update("pipeline", 1.0)]
+    assert seen == sorted(seen) and seen[0] == pytest.approx(0.2) and seen[-1] == pytest.approx(1.0)
+    assert seen[1] == pytest.approx(0.3) and seen[5] == pytest.approx(0.8)
+
+
+def test_float16_is_not_offered_on_a_cpu(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    app = make_app()
+    assert app.dtypes_offered() == ["float32", "bfloat16"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert "float16" in app.dtypes_offered()
+
+
+def test_a_job_that_crashes_is_reported(tmp_path, monkeypatch):
+    import inspector.profiling as profiling
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("kaboom in a plugin-free place")
+
+    monkeypatch.setattr(profiling, "run_profile", boom)
+
+    async def scenario():
+        app = make_app(export_dir=str(tmp_path))
+        notified = []
+        app.notify = lambda message, **kwargs: notified.append((message, kwargs.get("severity")))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: ready(app))
+            await pilot.press("p")
+            await wait_for(pilot, lambda: "kaboom" in str(app.screen.query_one("#status", Static).render()),
+                           timeout=180)
+            assert not app.busy
+            assert any("kaboom" in message and severity == "error" for message, severity in notified)
+
+    asyncio.run(scenario())

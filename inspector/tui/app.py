@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from textual import on, work
-from textual.app import App
+from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import ProgressBar, Static, Tree
-from textual.worker import get_current_worker
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, ProgressBar, Static, Tree
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from inspector.results import RunResult
 from inspector.sweep import is_sweep_folder
@@ -25,14 +27,66 @@ from inspector.sweep import is_sweep_folder
 from .commands import InspectorCommands
 from .main_screen import MainScreen
 from .messages import Progress, RunFailed, RunReady
-from .widgets.component_detail import ComponentDetail
+from .widgets.component_detail import ComponentDetail, PipelineOverview
 from .widgets.component_tree import ComponentTree
 from .widgets.layer_table import LayerTable
+
+__all__ = ["InspectorApp", "OverallProgress", "HelpScreen", "parse_keymap"]
 
 
 class Cancelled(KeyboardInterrupt):
     """Raised inside a worker's progress callback once the user cancelled; ``run_profile`` keeps
     what was measured and marks the run interrupted, as it does for Ctrl-C."""
+
+
+class OverallProgress:
+    """One bar for the whole job: each stage (loading, each component, the end-to-end pipeline)
+    gets a weight, and a stage's own fraction moves the bar within its slice. Never goes back,
+    so the bar's ETA means something."""
+
+    def __init__(self, stages: list[str], weights: dict[str, float] | None = None) -> None:
+        weights = weights or {}
+        self.stages = list(stages)
+        self.weights = {name: float(weights.get(name, 1.0)) for name in self.stages}
+        self.total = sum(self.weights.values()) or 1.0
+        self.done = 0.0
+        self.current: str | None = None
+        self.value = 0.0
+
+    def update(self, stage: str, fraction: float) -> float:
+        if stage in self.weights:
+            if stage != self.current:
+                index = self.stages.index(stage)
+                self.done = sum(self.weights[s] for s in self.stages[:index])
+                self.current = stage
+            overall = (self.done + self.weights[stage] * max(0.0, min(1.0, fraction))) / self.total
+            self.value = max(self.value, min(1.0, overall))
+        return self.value
+
+
+class HelpScreen(ModalScreen):
+    """Every key binding of the app and of the focused widgets, with what it does."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical { width: 90%; max-width: 100; height: auto; max-height: 90%; border: round $accent;
+                            background: $surface; padding: 0 1; }
+    HelpScreen DataTable { height: auto; max-height: 30; }
+    """
+    BINDINGS = [Binding("escape,q,question_mark,f1", "app.pop_screen", "Close", id="close_help")]
+
+    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("[b]Keys[/b] · escape closes · ctrl+p opens the command palette", id="help-title")
+            table = DataTable(id="help-table", cursor_type="row")
+            table.add_columns("key", "binding id", "what it does")
+            for row in self.rows:
+                table.add_row(*row)
+            yield table
 
 
 def parse_keymap(text: str) -> dict[str, str]:
@@ -49,6 +103,7 @@ class InspectorApp(App):
         Binding("x", "cancel", "Cancel", id="cancel", tooltip="Stop the running job, keep what was measured"),
         Binding("e", "export('html')", "Export HTML", id="export_html", tooltip="Write the HTML report"),
         Binding("d", "toggle_depth", "Depth", id="toggle_depth", tooltip="Fold the layer table to depth 2, or unfold"),
+        Binding("question_mark,f1", "help", "Help", id="help", tooltip="Every key and what it does"),
         Binding("b", "show_sweep", "Sweep", id="show_sweep", tooltip="Back to the sweep's points (a sweep folder)",
                 show=False),
         Binding("q", "quit", "Quit", id="quit"),
@@ -68,6 +123,10 @@ class InspectorApp(App):
         self.selected: str | None = None
         self.depth = 2
         self.busy = False
+        #: a cancelled profile's partial run, kept apart from the complete run on screen
+        self.partial: RunResult | None = None
+        self.open_tab: str | None = None
+        self.overall: OverallProgress | None = None
         self._host: Any = None
         self._entrypoints = entrypoints
         self.sweep: tuple[Any, ...] | None = None
@@ -101,7 +160,8 @@ class InspectorApp(App):
     def _progress(self, stage: str, fraction: float, detail: str) -> None:
         if get_current_worker().is_cancelled:
             raise Cancelled
-        self.post_message(Progress(stage, fraction, detail))
+        overall = self.overall.update(stage, fraction) if self.overall is not None else fraction
+        self.post_message(Progress(stage, overall, detail))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
     def load_model(self) -> None:
@@ -112,6 +172,7 @@ class InspectorApp(App):
         from inspector.loading import SourceSpec, enforce_offline, load
 
         self.busy = True
+        self.overall = None
         enforce_offline(False)
         try:
             self.post_message(Progress("loading", 0.05, self.target or "tiny-sd"))
@@ -142,6 +203,7 @@ class InspectorApp(App):
         from inspector.profiling import ProfileOptions, prepare_profile, run_profile
 
         self.busy = True
+        self.overall = OverallProgress(["loading"])
         try:
             settings = {**self.profile_options, **overrides}
             dtype = settings.pop("dtype", "auto")
@@ -153,6 +215,13 @@ class InspectorApp(App):
             if loaded is None or loaded.weights == "meta" or dtype != "auto":
                 self.post_message(Progress("loading", 0.0, "weights for profiling"))
                 loaded = load(spec, self.host.presets())
+            from inspector.inspection import components_of
+
+            names = [c.name for c in components_of(loaded.pipe) if c.present]
+            # the end-to-end calls take about as long as all isolated measurements together
+            self.overall = OverallProgress(["loading", *names, "pipeline"],
+                                           {"pipeline": max(3.0, len(names)) if options.end_to_end else 0.0})
+            self.overall.update("loading", 1.0)
             run = run_profile(self.host, spec, options, loaded=loaded, progress=self._progress)
             if dtype == "auto":
                 self.loaded = loaded
@@ -169,42 +238,93 @@ class InspectorApp(App):
 
     @on(Progress)
     def show_progress(self, message: Progress) -> None:
-        self.screen.query_one("#progress", ProgressBar).update(progress=max(0.0, min(1.0, message.fraction)))
+        bar = self.screen.query_one("#progress", ProgressBar)
+        bar.remove_class("idle")
+        bar.update(progress=max(0.0, min(1.0, message.fraction)))
         self.screen.query_one("#status", Static).update(f"{message.stage} · {message.detail}")
 
     @on(RunReady)
     async def show_run(self, message: RunReady) -> None:
+        previous = self.result
+        if message.run.interrupted and previous is not None and not previous.interrupted \
+                and message.run.command == "profile":
+            # cancelled: the complete run stays on screen; the partial one is kept apart
+            self.partial = message.run
+            self.screen.query_one("#status", Static).update(
+                "profile cancelled: the previous complete run is still shown; "
+                "ctrl+p 'Show the partial run' to see what was measured")
+            self.notify("profile cancelled: previous complete run kept", severity="warning")
+            self.screen.query_one("#progress", ProgressBar).update(progress=0.0)
+            self.screen.query_one("#progress", ProgressBar).add_class("idle")
+            return
         self.result = message.run
         screen = self.screen
         screen.query_one("#progress", ProgressBar).update(progress=1.0)
+        screen.query_one("#progress", ProgressBar).add_class("idle")
         screen.query_one("#status", Static).update(message.note or "ready")
         tree = screen.query_one(ComponentTree)
         tree.show_run(message.run)
         self.sub_title = f"{message.run.model.source} · {message.run.command}" + (
             " · interrupted" if message.run.interrupted else "")
         names = [c.name for c in message.run.components]
+        if self.selected is None and message.run.pipeline is not None:
+            await self.show_overview()
+            return
         await self.show_component(self.selected if self.selected in names else (names[0] if names else None))
 
     @on(RunFailed)
     def show_failure(self, message: RunFailed) -> None:
+        self.screen.query_one("#progress", ProgressBar).add_class("idle")
         self.screen.query_one("#status", Static).update(f"error: {message.error}")
         self.notify(message.error, severity="error", timeout=8)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A job that fails in a way nobody expected still says so, in a notification and the status."""
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.busy = False
+            self.post_message(RunFailed(f"{event.worker.name} failed: {type(error).__name__}: {error}"))
 
     @on(Tree.NodeSelected)
     async def node_selected(self, event: Tree.NodeSelected) -> None:
         if event.node.data:
             await self.show_component(event.node.data)
+        elif event.node.is_root:
+            await self.show_overview()
+
+    def _remember_tab(self) -> None:
+        from textual.css.query import NoMatches
+
+        for tabs in self.screen.query("#component-tabs"):
+            try:
+                active = tabs.active_pane
+                title = str(getattr(tabs.get_tab(active), "label_text", "") or "") if active is not None else ""
+            except (ValueError, NoMatches):  # the tabs are being replaced right now
+                continue
+            self.open_tab = title or self.open_tab
+
+    async def show_overview(self) -> None:
+        if self.result is None:
+            return
+        self._remember_tab()
+        self.selected = None
+        detail = self.screen.query_one("#detail")
+        await detail.remove_children()
+        detail.border_title = f"pipeline · {self.result.model.pipeline_class}"
+        await detail.mount(PipelineOverview(self.result, id="pipeline-overview"))
 
     async def show_component(self, name: str | None) -> None:
         if self.result is None or name is None:
             return
+        self._remember_tab()
         self.selected = name
         comp = next(c for c in self.result.components if c.name == name)
         tabs = self.component_tabs(comp)
         detail = self.screen.query_one("#detail")
         await detail.remove_children()
         detail.border_title = f"{comp.name} · {comp.class_name}"
-        await detail.mount(ComponentDetail(self.result, comp, tabs, self.depth, id="component-detail"))
+        await detail.mount(ComponentDetail(self.result, comp, tabs, self.depth, initial_tab=self.open_tab,
+                                           id="component-detail"))
 
     def component_tabs(self, comp: Any) -> list[Any]:
         tabs: list[Any] = []
@@ -217,6 +337,35 @@ class InspectorApp(App):
 
     def action_profile(self) -> None:
         self.start_profile()
+
+    def help_rows(self) -> list[tuple[str, str, str]]:
+        rows = []
+        seen = set()
+        for binding in [*self.BINDINGS, *self.screen.BINDINGS, *LayerTable.BINDINGS]:
+            key = self.get_key_display(binding) if hasattr(self, "get_key_display") else binding.key
+            ident = binding.id or binding.action
+            if ident in seen:
+                continue
+            seen.add(ident)
+            rows.append((str(key), ident, binding.tooltip or binding.description))
+        rows.append(("ctrl+p", "", "command palette: profile with another dtype, step count or scheduler; export; "
+                                   "open a saved run; show a cancelled run's partial figures"))
+        rows.append(("click a header", "", "sort the layer table by that column"))
+        return rows
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+            return
+        self.push_screen(HelpScreen(self.help_rows()))
+
+    def show_partial(self) -> None:
+        if self.partial is None:
+            self.notify("no cancelled run to show", severity="warning")
+            return
+        run, self.partial = self.partial, None
+        self.result = None  # shown as a run of its own, marked interrupted (the sub-title says so)
+        self.post_message(RunReady(run, "partial run (cancelled): figures are incomplete"))
 
     def action_cancel(self) -> None:
         if self.workers:
@@ -267,6 +416,18 @@ class InspectorApp(App):
         self.loaded = None
         self.target = run.model.source
         self.post_message(RunReady(run, f"opened {path}"))
+
+    def dtypes_offered(self) -> list[str]:
+        """Only what the device can run: float16 on a CPU is refused by profile, so not offered."""
+        device = str(self.source_options.get("device") or "")
+        if not device or device == "auto":
+            try:
+                import torch
+
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            except ImportError:  # pragma: no cover - torch is a dependency
+                device = "cpu"
+        return ["float32", "bfloat16"] + (["float16"] if device.startswith("cuda") else [])
 
     def open_sweep(self, root: str) -> None:
         """A sweep folder: its points first; Enter on one opens that point's run."""

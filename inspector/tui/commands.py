@@ -14,7 +14,7 @@ class InspectorCommands(Provider):
         entries: list[tuple[str, object, str]] = [
             ("Profile", partial(app.start_profile), "profile the loaded model with the current settings"),
         ]
-        for dtype in ("float32", "bfloat16", "float16"):
+        for dtype in app.dtypes_offered():
             entries.append((f"Profile in {dtype}", partial(app.start_profile, dtype=dtype), f"rerun with --dtype {dtype}"))
         for steps in (4, 10, 20, 50):
             entries.append((f"Profile with {steps} steps", partial(app.start_profile, steps=steps),
@@ -29,6 +29,9 @@ class InspectorCommands(Provider):
             entries.append((f"Open saved run {path.name}", partial(app.open_run, str(path)), str(path)))
         entries.append(("Toggle layer depth", app.action_toggle_depth, "fold the layer table to depth 2 or unfold it"))
         entries.append(("Cancel the running job", app.action_cancel, "keep what was measured"))
+        if app.partial is not None:
+            entries.append(("Show the partial run", app.show_partial, "what the cancelled profile measured"))
+        entries.append(("Help: every key", app.action_help, "? or F1"))
         return entries
 
     async def discover(self) -> Hits:

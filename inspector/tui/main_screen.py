@@ -17,11 +17,11 @@ class MainScreen(Screen):
         yield Header()
         with Horizontal(id="body"):
             tree = ComponentTree(id="components")
-            tree.border_title = "components"
+            tree.border_title = "% params · % of run"
             yield tree
             with Vertical(id="detail"):
                 yield Static("loading…", id="placeholder", classes="note")
         with Horizontal(id="status-bar"):
-            yield ProgressBar(total=1.0, show_eta=False, id="progress")
+            yield ProgressBar(total=1.0, show_eta=True, id="progress", classes="idle")
             yield Static("", id="status")
         yield Footer()

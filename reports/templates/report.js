@@ -3,33 +3,41 @@
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("run-data").textContent);
+  // layers come as rows in data.layer_keys order (compact); make them objects again
+  (data.components || []).forEach(function (c) {
+    c.layers = c.layers.map(function (row) {
+      var l = {}; data.layer_keys.forEach(function (k, i) { l[k] = row[i]; }); return l;
+    });
+  });
 
-  function fmt(n) {
-    if (n === null || n === undefined) return "-";
-    var units = [["T", 1e12], ["G", 1e9], ["M", 1e6], ["K", 1e3]];
-    for (var i = 0; i < units.length; i++) if (Math.abs(n) >= units[i][1]) return (n / units[i][1]).toFixed(2) + " " + units[i][0];
-    return String(n);
-  }
+  // Numbers arrive formatted by the report writer (inspector.units), so they read the same as in
+  // the terminal and the TUI; the raw values are only used to sort.
 
   // --- charts -------------------------------------------------------------------------
   function drawChart(spec) {
     var el = document.getElementById("chart-" + spec.id);
     var names = Object.keys(spec.series);
     var traces = names.map(function (name, i) {
-      var trace = { name: name, x: spec.x.map(String), y: spec.series[name] };
+      var trace = { name: name, x: spec.x.map(String), y: spec.series[name],
+                    text: (spec.text || {})[name], hoverinfo: "x+text+name", textposition: "none" };
       if (spec.kind === "line") { trace.type = "scatter"; trace.mode = "lines+markers"; trace.x = spec.x; }
       else { trace.type = "bar"; }
       if (spec.kind === "line" && i === 1) trace.yaxis = "y2";  // a second series gets its own scale
       return trace;
     });
+    var twoAxes = spec.kind === "line" && names.length > 1;
+    // the legend sits above the plot, never over an axis title or tick labels
     var layout = {
-      margin: { l: 60, r: names.length > 1 && spec.kind === "line" ? 60 : 16, t: 10, b: 60 },
+      margin: { l: 60, r: twoAxes ? 60 : 16, t: names.length > 1 ? 34 : 10, b: 10 },
       barmode: spec.kind === "stacked" ? "stack" : "group",
-      xaxis: { title: { text: spec.x_label || "" }, automargin: true },
-      yaxis: { title: { text: spec.y_label || names[0] || "" }, automargin: true },
-      showlegend: names.length > 1, legend: { orientation: "h" }, font: { size: 11 }
+      xaxis: { title: { text: spec.x_label || "", standoff: 8 }, automargin: true },
+      yaxis: { title: { text: spec.y_label || names[0] || "", standoff: 8 }, automargin: true, separatethousands: true,
+               exponentformat: "none", rangemode: "tozero" },
+      showlegend: names.length > 1,
+      legend: { orientation: "h", x: 0, xanchor: "left", y: 1.02, yanchor: "bottom" },
+      font: { size: 11 }
     };
-    if (spec.kind === "line" && names.length > 1) layout.yaxis2 = { overlaying: "y", side: "right", title: { text: names[1] } };
+    if (twoAxes) layout.yaxis2 = { overlaying: "y", side: "right", title: { text: names[1] }, automargin: true };
     return Plotly.newPlot(el, traces, layout, { displayModeBar: false, responsive: true }).then(function () {
       el.closest("[data-chart]").setAttribute("data-rendered", "true");
     });
@@ -80,8 +88,8 @@
     var frag = document.createDocumentFragment();
     rows.forEach(function (l) {
       var tr = document.createElement("tr");
-      [l.name, l.type, l.depth, shapes(l.input_shapes), shapes(l.output_shapes), fmt(l.parameters),
-       l.calls ? fmt(l.flops) : "not called", l.calls].forEach(function (value, i) {
+      [l.name, l.type, l.depth, shapes(l.input_shapes), shapes(l.output_shapes), l.parameters_text,
+       l.flops_text, l.calls].forEach(function (value, i) {
         var td = document.createElement("td"); td.textContent = String(value);
         if (i === 0) td.style.paddingLeft = (l.depth - 1) * 12 + "px";
         if (i === 2 || i >= 5) td.className = "num";

@@ -8,15 +8,19 @@ from inspector.results import RunResult
 
 
 def shares(run: RunResult) -> dict[str, tuple[float | None, float | None]]:
+    """Each component's share of the parameters and of the real pipeline run (not of the sum of
+    isolated calls: a text encoder that takes 0.1 s of a 38 s run is 0.3%, whatever its own call)."""
     params = {c.name: c.parameters.total for c in run.components if c.parameters}
-    times = {c.name: c.timing.median for c in run.components if c.timing}
-    p_total, t_total = sum(params.values()) or 0, sum(times.values()) or 0
+    p_total = sum(params.values()) or 0
+    pipeline = run.pipeline if run.pipeline is not None and not run.pipeline.error else None
     return {c.name: (params[c.name] / p_total if c.name in params and p_total else None,
-                     times[c.name] / t_total if c.name in times and t_total else None) for c in run.components}
+                     pipeline.component_share(c.name, c.kind) if pipeline else None) for c in run.components}
 
 
 class ComponentTree(Tree):
-    DEFAULT_CSS = "ComponentTree { width: 52; }"
+    """The root is the pipeline (select it for the overview); the tree takes a share of the width."""
+
+    DEFAULT_CSS = "ComponentTree { width: 30%; min-width: 24; max-width: 44; }"
 
     def __init__(self, **kwargs) -> None:
         super().__init__("pipeline", **kwargs)
@@ -24,17 +28,21 @@ class ComponentTree(Tree):
 
     def show_run(self, run: RunResult) -> None:
         self.clear()
-        self.root.set_label(Text(f"{run.model.pipeline_class} · {run.model.source}", style="bold"))
+        self.root.set_label(Text(f"{run.model.source} · {run.model.pipeline_class}", style="bold"))
+        self.root.data = None
+        all_shares = shares(run)
+        width = max((len(c.name) for c in run.components if c.present), default=0) + 1
         for comp in run.components:
-            p_share, t_share = shares(run)[comp.name]
-            width = max(len(c.name) for c in run.components) + 2
+            p_share, t_share = all_shares[comp.name]
             label = Text(comp.name.ljust(width), style="" if comp.present else "dim")
             if p_share is not None:
-                label.append(f"{100 * p_share:5.1f}% params", style="cyan")
+                label.append(f"{100 * p_share:3.0f}%", style="cyan")
             if t_share is not None:
-                label.append(f" · {100 * t_share:.1f}% time", style="yellow")
+                label.append(("    " if p_share is None else "") + f" {100 * t_share:3.0f}%", style="yellow")
+            if comp.timing is not None and comp.timing.unstable:
+                label.append(" !", style="bold yellow")
             if not comp.present:
-                label.append("absent", style="dim italic")
+                label.append(" absent", style="dim italic")
             if comp.errors:
                 label.append("  !", style="bold red")
             self.root.add_leaf(label, data=comp.name)

@@ -1,38 +1,65 @@
-"""The per-layer table: sort by any column (click its header), filter by name or type, fold by depth."""
+"""The per-layer table: what people open it for first (parameters, FLOPs, their shares, the
+output shape), sortable from the keyboard (``s`` next column, ``r`` reverse) or by clicking a
+header, with the sort column marked; filter by name or type, fold by depth. The selected
+row's inputs show under the table."""
 from __future__ import annotations
 
 from typing import Any
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Select, Static
 
 from inspector.results import LayerRecord
-from inspector.units import human_count as human
+from inspector.units import human_count, human_flops, human_pct, shape_text
 
-COLUMNS = (("layer", "name"), ("type", "type"), ("depth", "depth"), ("inputs", "input_shapes"),
-           ("outputs", "output_shapes"), ("parameters", "parameters"), ("FLOPs", "flops"), ("calls", "calls"))
+#: (label, sort key); the table leads with what matters, inputs are shown for the selected row
+COLUMNS = (("layer", "name"), ("type", "type"), ("parameters", "parameters"), ("%", "param_share"),
+           ("FLOPs", "flops"), ("%", "flops_share"), ("output shape", "output_shapes"))
+#: the widest a text column gets, so the numbers stay on screen at 120 columns
+TEXT_WIDTH = {"name": 20, "type": 14}
 
 
 def shapes(value: list[list[int]]) -> str:
-    return " ".join("(" + ", ".join(map(str, s)) + ")" for s in value)
+    return " ".join(shape_text(s) for s in value)
+
+
+def _right(text: str) -> Any:
+    from rich.text import Text
+
+    return Text(text, justify="right")
+
+
+def _fit(text: str, key: str) -> str:
+    width = TEXT_WIDTH[key]
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class LayerTable(Vertical):
     DEFAULT_CSS = """
-    LayerTable > Horizontal { height: auto; }
-    LayerTable Input { width: 1fr; min-width: 18; }
-    LayerTable Select { width: 20; }
-    LayerTable #layer-count { width: auto; padding: 1 1; }
+    LayerTable > Horizontal { height: 1; }
+    LayerTable Input { width: 1fr; min-width: 12; height: 1; border: none; padding: 0 1; }
+    LayerTable Select { width: 16; height: 1; }
+    LayerTable SelectCurrent { height: 1; border: none; padding: 0 1; }
+    LayerTable #layer-count { width: auto; padding: 0 1; }
+    LayerTable #layer-inputs { height: 1; color: $text-muted; padding: 0 1; }
     """
+    BINDINGS = [
+        Binding("s", "sort_next", "Sort", id="layers_sort", tooltip="Sort the layers by the next column"),
+        Binding("r", "sort_reverse", "Reverse", id="layers_reverse", tooltip="Reverse the sort order"),
+    ]
 
-    def __init__(self, layers: list[LayerRecord], depth: int = 2, **kwargs: Any) -> None:
+    def __init__(self, layers: list[LayerRecord], depth: int = 2, total_parameters: int | None = None,
+                 total_flops: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.records = layers
         self.max_depth = max((l.depth for l in layers), default=1)
         self.depth = min(depth, self.max_depth)
         self.sort_key: str | None = None
         self.reverse = False
+        self.total_parameters = total_parameters or max((l.parameters for l in layers if l.depth == 1), default=0)
+        self.total_flops = total_flops
 
     def compose(self) -> ComposeResult:
         types = sorted({l.type for l in self.records})
@@ -43,12 +70,17 @@ class LayerTable(Vertical):
                          id="layer-depth", allow_blank=False)
             yield Static("", id="layer-count")
         yield DataTable(id="layer-data", zebra_stripes=True, cursor_type="row")
+        yield Static("", id="layer-inputs")
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for label, key in COLUMNS:
-            table.add_column(label, key=key)
         self.refill()
+
+    def value(self, layer: LayerRecord, key: str) -> Any:
+        if key == "param_share":
+            return layer.parameters / self.total_parameters if self.total_parameters else None
+        if key == "flops_share":
+            return layer.flops / self.total_flops if layer.flops is not None and self.total_flops else None
+        return getattr(layer, key)
 
     def visible(self) -> list[LayerRecord]:
         text = self.query_one("#layer-filter", Input).value.lower()
@@ -57,24 +89,42 @@ class LayerTable(Vertical):
         rows = [l for l in self.records if l.depth <= self.depth and (not text or text in l.name.lower())
                 and (type_value is None or l.type == type_value)]
         if self.sort_key:
+            sort_key = self.sort_key
+
             def key(l: LayerRecord) -> Any:
-                value = getattr(l, self.sort_key)
+                value = self.value(l, sort_key)
                 return str(value) if isinstance(value, list) else value
 
             # rows without a value (modules that never ran have no FLOPs) stay last in either direction
-            known = sorted((l for l in rows if getattr(l, self.sort_key) is not None), key=key, reverse=self.reverse)
-            rows = known + [l for l in rows if getattr(l, self.sort_key) is None]
+            known = sorted((l for l in rows if self.value(l, sort_key) is not None), key=key, reverse=self.reverse)
+            rows = known + [l for l in rows if self.value(l, sort_key) is None]
         return rows
 
     def refill(self) -> None:
         table = self.query_one(DataTable)
-        table.clear()
+        table.clear(columns=True)
+        for label, key in COLUMNS:
+            mark = (" ▼" if self.reverse else " ▲") if key == self.sort_key else ""
+            table.add_column(label + mark, key=key, width=TEXT_WIDTH.get(key))
         rows = self.visible()
         for l in rows:
-            table.add_row("  " * (l.depth - 1) + l.name, l.type, str(l.depth), shapes(l.input_shapes),
-                          shapes(l.output_shapes), human(l.parameters), human(l.flops) if l.calls else "not called",
-                          str(l.calls), key=l.name)
+            flops = human_flops(l.flops) if l.flops is not None else ("-" if l.calls else "not called")
+            table.add_row(_fit("  " * (l.depth - 1) + l.name.rsplit(".", 1)[-1] if l.depth > 1 else l.name, "name"),
+                          _fit(l.type, "type"),
+                          _right(human_count(l.parameters)), _right(human_pct(self.value(l, "param_share"))),
+                          _right(flops), _right(human_pct(self.value(l, "flops_share"))),
+                          shapes(l.output_shapes) if l.calls else ("(container)" if l.flops is not None else ""),
+                          key=l.name)
         self.query_one("#layer-count", Static).update(f"{len(rows)} of {len(self.records)}")
+        self.show_inputs(rows[0] if rows else None)
+
+    def show_inputs(self, layer: LayerRecord | None) -> None:
+        text = "" if layer is None else f"{layer.name} · inputs {shapes(layer.input_shapes) or '-'} · calls {layer.calls}"
+        self.query_one("#layer-inputs", Static).update(text)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        name = event.row_key.value if event.row_key is not None else None
+        self.show_inputs(next((l for l in self.records if l.name == name), None))
 
     def set_depth(self, depth: int) -> None:
         self.depth = max(1, min(depth, self.max_depth))
@@ -88,8 +138,20 @@ class LayerTable(Vertical):
             self.depth = event.value
         self.refill()
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        key = str(event.column_key.value)
-        self.reverse = not self.reverse if self.sort_key == key else False
-        self.sort_key = key
+    def sort_by(self, key: str, reverse: bool | None = None) -> None:
+        if reverse is None:
+            reverse = (not self.reverse) if self.sort_key == key else key not in ("name", "type")
+        self.sort_key, self.reverse = key, reverse
         self.refill()
+
+    def action_sort_next(self) -> None:
+        keys = [key for _, key in COLUMNS]
+        following = keys[(keys.index(self.sort_key) + 1) % len(keys)] if self.sort_key in keys else keys[2]
+        self.sort_by(following, reverse=following not in ("name", "type"))  # big numbers first
+
+    def action_sort_reverse(self) -> None:
+        if self.sort_key:
+            self.sort_by(self.sort_key, reverse=not self.reverse)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        self.sort_by(str(event.column_key.value))

@@ -1,0 +1,125 @@
+"""The terminal front end through a pipe: whole cells, four formats, totals, one number format,
+container rows, and a comparison that fits 100 columns."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from inspector.reports import json_report
+from inspector.reports.compare import compare
+from inspector.results import PipelineRun, ProfileSettings, StepRecord, TimingStats
+from inspector.terminal import render, render_comparison
+
+
+@pytest.fixture(scope="module")
+def piped(tmp_path_factory):
+    """`ldm-inspector inspect --layers` as a user pipes it: a real process, stdout not a terminal."""
+    out = tmp_path_factory.mktemp("piped") / "run.json"
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    proc = subprocess.run([sys.executable, "-m", "inspector", "inspect", "--layers", "--depth", "2",
+                           "--json", str(out)], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout, json.loads(out.read_text()), out
+
+
+def test_piped_tables_keep_whole_cells(piped):
+    text, data, _ = piped
+    for comp in data["components"]:
+        # each row holds its component and its class whole, on one line (no Autoencod/erKL)
+        assert any(comp["name"] in line and comp["class_name"] in line for line in text.splitlines()), comp["name"]
+    assert "\x1b[" not in text  # no colour codes in a pipe
+    assert "loading" not in text  # the spinner went to stderr
+
+
+def test_totals_row_and_one_number_format(piped):
+    text, data, _ = piped
+    total = sum(c["parameters"]["total"] for c in data["components"] if c["parameters"])
+    flops = sum(c["flops"] for c in data["components"] if c["flops"] is not None)
+    from inspector.units import human_flops
+
+    total_line = next(line for line in text.splitlines() if re.search(r"\btotal\b", line))
+    assert f"{total:,}" in total_line and human_flops(flops) in total_line
+    unet = next(c for c in data["components"] if c["name"] == "unet")
+    assert f"{unet['parameters']['total']:,}" in text
+    # no bare integers of 4+ digits outside shapes: counts carry separators, FLOPs SI units
+    outside_shapes = re.sub(r"\([^)]*\)", "", text)
+    assert re.findall(r"(?<![\d,.])\d{4,}(?![\d,.])", outside_shapes) == []
+
+
+def test_container_rows_sum_their_children(piped):
+    text, data, _ = piped
+    unet = next(c for c in data["components"] if c["name"] == "unet")
+    layers = {l["name"]: l for l in unet["layers"]}
+    container = layers["down_blocks"]
+    children = [l for n, l in layers.items() if re.fullmatch(r"down_blocks\.\d+", n)]
+    assert container["calls"] == 0 and children
+    assert container["flops"] == sum(c["flops"] for c in children) > 0
+    from inspector.units import human_flops
+
+    unet_section = text.split("unet layers", 1)[1]
+    row = next(line for line in unet_section.splitlines() if "down_blocks" in line and "ModuleList" in line)
+    assert human_flops(container["flops"]) in row and "not called" not in row
+
+
+@pytest.mark.parametrize("fmt", ["plain", "markdown", "json"])
+def test_formats(piped, fmt):
+    _, data, path = piped
+    run = json_report.load(path)
+    out = io.StringIO()
+    render(run, out, layers=True, depth=1, fmt=fmt)
+    text = out.getvalue()
+    if fmt == "json":
+        assert json.loads(text) == data
+        return
+    lines = text.splitlines()
+    if fmt == "plain":
+        header = next(i for i, line in enumerate(lines) if line.startswith("component "))
+        assert set(lines[header + 1]) <= {"-", " "}  # a dashed rule, no box drawing anywhere
+        assert not re.search("[│┃━─┏┗]", text)
+        row = next(line for line in lines if line.startswith("unet "))
+        assert "UNet2DConditionModel" in row
+    else:
+        assert any(line.startswith("|---|") for line in lines)
+        row = next(line for line in lines if line.startswith("| unet |"))
+        assert row.count("|") == lines[lines.index(row) - 1].count("|") or row.endswith("|")
+        assert "**total**" in text
+
+
+def _with_pipeline(run, total, unstable=()):
+    steps = [StepRecord(index=i, timestep=999.0 - i, unet=total * 0.2, scheduler=1.0, other=0.5, total=total * 0.22)
+             for i in range(4)]
+    run.pipeline = PipelineRun(steps=steps, num_steps=4, text_encoding=3.0, prepare=1.0, vae_decode=20.0,
+                               total=total, bare_total=total * 0.99, overhead_ratio=1.01, it_per_s=9.0,
+                               overhead_interval=[0.98, 1.04], unstable=list(unstable), repeats=3,
+                               totals=[total] * 3, bare_totals=[total * 0.99] * 3)
+    run.profile = ProfileSettings(device="cpu", device_name="cpu", dtype="float32", warmup=1, repeats=5, threads=2)
+    run.command = "profile"
+    for comp in run.components:
+        if comp.parameters:
+            comp.timing = TimingStats(median=5.0, iqr=2.0, min=4.0, max=9.0, count=5, rel_spread=0.4,
+                                      unstable=comp.name == "unet")
+    return run
+
+
+@pytest.mark.parametrize("fmt", ["table", "plain"])
+def test_compare_fits_100_columns_with_components_blocks_and_end_to_end(piped, fmt, monkeypatch):
+    _, _, path = piped
+    a = _with_pipeline(json_report.load(path), 400.0)
+    b = _with_pipeline(json_report.load(path), 300.0, unstable=("total",))
+    monkeypatch.setenv("COLUMNS", "100")
+    out = io.StringIO()
+    render_comparison(compare(a, b, "float32-run-with-a-long-name.json", "bfloat16.json"), out, fmt=fmt)
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 100
+    for section in ("per component", "per block", "end to end", "down_blocks.0", "denoiser (all steps)"):
+        assert section in text, section
+    total_row = next(line for line in text.splitlines() if re.match(r"^[│┃ ]*total\b", line))
+    assert "0.750" in total_row and "!" in total_row  # B/A of the totals, flagged: B's total is unstable
+    unet_time = [line for line in text.splitlines() if " time " in line]
+    assert any("!" in line for line in unet_time)
