@@ -92,7 +92,7 @@ def test_formats(piped, fmt):
 
 
 def _with_pipeline(run, total, unstable=()):
-    steps = [StepRecord(index=i, timestep=999.0 - i, unet=total * 0.2, scheduler=1.0, other=0.5, total=total * 0.22)
+    steps = [StepRecord(index=i, timestep=999.0 - i, denoiser=total * 0.2, scheduler=1.0, other=0.5, total=total * 0.22)
              for i in range(4)]
     run.pipeline = PipelineRun(steps=steps, num_steps=4, text_encoding=3.0, prepare=1.0, vae_decode=20.0,
                                total=total, bare_total=total * 0.99, overhead_ratio=1.01, it_per_s=9.0,
