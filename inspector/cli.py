@@ -62,7 +62,7 @@ def source_options(f: Any) -> Any:
                      help="Above 1 the UNet runs the doubled classifier-free-guidance batch."),
         click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True,
                      help="Denoising steps (the scheduler's timesteps)."),
-        click.option("--seed", type=int, default=0, show_default=True,
+        click.option("--seed", type=click.IntRange(-2**63, 2**64 - 1), default=0, show_default=True,
                      help="Seed for random weights, example inputs and the pipeline's noise."),
         click.option("--layers", is_flag=True, help="Print the per-layer table of each model."),
         click.option("--depth", type=click.IntRange(min=1), default=2, show_default=True,
@@ -78,40 +78,36 @@ def source_options(f: Any) -> Any:
         click.option("--allow-pickle", is_flag=True,
                      help="Read a .ckpt/.bin/.pt checkpoint (tensors only: torch.load(weights_only=True)); "
                           "refused by default because unpickling can run code."),
+        click.option("--force", is_flag=True,
+                     help="Load even when the weights are predicted not to fit in the device's memory."),
     ]):
         f = decorator(f)
     return f
 
 
 def check_output_path(option: str, path: Optional[Path]) -> None:
-    if path is not None and not (path.parent if str(path.parent) else Path(".")).is_dir():
-        raise OptionError(f"{option} {path}: folder {path.parent} does not exist")
+    from .outputs import check_file_output
+
+    check_file_output(option, path)
 
 
-def check_outputs(json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path]) -> None:
-    """Fail before any work when an output cannot be written."""
-    check_output_path("--json", json_path)
-    check_output_path("--html", html_path)
-    if csv_dir is not None:
-        if csv_dir.exists() and not csv_dir.is_dir():
-            raise OptionError(f"--csv {csv_dir}: not a folder")
-        check_output_path("--csv", csv_dir)
+def check_outputs(json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
+                  **more: Optional[Path]) -> None:
+    """Fail before any work when an output cannot be written (see inspector/outputs.py);
+    ``more``: other files the command writes, by option name (``save_image=...``)."""
+    from .outputs import check_outputs as check_all
+
+    files = {"--json": json_path, "--html": html_path}
+    files.update({f"--{k.replace('_', '-')}": v for k, v in more.items()})
+    check_all(files, csv_dir)
 
 
 def write_reports(run: Any, console: Console, json_path: Optional[Path] = None, html_path: Optional[Path] = None,
-                  csv_dir: Optional[Path] = None) -> None:
-    """The same writers for every command; each file is written atomically."""
-    from .reports import csv_report, html_report, json_report
+                  csv_dir: Optional[Path] = None, image_file: Optional[Path] = None) -> None:
+    """The same writers for every command: all rendered first, then each file written atomically."""
+    from .outputs import write_all
 
-    if json_path is not None:
-        json_report.write(run, json_path)
-        console.print(f"wrote {json_path}")
-    if csv_dir is not None:
-        written = csv_report.write(run, csv_dir)
-        console.print(f"wrote {len(written)} CSV files to {csv_dir}")
-    if html_path is not None:
-        html_report.write(run, html_path)
-        console.print(f"wrote {html_path}")
+    write_all(run, console.print, json_path, html_path, csv_dir, image_file=image_file)
 
 
 @app.command()
@@ -126,7 +122,7 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
             height: Optional[int], width: Optional[int], batch_size: int, prompt: str, negative_prompt: str,
             guidance_scale: float, steps: int, seed: int, layers: bool, depth: int, details: bool,
             json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
-            allow_download: bool, allow_pickle: bool) -> None:
+            allow_download: bool, allow_pickle: bool, force: bool) -> None:
     """Parameters, per-layer shapes and FLOPs of every pipeline component."""
     from .loading import enforce_offline
 
@@ -141,7 +137,7 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 
     spec = SourceSpec(model=model, weights=weights, arch=arch, dtype=dtype,
                       device=resolve_device(device), seed=seed, allow_download=allow_download,
-                      allow_pickle=allow_pickle)
+                      allow_pickle=allow_pickle, force=force)
     options = InspectOptions(height=height, width=width, batch_size=batch_size, prompt=prompt,
                              negative_prompt=negative_prompt, guidance_scale=guidance_scale, steps=steps, seed=seed)
     host = Host.default()
@@ -182,7 +178,7 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
             device: str, height: Optional[int], width: Optional[int], batch_size: int, prompt: str,
             negative_prompt: str, guidance_scale: float, steps: int, seed: int, layers: bool, depth: int,
             details: bool, json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
-            allow_download: bool, allow_pickle: bool, warmup: int, repeats: int,
+            allow_download: bool, allow_pickle: bool, force: bool, warmup: int, repeats: int,
             e2e_repeats: int, scheduler_name: Optional[str], attention: Optional[str], peak_tflops: Optional[float],
             image_path: Optional[Path], save_image: Optional[Path], no_end_to_end: bool) -> None:
     """Time and measure memory of every component, and of the whole pipeline, step by step."""
@@ -190,25 +186,27 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 
     enforce_offline(allow_download)
     early_size_check(height, width)
-    check_outputs(json_path, html_path, csv_dir)
-    check_output_path("--save-image", save_image)
+    from .profiling import default_image_out
+
+    image_out = save_image or (lambda p: Path(p) if p else None)(
+        default_image_out(str(json_path) if json_path else None, str(html_path) if html_path else None))
+    check_outputs(json_path, html_path, csv_dir, save_image=image_out)
     if image_path is not None:
         check_image(image_path)
     from .host import Host
     from .loading import SourceSpec
-    from .profiling import ProfileOptions, default_image_out, resolve_dtype, run_profile
+    from .profiling import ProfileOptions, resolve_dtype, run_profile
 
     resolved_device = resolve_device(device)
     resolve_dtype(dtype, resolved_device, allow_cpu_float16)  # fail before loading
     spec = SourceSpec(model=model, weights=weights, arch=arch, dtype=dtype, device=resolved_device, seed=seed,
-                      allow_download=allow_download, allow_pickle=allow_pickle)
+                      allow_download=allow_download, allow_pickle=allow_pickle, force=force)
     options = ProfileOptions(
         height=height, width=width, batch_size=batch_size, prompt=prompt, negative_prompt=negative_prompt,
         guidance_scale=guidance_scale, steps=steps, seed=seed, warmup=warmup, repeats=repeats,
         e2e_repeats=e2e_repeats, scheduler=scheduler_name, attention=attention, peak_tflops=peak_tflops,
         image_path=str(image_path) if image_path else None,
-        image_out=str(save_image) if save_image else default_image_out(
-            str(json_path) if json_path else None, str(html_path) if html_path else None),
+        image_out=str(image_out) if image_out else None,
         end_to_end=not no_end_to_end,
     )
     console = Console(stderr=False)
@@ -217,10 +215,13 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
     with progress_bar(console) as report:
         run = run_profile(Host.default(), spec, options, allow_cpu_float16=allow_cpu_float16, progress=report)
     render(run, console, layers=layers, depth=depth, details=details)
-    write_reports(run, console, json_path, html_path, csv_dir)
+    image_file = Path(run.pipeline.image) if run.pipeline and run.pipeline.image else None  # written by this run
+    write_reports(run, console, json_path, html_path, csv_dir, image_file=image_file)
     if run.interrupted:
+        from .guard import interrupt_exit_code
+
         print("interrupted: partial results kept", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(interrupt_exit_code())
 
 
 @app.command()
@@ -241,10 +242,12 @@ def report(run_json: Path, html_path: Optional[Path], csv_dir: Optional[Path], j
     from .reports import json_report
     from .terminal import render
 
+    from .outputs import image_beside
+
     run = json_report.load(run_json)
     console = Console()
     render(run, console, layers=layers, depth=depth, details=details)
-    write_reports(run, console, json_path, html_path, csv_dir)
+    write_reports(run, console, json_path, html_path, csv_dir, image_file=image_beside(run_json, run))
 
 
 @app.command()
@@ -292,15 +295,9 @@ def tui(target: Optional[str], export_dir: Optional[Path], steps: int, repeats: 
 
 
 def check_image(path: Path) -> None:
-    from PIL import Image, UnidentifiedImageError
+    from .profiling import check_image_file
 
-    try:
-        with Image.open(path) as img:
-            img.verify()
-    except FileNotFoundError:
-        raise OptionError(f"--image {path}: no such file") from None
-    except (OSError, UnidentifiedImageError) as exc:
-        raise OptionError(f"--image {path}: not a readable image ({type(exc).__name__})") from None
+    check_image_file(path)
 
 
 @app.command()
@@ -343,9 +340,31 @@ _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the CLI and turn every failure into one line and an exit code."""
-    debug = os.environ.get("LDM_INSPECTOR_DEBUG") == "1"
+    code = _main(argv)
+    from .guard import hard_exit, other_threads
+
+    if argv is None and other_threads():  # a process of our own with a hook thread still running
+        hard_exit(code)
+    sys.exit(code)
+
+
+def _main(argv: Optional[list[str]]) -> int:
+    """Run the CLI; return the exit code after printing at most one line for a failure."""
     try:
-        app.main(args=argv, prog_name="ldm-inspector", standalone_mode=False)
+        _run(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+def _run(argv: Optional[list[str]]) -> None:
+    from .guard import install_signal_handlers, interrupt_exit_code, library_warnings
+
+    debug = os.environ.get("LDM_INSPECTOR_DEBUG") == "1"
+    install_signal_handlers()
+    try:
+        with library_warnings():
+            app.main(args=argv, prog_name="ldm-inspector", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except _NO_ARGS_IS_HELP as exc:  # bare `ldm-inspector`: help on stdout, success
@@ -359,7 +378,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort):
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(interrupt_exit_code())
     except Exception as exc:  # a bug: say so in one line, traceback on request
         if debug:
             raise

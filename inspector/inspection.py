@@ -135,5 +135,6 @@ def inspect_component(host: Host, ctx: InspectContext, component: Component, *, 
 
 
 def run_inspect(host: Host, spec: SourceSpec, options: InspectOptions) -> RunResult:
+    spec.libraries = spec.libraries or host.libraries()
     loaded = load(spec, host.presets())
     return inspect_loaded(host, loaded, options)

@@ -113,19 +113,24 @@ def charts(data: dict[str, Any]) -> list[dict[str, Any]]:
     return specs
 
 
-def image_data_uri(path: str | None) -> str | None:
+def image_data_uri(path: str | Path | None) -> str | None:
+    """The PNG at ``path`` as a data URI. Callers pass only a file the tool wrote itself (the image of
+    this run, or ``STEM.png`` beside a saved run); the path a run's data names is never read."""
     if not path:
         return None
+    from inspector.files import read_regular
+
     try:
-        raw = Path(path).read_bytes()
-    except OSError:
+        raw = read_regular(path, limit=256 * 2**20, what="image")
+    except Exception:  # noqa: BLE001 - no image is better than no report
         return None
     if not raw.startswith(b"\x89PNG\r\n\x1a\n"):
         return None
     return "data:image/png;base64," + base64.b64encode(raw).decode("ascii")
 
 
-def render(run: RunResult) -> str:
+def render(run: RunResult, image_file: str | Path | None = None) -> str:
+    """The report page. ``image_file``: the generated image to embed, which the caller vouches for."""
     data = run.to_dict()
     comps = data["components"]
     total_params = sum((c.get("parameters") or {}).get("total") or 0 for c in comps) or None
@@ -136,13 +141,13 @@ def render(run: RunResult) -> str:
         run=data, total_params=total_params, total_time=total_time, metric_names=metric_names,
         charts=charts(data), data_json=script_json({"components": [
             {"name": c["name"], "layers": c["layers"]} for c in comps if c["layers"]], "charts": charts(data)}),
-        image=image_data_uri((data.get("pipeline") or {}).get("image")),
+        image=image_data_uri(image_file),
         css=Markup(_asset("report.css")), js=Markup(_asset("report.js")), plotly=Markup(plotly_js()),
     )
 
 
-def write(run: RunResult, path: str | Path) -> None:
-    html = render(run)
+def write(run: RunResult, path: str | Path, image_file: str | Path | None = None) -> None:
+    html = render(run, image_file)
     with atomic_path(path) as tmp:
         tmp.write_text(html, encoding="utf-8")
 
