@@ -8,6 +8,7 @@ dropped and blamed on the plugin by name; the run goes on with everything else.
 from __future__ import annotations
 
 import dataclasses
+from functools import lru_cache
 from typing import Any
 
 MAX_DEPTH = 64
@@ -46,18 +47,24 @@ def json_problem(value: Any, where: str, depth: int = 0) -> str | None:
     return f"{where} is a {type(value).__module__}.{type(value).__name__}, not JSON data"
 
 
-def _schema_problems(result: Any) -> list[tuple[list[Any], str]]:
-    """(path, message) for every place the component does not match the committed run schema."""
+@lru_cache(maxsize=1)
+def _component_validator() -> Any:
     import jsonschema
 
     from .reports.schema import committed_schema
-    from .results import _clean
 
     schema = committed_schema()
-    data = _clean(dataclasses.asdict(result))
-    data["layers"] = []  # the tool's own capture: checked for JSON-safety above, not re-validated here
-    validator = jsonschema.Draft202012Validator({"$ref": "#/$defs/ComponentResult", "$defs": schema["$defs"]})
-    return [(list(e.absolute_path), " ".join(e.message.split())[:120]) for e in validator.iter_errors(data)]
+    return jsonschema.Draft202012Validator({"$ref": "#/$defs/ComponentResult", "$defs": schema["$defs"]})
+
+
+def _schema_problems(result: Any) -> list[tuple[list[Any], str]]:
+    """(path, message) for every place the component does not match the committed run schema.
+    ``layers`` come from the tool's own capture and are left out (checked for JSON-safety only)."""
+    from .results import _clean
+
+    data = _clean(dataclasses.asdict(dataclasses.replace(result, layers=[])))
+    return [(list(e.absolute_path), " ".join(e.message.split())[:120])
+            for e in _component_validator().iter_errors(data)]
 
 
 def repair_result(result: Any) -> list[str]:

@@ -45,6 +45,12 @@ def early_size_check(height: Optional[int], width: Optional[int]) -> None:
     for label, value in (("height", height), ("width", width)):
         if value is not None and (value <= 0 or value % 8):
             raise OptionError(f"--{label} {value} must be a positive multiple of 8")
+        if value is not None and value > MAX_SIZE:
+            raise OptionError(f"--{label} {value} is more than {MAX_SIZE}: refused before allocating")
+
+
+#: Limits far beyond any real use, so an absurd option is refused before anything allocates.
+MAX_SIZE, MAX_BATCH, MAX_STEPS = 16384, 1024, 10_000
 
 
 def source_options(f: Any) -> Any:
@@ -54,13 +60,13 @@ def source_options(f: Any) -> Any:
         click.option("--arch", default=None, help="Preset whose configs describe a single-file checkpoint."),
         click.option("--height", type=int, default=None, help="Image height (default: the model's native size)."),
         click.option("--width", type=int, default=None, help="Image width (default: the model's native size)."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
+        click.option("--batch-size", type=click.IntRange(min=1, max=MAX_BATCH), default=1, show_default=True,
                      help="Images per prompt."),
         click.option("--prompt", default="a photo of an astronaut riding a horse on mars", show_default=True),
         click.option("--negative-prompt", default="", help="Negative prompt."),
         click.option("--guidance-scale", type=float, default=7.5, show_default=True,
                      help="Above 1 the UNet runs the doubled classifier-free-guidance batch."),
-        click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True,
+        click.option("--steps", type=click.IntRange(min=1, max=MAX_STEPS), default=50, show_default=True,
                      help="Denoising steps (the scheduler's timesteps)."),
         click.option("--seed", type=click.IntRange(-2**63, 2**64 - 1), default=0, show_default=True,
                      help="Seed for random weights, example inputs and the pipeline's noise."),
@@ -343,7 +349,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     code = _main(argv)
     from .guard import hard_exit, other_threads
 
-    if argv is None and other_threads():  # a process of our own with a hook thread still running
+    if argv is None and (other_threads() or code in (130, 143)):
+        # A process of our own, with a hook thread still running or a native call cut short by a
+        # signal: everything is written; skip the teardown that could abort on them.
         hard_exit(code)
     sys.exit(code)
 

@@ -133,6 +133,7 @@ def install_signal_handlers() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
     _received.clear()
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt: partial results are kept
     signal.signal(signal.SIGTERM, _on_sigterm)
 
 

@@ -7,6 +7,7 @@ import sys
 from typing import Any, Iterator
 
 from .context import Component, InspectContext, InspectOptions, check_size
+from .guard import quiet
 from .host import Host, _describe
 from .loading import LoadedPipeline, SourceSpec, load
 from .results import ComponentResult, Environment, Inputs, ModelInfo, RunResult
@@ -98,6 +99,7 @@ def new_run(loaded: LoadedPipeline, ctx: InspectContext, command: str) -> RunRes
     )
 
 
+@quiet
 def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions) -> RunResult:
     pipe = loaded.pipe
     device, dtype = pipeline_device_dtype(pipe)

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from .context import Component, InspectContext, InspectOptions, check_size
 from .errors import OptionError
+from .guard import quiet
 from .host import Host, _describe
 from .inspection import components_of, inspect_component, native_size, new_run, pipeline_device_dtype
 from .loading import LoadedPipeline, SourceSpec, load
@@ -70,6 +71,10 @@ class ProfileContext(InspectContext):
                                    repeats=self.options.repeats if repeats is None else repeats, on_call=tick)
         except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
             oom = exc
+        except RuntimeError as exc:  # the CPU allocator says so in a RuntimeError, not a MemoryError
+            if not is_cpu_allocation_failure(exc):
+                raise
+            oom = exc
         if oom is not None:
             # Free outside the except block: the traceback holds the frames' tensors until then.
             message = f"out of memory: {_describe(oom)}"
@@ -87,6 +92,15 @@ class ProfileContext(InspectContext):
         if result.timing is None:
             result.timing, result.memory = measured.timing, measured.memory
         return measured
+
+
+CPU_ALLOCATION_FAILURES = ("DefaultCPUAllocator: can't allocate memory", "DefaultCPUAllocator: not enough memory",
+                           "can't allocate memory")
+
+
+def is_cpu_allocation_failure(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(marker in text for marker in CPU_ALLOCATION_FAILURES)
 
 
 def _empty_timing():
@@ -153,6 +167,7 @@ def attention_in_use(pipe: Any) -> str | None:
     return None
 
 
+@quiet
 def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_cpu_float16: bool = False,
                 progress: Progress | None = None, loaded: LoadedPipeline | None = None) -> RunResult:
     """Load, profile every component, then the whole pipeline. Never raises KeyboardInterrupt:
