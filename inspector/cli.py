@@ -366,7 +366,7 @@ def _main(argv: Optional[list[str]]) -> int:
 
 
 def _run(argv: Optional[list[str]]) -> None:
-    from .guard import install_signal_handlers, interrupt_exit_code, library_warnings
+    from .guard import install_signal_handlers, interrupt_exit_code, interrupted, library_warnings
 
     debug = os.environ.get("LDM_INSPECTOR_DEBUG") == "1"
     install_signal_handlers()
@@ -382,12 +382,18 @@ def _run(argv: Optional[list[str]]) -> None:
         print(f"error: {exc.format_message()}", file=sys.stderr)
         sys.exit(2)
     except InspectorError as exc:
+        if interrupted():  # the failure is the signal's doing (a library swallowed the interrupt)
+            print("interrupted", file=sys.stderr)
+            sys.exit(interrupt_exit_code())
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort):
         print("interrupted", file=sys.stderr)
         sys.exit(interrupt_exit_code())
     except Exception as exc:  # a bug: say so in one line, traceback on request
+        if interrupted():
+            print("interrupted", file=sys.stderr)
+            sys.exit(interrupt_exit_code())
         if debug:
             raise
         text = " ".join(str(exc).split())

@@ -123,9 +123,53 @@ class Terminated(KeyboardInterrupt):
 _received: list[int] = []
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
+_pending: list[int] = []
+#: Python functions that C++ calls back into (torch's dispatch and function modes: our FLOP counter).
+#: An exception raised there can cross a C++ frame that cannot pass it on, and the process aborts
+#: ("terminate called after throwing an instance of 'pybind11::error_already_set'").
+NATIVE_CALLBACKS = frozenset({"__torch_dispatch__", "__torch_function__"})
+RETRY_SECONDS = 0.02
+
+
+def _inside_native_callback(frame: Any) -> bool:
+    depth = 0
+    while frame is not None and depth < 1000:
+        if frame.f_code.co_name in NATIVE_CALLBACKS:
+            return True
+        frame, depth = frame.f_back, depth + 1
+    return False
+
+
+def _deliver(signum: int, frame: Any) -> None:
+    """Raise for ``signum`` now, or, inside a callback from C++, a moment later (SIGALRM retries)."""
+    if _inside_native_callback(frame) and hasattr(signal, "setitimer"):
+        if signum not in _pending:
+            _pending.append(signum)
+        signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
+        return
+    _pending.clear()
     _received.append(signum)
-    raise Terminated()
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    _deliver(signum, frame)
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    _deliver(signum, frame)
+
+
+def _on_retry(signum: int, frame: Any) -> None:
+    if _pending:
+        _deliver(_pending[-1], frame)
+
+
+def interrupted() -> bool:
+    """Whether SIGINT or SIGTERM arrived. A library that swallows the KeyboardInterrupt (a broad
+    ``except`` around an import) fails later in some other way; this is how the CLI still knows
+    the run was interrupted, not broken."""
+    return bool(_received)
 
 
 def install_signal_handlers() -> None:
@@ -133,8 +177,11 @@ def install_signal_handlers() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
     _received.clear()
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt: partial results are kept
+    _pending.clear()
+    signal.signal(signal.SIGINT, _on_sigint)  # KeyboardInterrupt: partial results are kept
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if hasattr(signal, "setitimer"):
+        signal.signal(signal.SIGALRM, _on_retry)
 
 
 def interrupt_exit_code() -> int:
