@@ -192,10 +192,9 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 
     enforce_offline(allow_download)
     early_size_check(height, width)
-    from .profiling import default_image_out
+    from .outputs import default_image_out
 
-    image_out = save_image or (lambda p: Path(p) if p else None)(
-        default_image_out(str(json_path) if json_path else None, str(html_path) if html_path else None))
+    image_out = save_image or default_image_out(json_path, html_path)
     check_outputs(json_path, html_path, csv_dir, save_image=image_out)
     if image_path is not None:
         check_image(image_path)
@@ -301,7 +300,7 @@ def tui(target: Optional[str], export_dir: Optional[Path], steps: int, repeats: 
 
 
 def check_image(path: Path) -> None:
-    from .profiling import check_image_file
+    from .files import check_image_file
 
     check_image_file(path)
 

@@ -126,3 +126,41 @@ def check_regular_or_absent(path: str | os.PathLike[str], what: str) -> None:
         raise InspectorError(f"{what} {path}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(info.st_mode):
         raise InspectorError(f"{what} {path} is {special_kind(info.st_mode)}: only regular files are written")
+
+
+#: The largest --image accepted: a 16384 x 16384 image, far beyond what any pipeline encodes.
+MAX_IMAGE_PIXELS = 16384 * 16384
+
+
+def check_image_file(path: Path) -> None:
+    """``--image`` must be a regular file holding a readable image of a sane size; anything else
+    (a FIFO that would block, a decompression bomb, a truncated file) is one line."""
+    import os
+    import stat
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InspectorError(f"--image {path}: no such file") from None
+    except OSError as exc:
+        raise InspectorError(f"--image {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise InspectorError(f"--image {path} is {special_kind(mode)}, not an image file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise InspectorError(f"--image {path}: {width}x{height} pixels is more than the "
+                                      f"{MAX_IMAGE_PIXELS:,} accepted")
+                img.verify()
+    except InspectorError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InspectorError(f"--image {path}: refused, too many pixels ({' '.join(str(exc).split())[:120]})") from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise InspectorError(f"--image {path}: not a readable image ({type(exc).__name__})") from None

@@ -97,6 +97,15 @@ def check_outputs(files: dict[str, Optional[Path]], csv_dir: Optional[Path] = No
     check_distinct(files, csv_dir)
 
 
+def default_image_out(json_path: Optional[Path], html_path: Optional[Path]) -> Optional[Path]:
+    """Where ``profile`` saves the generated image without ``--save-image``: beside the JSON (or the
+    HTML), as ``STEM.png`` (the same rule as :func:`inspector.profiling.default_image_out`)."""
+    for path in (json_path, html_path):
+        if path is not None:
+            return Path(path).with_name(Path(path).stem + ".png")
+    return None
+
+
 def image_beside(run_json: Path, run: Any) -> Optional[Path]:
     """The generated image a saved run may embed: only the file ``profile`` writes next to its JSON
     under the name it chooses (``STEM.png``), never whatever path the run's data names."""

@@ -243,46 +243,6 @@ def profile_one(host: Host, ctx: ProfileContext, component: Component, result: C
         free_memory(ctx.device)
 
 
-#: The largest --image accepted: a 16384 x 16384 image, far beyond what any pipeline encodes.
-MAX_IMAGE_PIXELS = 16384 * 16384
-
-
-def check_image_file(path: Path) -> None:
-    """``--image`` must be a regular file holding a readable image of a sane size; anything else
-    (a FIFO that would block, a decompression bomb, a truncated file) is one line."""
-    import os
-    import stat
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
-
-    from .files import special_kind
-
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise OptionError(f"--image {path}: no such file") from None
-    except OSError as exc:
-        raise OptionError(f"--image {path}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(mode):
-        raise OptionError(f"--image {path} is {special_kind(mode)}, not an image file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-                if width * height > MAX_IMAGE_PIXELS:
-                    raise OptionError(f"--image {path}: {width}x{height} pixels is more than the "
-                                      f"{MAX_IMAGE_PIXELS:,} accepted")
-                img.verify()
-    except OptionError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise OptionError(f"--image {path}: refused, too many pixels ({' '.join(str(exc).split())[:120]})") from None
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        raise OptionError(f"--image {path}: not a readable image ({type(exc).__name__})") from None
-
-
 def default_image_out(json_path: str | None, html_path: str | None = None) -> str | None:
     for path in (json_path, html_path):
         if path:
