@@ -124,16 +124,22 @@ def write_all(run: Any, say: Callable[[str], None], json_path: Optional[Path] = 
               image_file: Optional[Path] = None) -> None:
     """Render every report, then write each; a failed write is named after the others are written."""
     from .guard import signals_deferred
-    from .reports import csv_report, html_report, json_report
 
+    # each writer imported only when its output was asked for (the HTML one brings jinja2 and plotly.js)
     rendered: list[tuple[str, Callable[[], str]]] = []
     if json_path is not None:
+        from .reports import json_report
+
         text = json_report.dumps(run)
         rendered.append((str(json_path), lambda: _write_text(json_path, text, say)))
     if csv_dir is not None:
+        from .reports import csv_report
+
         tables = csv_report.render_all(run)
         rendered.append((str(csv_dir), lambda: _write_csv(csv_dir, tables, say)))
     if html_path is not None:
+        from .reports import html_report
+
         html = html_report.render(run, image_file=image_file)
         rendered.append((str(html_path), lambda: _write_text(html_path, html, say)))
     failures = []
