@@ -83,8 +83,8 @@ def test_python_m_from_inside_the_folder_imports_nothing_from_it(configs):
 
 
 @pytest.mark.parametrize("index, message", [
-    ([1, 2], "must hold a JSON object"),
-    (None, "must hold a JSON object"),
+    ([1, 2], "JSON object"),
+    (None, "JSON object"),
     ({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel", "x"]}, "[library, class]"),
     ({"_class_name": "StableDiffusionPipeline", "unet": ["transformers", "pipeline"]}, "not a class"),
     ({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "logging"]}, "not a class"),
@@ -149,7 +149,7 @@ def test_special_files_as_inputs_are_refused_not_read(configs, tmp_path, cli):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["inspect", "~no-such-user-here/model"], "cannot use '~no-such-user-here/model' as a path"),
+    (["inspect", "~no-such-user-here/model"], "~no-such-user-here/model"),
     (["inspect", "sd15", "--seed", str(2**64)], "--seed"),
     (["inspect", "sd15", "--seed", str(-2**63 - 1)], "--seed"),
 ])
