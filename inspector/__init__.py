@@ -8,7 +8,30 @@ Plugin authors import :data:`hookimpl` from here::
     def augment_component(context, component, result):
         result.details["my_metric"] = ...
 """
-from .hookspecs import API_VERSION, hookimpl
+import os as _os
+import sys as _sys
+
+if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "") == "ldm-inspector":
+    # Started as the command line: until the CLI installs its own handlers (which keep partial
+    # results), Ctrl-C or SIGTERM while the libraries import has nothing to keep. Leave at once
+    # with the documented code instead of a KeyboardInterrupt traceback from inside an import.
+    import signal as _signal
+
+    def _leave(signum, frame):  # noqa: ANN001
+        _os.write(2, b"interrupted\n")
+        _os._exit(128 + signum)
+
+    _signal.signal(_signal.SIGINT, _leave)
+    _signal.signal(_signal.SIGTERM, _leave)
+
+if _sys.argv[:1] == ["-m"]:
+    # Started as ``python -m inspector``: Python put the current folder first on sys.path, so a
+    # module lying there (beside a model_index.json that names it, say) would shadow any library
+    # we import. Nothing of ours is found that way once this package is found; drop it.
+    _cwd = _os.getcwd()
+    _sys.path[:] = [p for p in _sys.path if p not in ("", ".", _cwd)]
+
+from .hookspecs import API_VERSION, hookimpl  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -31,10 +31,18 @@ def is_lfs_pointer(path: Path) -> bool:
         return False
 
 
-def check_safetensors(path: Path) -> None:
-    """Raise :class:`SourceError` unless ``path`` is a complete safetensors file."""
+def check_safetensors(path: Path) -> dict[str, Any]:
+    """Raise :class:`SourceError` unless ``path`` is a complete safetensors file; return its header.
+
+    The header is checked for the shape the format promises (tensor name -> dtype, shape of
+    non-negative integers, two offsets) so that nothing downstream meets a surprise type."""
+    import os
+    import stat
+
     try:
         size = path.stat().st_size
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise SourceError(f"{path} is not a regular file: refused")
         with path.open("rb") as fh:
             head = fh.read(8)
             if is_lfs_pointer(path):
@@ -49,6 +57,8 @@ def check_safetensors(path: Path) -> None:
             header = json.loads(fh.read(header_len))
     except OSError as exc:
         raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except RecursionError:
+        raise SourceError(f"{path} is not a valid safetensors file: its header is nested too deeply") from None
     except (ValueError, UnicodeDecodeError):
         raise SourceError(f"{path} is not a valid safetensors file: its header is not JSON (corrupt)") from None
     if not isinstance(header, dict):
@@ -56,14 +66,40 @@ def check_safetensors(path: Path) -> None:
     end = 0
     for name, info in header.items():
         if name == "__metadata__":
+            if not (isinstance(info, dict) and all(isinstance(v, str) for v in info.values())):
+                raise SourceError(f"{path} is not a valid safetensors file: __metadata__ must map names to strings")
             continue
-        try:
-            start, stop = info["data_offsets"]
-        except (TypeError, KeyError, ValueError):
-            raise SourceError(f"{path} is not a valid safetensors file: tensor {name!r} has no offsets") from None
-        end = max(end, stop)
+        problem = _tensor_entry_problem(info)
+        if problem:
+            raise SourceError(f"{path} is not a valid safetensors file: tensor {name[:80]!r} {problem}")
+        end = max(end, info["data_offsets"][1])
     if 8 + header_len + end > size:
         raise SourceError(f"{path} is truncated: its tensors need {8 + header_len + end} bytes, the file has {size}")
+    return header
+
+
+def _tensor_entry_problem(info: Any) -> str | None:
+    """Why a header entry is not ``{"dtype": str, "shape": [int >= 0], "data_offsets": [start, stop]}``."""
+    from .guard import SAFETENSORS_SIZES
+
+    if not isinstance(info, dict):
+        return "is not an object"
+    offsets, shape, dtype = info.get("data_offsets"), info.get("shape"), info.get("dtype")
+    if not (isinstance(offsets, list) and len(offsets) == 2
+            and all(isinstance(o, int) and not isinstance(o, bool) and 0 <= o < 2**63 for o in offsets)
+            and offsets[0] <= offsets[1]):
+        return "has no valid data_offsets"
+    if not (isinstance(shape, list) and len(shape) <= 16
+            and all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**48 for d in shape)):
+        return "has no valid shape"
+    if dtype not in SAFETENSORS_SIZES:
+        return f"has an unknown dtype {str(dtype)[:20]!r}"
+    count = 1
+    for d in shape:
+        count *= d
+    if count * SAFETENSORS_SIZES[dtype] != offsets[1] - offsets[0]:
+        return "has a size that does not match its shape and dtype"
+    return None
 
 
 #: Globals a plain tensor checkpoint needs; anything else is what a refused file "wanted".
@@ -126,8 +162,14 @@ def load_pickle_state_dict(path: Path) -> dict[str, Any]:
     return data
 
 
-def check_folder_weights(folder: Path, declared: dict[str, Any]) -> None:
-    """Every model component of a diffusers folder has a readable safetensors weight file."""
+def check_folder_weights(folder: Path, declared: dict[str, Any], dtype_size: int = 4) -> int:
+    """Every model component of a diffusers folder has a readable safetensors weight file.
+
+    Returns the bytes the weights will take once loaded with floats of ``dtype_size`` bytes
+    (variant files such as ``*.fp16.safetensors`` are counted only when no plain file exists)."""
+    from .guard import safetensors_bytes
+
+    total = 0
     for name, entry in declared.items():
         if name.startswith("_") or not isinstance(entry, list) or entry[0] is None:
             continue
@@ -139,5 +181,9 @@ def check_folder_weights(folder: Path, declared: dict[str, Any]) -> None:
             pickles = sorted(p.name for p in sub.glob("*.bin")) + sorted(p.name for p in sub.glob("*.pt*"))
             extra = f" (only pickle files: {', '.join(pickles)}; convert them to .safetensors)" if pickles else ""
             raise SourceError(f"{folder}: component {name} has no .safetensors weight file{extra}")
+        plain = [p for p in weights if "." not in p.stem]
         for path in weights:
-            check_safetensors(path)
+            header = check_safetensors(path)
+            if path in plain or not plain:
+                total += safetensors_bytes(header, dtype_size)
+    return total

@@ -48,7 +48,18 @@ def check_input(model: Optional[str], *, arch: Optional[str], weights: Optional[
     checked = check_source(model, arch=arch, weights=weights, allow_pickle=allow_pickle,
                            allow_download=allow_download)
     check_sizes(height, width, checked.configs)
+    check_size_limits(height, width)
     return checked
+
+
+#: Limits far beyond any real use, so an absurd option is refused before anything allocates.
+MAX_SIZE, MAX_BATCH, MAX_STEPS = 16384, 1024, 10_000
+
+
+def check_size_limits(height: Optional[int], width: Optional[int]) -> None:
+    for label, value in (("height", height), ("width", width)):
+        if value is not None and value > MAX_SIZE:
+            raise OptionError(f"--{label} {value} is more than {MAX_SIZE}: refused before allocating")
 
 
 def source_options(f: Any) -> Any:
@@ -58,15 +69,15 @@ def source_options(f: Any) -> Any:
         click.option("--arch", default=None, help="Preset whose configs describe a single-file checkpoint."),
         click.option("--height", type=int, default=None, help="Image height (default: the model's native size)."),
         click.option("--width", type=int, default=None, help="Image width (default: the model's native size)."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
+        click.option("--batch-size", type=click.IntRange(min=1, max=MAX_BATCH), default=1, show_default=True,
                      help="Images per prompt."),
         click.option("--prompt", default="a photo of an astronaut riding a horse on mars", show_default=True),
         click.option("--negative-prompt", default="", help="Negative prompt."),
         click.option("--guidance-scale", type=float, default=7.5, show_default=True,
                      help="Above 1 the UNet runs the doubled classifier-free-guidance batch."),
-        click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True,
+        click.option("--steps", type=click.IntRange(min=1, max=MAX_STEPS), default=50, show_default=True,
                      help="Denoising steps (the scheduler's timesteps)."),
-        click.option("--seed", type=int, default=0, show_default=True,
+        click.option("--seed", type=click.IntRange(-2**63, 2**64 - 1), default=0, show_default=True,
                      help="Seed for random weights, example inputs and the pipeline's noise."),
         click.option("--frames", type=click.IntRange(min=1), default=None,
                      help="Frames of a video pipeline (AnimateDiff, Wan; default: the pipeline's own)."),
@@ -84,6 +95,8 @@ def source_options(f: Any) -> Any:
         click.option("--allow-pickle", is_flag=True,
                      help="Read a .ckpt/.bin/.pt checkpoint (tensors only: torch.load(weights_only=True)); "
                           "refused by default because unpickling can run code."),
+        click.option("--force", is_flag=True,
+                     help="Load even when the weights are predicted not to fit in the device's memory."),
     ]):
         f = decorator(f)
     return f
@@ -103,45 +116,36 @@ def status_console(fmt: str) -> Console:
 
 
 def check_output_path(option: str, path: Optional[Path]) -> None:
-    if path is not None and not (path.parent if str(path.parent) else Path(".")).is_dir():
-        raise OptionError(f"{option} {path}: folder {path.parent} does not exist")
+    from .outputs import check_file_output
+
+    check_file_output(option, path)
 
 
-def check_outputs(json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path]) -> None:
-    """Fail before any work when an output cannot be written."""
-    check_output_path("--json", json_path)
-    check_output_path("--html", html_path)
-    check_output_folder("--csv", csv_dir)
+def check_outputs(json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
+                  **more: Optional[Path]) -> None:
+    """Fail before any work when an output cannot be written (see inspector/outputs.py);
+    ``more``: other files the command writes, by option name (``save_image=...``)."""
+    from .outputs import check_outputs as check_all
+
+    files = {"--json": json_path, "--html": html_path}
+    files.update({f"--{k.replace('_', '-')}": v for k, v in more.items()})
+    check_all(files, csv_dir)
 
 
 def check_output_folder(option: str, folder: Optional[Path]) -> None:
-    """An output folder may be missing (it is created when written) but its parent must exist."""
-    if folder is None:
-        return
-    if folder.exists() and not folder.is_dir():
-        raise OptionError(f"{option} {folder}: not a folder")
-    check_output_path(option, folder)
+    """An output folder may be missing (it is created when written) but its parent must exist,
+    and it must take a new file."""
+    from .outputs import check_folder_output
+
+    check_folder_output(option, folder)
 
 
 def write_reports(run: Any, console: Console, json_path: Optional[Path] = None, html_path: Optional[Path] = None,
-                  csv_dir: Optional[Path] = None) -> None:
-    """The same writers for every command; each file is written atomically. Each writer is
-    imported only when its output was asked for (the HTML one brings jinja2 and plotly.js)."""
-    if json_path is not None:
-        from .reports import json_report
+                  csv_dir: Optional[Path] = None, image_file: Optional[Path] = None) -> None:
+    """The same writers for every command: all rendered first, then each file written atomically."""
+    from .outputs import write_all
 
-        json_report.write(run, json_path)
-        console.print(f"wrote {json_path}")
-    if csv_dir is not None:
-        from .reports import csv_report
-
-        written = csv_report.write(run, csv_dir)
-        console.print(f"wrote {len(written)} CSV files to {csv_dir}")
-    if html_path is not None:
-        from .reports import html_report
-
-        html_report.write(run, html_path)
-        console.print(f"wrote {html_path}")
+    write_all(run, console.print, json_path, html_path, csv_dir, image_file=image_file)
 
 
 @app.command()
@@ -157,7 +161,7 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
             height: Optional[int], width: Optional[int], batch_size: int, prompt: str, negative_prompt: str,
             guidance_scale: float, steps: int, seed: int, frames: Optional[int], layers: bool, depth: int,
             details: bool, json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
-            allow_download: bool, allow_pickle: bool, fmt: str) -> None:
+            allow_download: bool, allow_pickle: bool, fmt: str, force: bool) -> None:
     """Parameters, per-layer shapes and FLOPs of every pipeline component."""
     check_input(model, arch=arch, weights=weights, allow_pickle=allow_pickle, allow_download=allow_download,
                 height=height, width=width)
@@ -170,7 +174,7 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 
     spec = SourceSpec(model=model, weights=weights, arch=arch, dtype=dtype,
                       device=resolve_device(device), seed=seed, allow_download=allow_download,
-                      allow_pickle=allow_pickle)
+                      allow_pickle=allow_pickle, force=force)
     options = InspectOptions(height=height, width=width, batch_size=batch_size, prompt=prompt,
                              negative_prompt=negative_prompt, guidance_scale=guidance_scale, steps=steps, seed=seed,
                              frames=frames)
@@ -219,31 +223,32 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
             negative_prompt: str, guidance_scale: float, steps: int, seed: int, frames: Optional[int], layers: bool,
             depth: int,
             details: bool, json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
-            allow_download: bool, allow_pickle: bool, warmup: int, repeats: int,
+            allow_download: bool, allow_pickle: bool, force: bool, warmup: int, repeats: int,
             e2e_repeats: int, scheduler_name: Optional[str], attention: Optional[str], peak_tflops: Optional[float],
             image_path: Optional[Path], save_image: Optional[Path], no_end_to_end: bool, max_time: float,
             max_spread: float, fmt: str) -> None:
     """Time and measure memory of every component, and of the whole pipeline, step by step."""
     checked = check_input(model, arch=arch, weights=weights, allow_pickle=allow_pickle,
                           allow_download=allow_download, height=height, width=width)
-    check_outputs(json_path, html_path, csv_dir)
-    check_output_path("--save-image", save_image)
+    from .outputs import default_image_out
+
+    image_out = save_image or default_image_out(json_path, html_path)
+    check_outputs(json_path, html_path, csv_dir, save_image=image_out)
     if image_path is not None:
         check_image(image_path)
     from .host import Host
-    from .profiling import default_image_out, prepare_profile, run_profile
+    from .profiling import prepare_profile, run_profile
 
     check_scheduler(checked.configs, scheduler_name)
     host = Host.default()
     spec, options = prepare_profile(  # fails on a bad device or dtype before loading
         host, model, weights=weights, arch=arch, dtype=dtype, device=device, allow_cpu_float16=allow_cpu_float16,
-        seed=seed, allow_download=allow_download, allow_pickle=allow_pickle,
+        seed=seed, allow_download=allow_download, allow_pickle=allow_pickle, force=force,
         height=height, width=width, batch_size=batch_size, prompt=prompt, negative_prompt=negative_prompt,
         guidance_scale=guidance_scale, steps=steps, frames=frames, warmup=warmup, repeats=repeats,
         e2e_repeats=e2e_repeats, scheduler=scheduler_name, attention=attention, peak_tflops=peak_tflops,
         image_path=str(image_path) if image_path else None,
-        image_out=str(save_image) if save_image else default_image_out(
-            str(json_path) if json_path else None, str(html_path) if html_path else None),
+        image_out=str(image_out) if image_out else None,
         end_to_end=not no_end_to_end, max_time=max_time, max_spread=max_spread,
     )
     console = status_console(fmt)
@@ -252,10 +257,13 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
     with progress_bar(Console(stderr=True)) as report:
         run = run_profile(host, spec, options, allow_cpu_float16=allow_cpu_float16, progress=report)
     render(run, sys.stdout, layers=layers, depth=depth, details=details, fmt=fmt)
-    write_reports(run, console, json_path, html_path, csv_dir)
+    image_file = Path(run.pipeline.image) if run.pipeline and run.pipeline.image else None  # written by this run
+    write_reports(run, console, json_path, html_path, csv_dir, image_file=image_file)
     if run.interrupted:
+        from .guard import interrupt_exit_code
+
         print("interrupted: partial results kept", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(interrupt_exit_code())
     if run.pipeline is not None and run.pipeline.error is not None:
         print(f"error: {run.pipeline.error}; every component measurement was kept"
               f"{' and written' if json_path or html_path or csv_dir else ''}", file=sys.stderr)
@@ -281,10 +289,12 @@ def report(run_json: Path, html_path: Optional[Path], csv_dir: Optional[Path], j
     from .reports import json_report
     from .terminal import render
 
+    from .outputs import image_beside
+
     run = json_report.load(run_json)
     console = status_console(fmt)
     render(run, sys.stdout, layers=layers, depth=depth, details=details, fmt=fmt)
-    write_reports(run, console, json_path, html_path, csv_dir)
+    write_reports(run, console, json_path, html_path, csv_dir, image_file=image_beside(run_json, run))
 
 
 @app.command()
@@ -337,15 +347,9 @@ def tui(target: Optional[str], export_dir: Optional[Path], steps: int, repeats: 
 
 
 def check_image(path: Path) -> None:
-    from PIL import Image, UnidentifiedImageError
+    from .files import check_image_file
 
-    try:
-        with Image.open(path) as img:
-            img.verify()
-    except FileNotFoundError:
-        raise OptionError(f"--image {path}: no such file") from None
-    except (OSError, UnidentifiedImageError) as exc:
-        raise OptionError(f"--image {path}: not a readable image ({type(exc).__name__})") from None
+    check_image_file(path)
 
 
 @app.command()
@@ -502,9 +506,33 @@ _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the CLI and turn every failure into one line and an exit code."""
-    debug = os.environ.get("LDM_INSPECTOR_DEBUG") == "1"
+    code = _main(argv)
+    from .guard import hard_exit, other_threads
+
+    if argv is None and (other_threads() or code in (130, 143)):
+        # A process of our own, with a hook thread still running or a native call cut short by a
+        # signal: everything is written; skip the teardown that could abort on them.
+        hard_exit(code)
+    sys.exit(code)
+
+
+def _main(argv: Optional[list[str]]) -> int:
+    """Run the CLI; return the exit code after printing at most one line for a failure."""
     try:
-        app.main(args=argv, prog_name="ldm-inspector", standalone_mode=False)
+        _run(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+def _run(argv: Optional[list[str]]) -> None:
+    from .guard import install_signal_handlers, interrupt_exit_code, interrupted, library_warnings
+
+    debug = os.environ.get("LDM_INSPECTOR_DEBUG") == "1"
+    install_signal_handlers()
+    try:
+        with library_warnings():
+            app.main(args=argv, prog_name="ldm-inspector", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except _NO_ARGS_IS_HELP as exc:  # bare `ldm-inspector`: help on stdout, success
@@ -514,12 +542,18 @@ def main(argv: Optional[list[str]] = None) -> None:
         print(f"error: {exc.format_message()}", file=sys.stderr)
         sys.exit(2)
     except InspectorError as exc:
+        if interrupted():  # the failure is the signal's doing (a library swallowed the interrupt)
+            print("interrupted", file=sys.stderr)
+            sys.exit(interrupt_exit_code())
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort):
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(interrupt_exit_code())
     except Exception as exc:  # a bug: say so in one line, traceback on request
+        if interrupted():
+            print("interrupted", file=sys.stderr)
+            sys.exit(interrupt_exit_code())
         if debug:
             raise
         text = " ".join(str(exc).split())

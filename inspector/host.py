@@ -20,7 +20,9 @@ thread cannot be killed, so it is abandoned (a daemon thread) and what it still 
 from __future__ import annotations
 
 import contextvars
+import copy
 import importlib
+import math
 import os
 import sys
 import threading
@@ -32,6 +34,7 @@ from typing import Any, Callable, Iterable
 import pluggy
 
 from . import hookspecs
+from .border import PluginOutputError, check_hook_output
 from .errors import InspectorError
 from .results import PluginRecord
 
@@ -42,6 +45,8 @@ ENV_LOAD_ONLY = "LDM_INSPECTOR_LOAD_PLUGINS"
 ENV_TRACE = "LDM_INSPECTOR_TRACE_PLUGINS"
 ENV_TIMEOUT = "LDM_INSPECTOR_HOOK_TIMEOUT"
 DEFAULT_HOOK_TIMEOUT = 1800.0
+#: a week; beyond this (or "inf") threading's wait overflows
+MAX_HOOK_TIMEOUT = 7 * 24 * 3600.0
 
 
 class HookTimeout(Exception):
@@ -56,6 +61,9 @@ def hook_timeout_from_env() -> float | None:
         value = float(raw)
     except ValueError:
         raise InspectorError(f"{ENV_TIMEOUT}={raw!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value > MAX_HOOK_TIMEOUT:
+        raise InspectorError(f"{ENV_TIMEOUT}={raw!r}: give a number of seconds up to {MAX_HOOK_TIMEOUT:g} "
+                             "(0 for no limit)")
     return value if value > 0 else None
 
 
@@ -73,6 +81,8 @@ class Host:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
+        #: plugin name -> libraries it declares components come from (``LDM_INSPECTOR_LIBRARIES``)
+        self.declared_libraries: dict[str, tuple[str, ...]] = {}
         #: when set, called with (hook, plugin, seconds, outcome) after every hook implementation call
         self.tracer: Callable[[str, str, float, str], None] | None = (
             trace_to_stderr if os.environ.get(ENV_TRACE, "") in ("1", "true", "yes") else None)
@@ -146,12 +156,34 @@ class Host:
             record.error = f"registration failed: {_describe(exc)}"
             return False
         record.hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
+        unknown = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [] if h.spec is None
+                         and not all(i.optionalhook for i in h.get_hookimpls() if i.plugin is plugin))
+        if unknown:  # a misspelled hook would otherwise be listed as "ok" and never run (pytest refuses too)
+            self.pm.unregister(name=name)
+            record.hooks = []
+            record.error = (f"registration failed: unknown hook(s) {', '.join(unknown)}; this host has "
+                            f"{', '.join(hookspecs.hook_names())}")
+            return False
+        libraries = getattr(plugin, "LDM_INSPECTOR_LIBRARIES", ())
+        if libraries:
+            if not (isinstance(libraries, (list, tuple)) and all(
+                    isinstance(lib, str) and all(part.isidentifier() for part in lib.split(".")) for lib in libraries)):
+                self.pm.unregister(name=name)
+                record.hooks = []
+                record.error = "registration failed: LDM_INSPECTOR_LIBRARIES must be a tuple of module names"
+                return False
+            self.declared_libraries[name] = tuple(libraries)
         return True
+
+    def libraries(self) -> tuple[str, ...]:
+        """Libraries registered plugins declare that model folders may name (beyond diffusers' own)."""
+        return tuple(dict.fromkeys(lib for libs in self.declared_libraries.values() for lib in libs))
 
     def unregister(self, name: str) -> None:
         if self.pm.get_plugin(name) is not None:
             self.pm.unregister(name=name)
         self.records.pop(name, None)
+        self.declared_libraries.pop(name, None)
 
     def plugin_records(self) -> list[PluginRecord]:
         return list(self.records.values())
@@ -212,12 +244,15 @@ class Host:
                 continue
             started = time.perf_counter()
             try:
-                value = self._call(hook_name, impl, [kwargs[arg] for arg in impl.argnames])
+                value = self._call(hook_name, impl, kwargs)
             except Exception as exc:
                 if self.tracer:
                     self.tracer(hook_name, impl.plugin_name, time.perf_counter() - started, f"raised {type(exc).__name__}")
                 (on_error or self._record_error)(impl.plugin_name, exc)
                 continue
+            value, problem = check_hook_output(hook_name, impl.plugin_name, value, kwargs)
+            if problem:
+                (on_error or self._record_error)(impl.plugin_name, PluginOutputError(problem))
             if self.tracer:
                 self.tracer(hook_name, impl.plugin_name, time.perf_counter() - started,
                             "None" if value is None else type(value).__name__)
@@ -227,11 +262,20 @@ class Host:
                 results.append(value)
         return None if firstresult else results
 
-    def _call(self, hook_name: str, impl: Any, args: list[Any]) -> Any:
-        """Call one implementation, within the time limit. Whatever it raises (Ctrl-C and
-        cancellation included) is raised again here, in the caller's thread."""
-        if self.hook_timeout is None:
-            return impl.function(*args)
+    def _call(self, hook_name: str, impl: Any, kwargs: dict[str, Any]) -> Any:
+        """Call one implementation; a third-party one within the time limit. Whatever it raises
+        (Ctrl-C and cancellation included) is raised again here, in the caller's thread.
+
+        Built-in plugins run in the caller's thread with no limit: the tool's own measurements
+        are never cut short. A third-party hook runs in a thread on a private copy of the
+        ``result`` it is handed; the copy is merged back only when the hook returns in time, so
+        a thread abandoned at the limit can no longer write into the run."""
+        record = self.records.get(impl.plugin_name)
+        if self.hook_timeout is None or (record is not None and record.source == "builtin"):
+            return impl.function(*[kwargs[arg] for arg in impl.argnames])
+        original = kwargs.get("result") if "result" in impl.argnames else None
+        private = copy.deepcopy(original) if original is not None else None
+        args = [private if arg == "result" and private is not None else kwargs[arg] for arg in impl.argnames]
         outcome: dict[str, Any] = {}
 
         def target() -> None:
@@ -252,6 +296,8 @@ class Host:
                               f"(limit: {ENV_TIMEOUT}); abandoned")
         if "error" in outcome:
             raise outcome["error"]
+        if private is not None:
+            original.__dict__.update(private.__dict__)
         return outcome.get("value")
 
     def _record_error(self, plugin_name: str, exc: BaseException) -> None:

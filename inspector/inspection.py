@@ -7,6 +7,7 @@ import sys
 from typing import Any, Iterator
 
 from .context import Component, InspectContext, InspectOptions, check_size
+from .guard import quiet
 from .host import Host, _describe
 from .loading import LoadedPipeline, SourceSpec, load
 from .results import ComponentResult, Environment, HookFailure, Inputs, ModelInfo, RunResult
@@ -118,6 +119,7 @@ def new_run(loaded: LoadedPipeline, ctx: InspectContext, command: str) -> RunRes
     )
 
 
+@quiet
 def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions) -> RunResult:
     pipe = loaded.pipe
     device, dtype = pipeline_device_dtype(pipe)
@@ -155,5 +157,6 @@ def inspect_component(host: Host, ctx: InspectContext, component: Component, *, 
 
 
 def run_inspect(host: Host, spec: SourceSpec, options: InspectOptions) -> RunResult:
+    spec.libraries = spec.libraries or host.libraries()
     loaded = load(spec, host.presets())
     return inspect_loaded(host, loaded, options)

@@ -15,8 +15,8 @@ loading anything (:mod:`inspector.precheck`), so bad input fails before torch is
 """
 from __future__ import annotations
 
-import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +47,10 @@ class SourceSpec:
     seed: int = 0
     allow_download: bool = False
     allow_pickle: bool = False
+    #: libraries registered plugins declare, beyond those diffusers loads components from
+    libraries: tuple[str, ...] = ()
+    #: load even when the weights are predicted not to fit in the device's memory
+    force: bool = False
 
 
 @dataclass
@@ -94,18 +98,34 @@ def torch_dtype(name: str) -> Any:
         raise SourceError(f"unknown dtype {name!r}; choose float32, float16 or bfloat16") from None
 
 
+def dtype_size(name: str) -> int:
+    return 4 if name == "float32" else 2
+
+
 def read_model_index(folder: Path) -> dict[str, Any]:
+    """The folder's ``model_index.json``, which must be a regular file holding a JSON object."""
+    from .trust import read_json
+
     index = folder / "model_index.json"
-    try:
-        return json.loads(index.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SourceError(f"{folder} has no model_index.json: not a diffusers pipeline folder") from None
-    except (OSError, ValueError) as exc:
-        raise SourceError(f"cannot read {index}: {exc}") from None
+    if not os.path.lexists(index):
+        raise SourceError(f"{folder} has no model_index.json: not a diffusers pipeline folder")
+    data = read_json(index, what="model_index.json", limit=2**20)
+    if not isinstance(data, dict):
+        raise SourceError(f"{index} must hold a JSON object, got {type(data).__name__}")
+    return data
 
 
 def load(spec: SourceSpec, presets: dict[str, Preset]) -> LoadedPipeline:
-    """Resolve ``spec.model`` and load it. Raises :class:`SourceError` with a one-line reason."""
+    """Resolve ``spec.model`` and load it. Raises :class:`SourceError` with a one-line reason.
+
+    The libraries' own warnings (deprecations, renamed arguments) are captured, not printed."""
+    from .guard import library_warnings
+
+    with library_warnings():
+        return _load(spec, presets)
+
+
+def _load(spec: SourceSpec, presets: dict[str, Preset]) -> LoadedPipeline:
     quiet_libraries()
     name = spec.model or DEFAULT_MODEL
     if name in presets:
@@ -117,12 +137,20 @@ def load(spec: SourceSpec, presets: dict[str, Preset]) -> LoadedPipeline:
         return LoadedPipeline(pipe, name, "preset", weights, read_model_index(preset.path), preset=name,
                               path=str(preset.path))
 
-    path = Path(name).expanduser()
-    if path.is_dir():
+    try:
+        path = Path(name).expanduser()
+        mode = path.stat().st_mode if os.path.exists(path) else None
+    except (RuntimeError, OSError, ValueError) as exc:  # "~nosuchuser", a NUL byte, a name too long
+        raise SourceError(f"cannot use {name!r} as a path: {' '.join(str(exc).split())[:200]}") from None
+    if mode is not None and stat.S_ISDIR(mode):
         declared = read_model_index(path)
         return _load_folder(path, declared, spec, kind="folder", source=name)
-    if path.is_file():
+    if mode is not None and stat.S_ISREG(mode):
         return _load_single_file(path, spec, presets, source=name)
+    if mode is not None:
+        from .files import special_kind
+
+        raise SourceError(f"{name} is {special_kind(mode)}, not a model file or folder: refused")
     if looks_like_path(name):
         raise SourceError(f"no such file or directory: {name}")
     if looks_like_repo_id(name):
@@ -133,13 +161,19 @@ def load(spec: SourceSpec, presets: dict[str, Preset]) -> LoadedPipeline:
 
 
 def _load_folder(path: Path, declared: dict[str, Any], spec: SourceSpec, *, kind: str, source: str) -> LoadedPipeline:
+    from .trust import check_folder
+
     weights = spec.weights or "pretrained"
+    check_folder(path, declared, spec.libraries)  # for every --weights mode, before any loader runs
     if weights != "pretrained":
         pipe = build_from_configs(path, weights, spec)
     else:
         from .checkpoints import check_folder_weights
 
-        check_folder_weights(path, declared)
+        from .guard import check_memory
+
+        needed = check_folder_weights(path, declared, dtype_size(spec.dtype))
+        check_memory(needed, spec.device, force=spec.force, what="the pretrained weights")
         pipe = _from_pretrained(path, spec)
     return LoadedPipeline(pipe, source, kind, weights, declared, path=str(path))  # type: ignore[arg-type]
 
@@ -147,11 +181,14 @@ def _load_folder(path: Path, declared: dict[str, Any], spec: SourceSpec, *, kind
 def _from_pretrained(path: Path, spec: SourceSpec) -> Any:
     from diffusers import DiffusionPipeline
 
+    from .guard import library_warnings
+
     try:
-        pipe = DiffusionPipeline.from_pretrained(
-            str(path), torch_dtype=torch_dtype(spec.dtype), use_safetensors=True, local_files_only=True,
-            trust_remote_code=False,
-        )
+        with library_warnings():
+            pipe = DiffusionPipeline.from_pretrained(
+                str(path), torch_dtype=torch_dtype(spec.dtype), use_safetensors=True, local_files_only=True,
+                trust_remote_code=False,
+            )
     except SourceError:
         raise
     except Exception as exc:  # diffusers raises many types for a broken folder
@@ -187,7 +224,10 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
         raise SourceError(f"unknown --arch {spec.arch!r}{did_you_mean(spec.arch, presets)}; choose one of "
                           f"{', '.join(sorted(presets))}")
     if suffix == ".safetensors":
-        check_safetensors(path)
+        from .guard import check_memory, safetensors_bytes
+
+        check_memory(safetensors_bytes(check_safetensors(path), dtype_size(spec.dtype)), spec.device,
+                     force=spec.force, what=f"the weights in {path.name}")
     preset = presets[spec.arch]
     declared = read_model_index(preset.path)
     import tempfile
@@ -203,10 +243,14 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
             converted = Path(tmp) / (path.stem + ".safetensors")
             save_file({k: v.contiguous() for k, v in load_pickle_state_dict(path).items()}, str(converted))
             weights_file = converted
+        from .guard import library_warnings
+
         try:
-            pipe = pipeline_cls.from_single_file(
-                str(weights_file), config=str(preset.path), local_files_only=True, torch_dtype=torch_dtype(spec.dtype),
-            )
+            with library_warnings():
+                pipe = pipeline_cls.from_single_file(
+                    str(weights_file), config=str(preset.path), local_files_only=True,
+                    torch_dtype=torch_dtype(spec.dtype),
+                )
         except Exception as exc:
             raise SourceError(f"cannot load {path.name} as {spec.arch}: {_first_line(exc)}") from None
     from .vocab import upgrade_tokenizers
@@ -241,37 +285,35 @@ def build_from_configs(folder: Path, weights: Weights, spec: SourceSpec) -> Any:
     ``weights="meta"``: every model lives on the ``meta`` device (shapes, no memory).
     ``weights="random"``: parameters drawn from a generator seeded with ``spec.seed``.
     """
-    import importlib
-
-    import diffusers
     import torch
 
+    from .trust import check_folder, pipeline_class
+
     declared = read_model_index(folder)
+    classes = check_folder(folder, declared, spec.libraries)  # only accepted libraries are imported
     dtype = torch_dtype(spec.dtype)
     components: dict[str, Any] = {}
-    for name, entry in declared.items():
-        if name.startswith("_") or not isinstance(entry, list):
-            continue
-        library, class_name = entry
-        if library is None or class_name is None:
+    for name, cls in classes.items():
+        if cls is None:
             components[name] = None
             continue
-        module = diffusers if library in ("diffusers", "stable_diffusion") else importlib.import_module(library)
-        cls = getattr(module, class_name, None)
-        if cls is None and library == "stable_diffusion":  # SD 1.x's safety checker is not exported at the top
-            cls = getattr(importlib.import_module("diffusers.pipelines.stable_diffusion"), class_name, None)
-        if cls is None:
-            raise SourceError(f"{folder}: component {name} names unknown class {library}.{class_name}")
-        sub = folder / name
-        components[name] = _build_component(cls, sub, weights, dtype, spec)
-    pipeline_cls = getattr(diffusers, declared["_class_name"], None)
-    if pipeline_cls is None:
-        raise SourceError(f"{folder}: unknown pipeline class {declared['_class_name']!r}")
+        components[name] = _build_component(cls, folder / name, dtype, name)
+    if weights == "random":  # every model exists on meta: predict, then materialize
+        from .guard import check_memory, module_bytes
+
+        models = [c for c in components.values() if isinstance(c, torch.nn.Module)]
+        check_memory(module_bytes(models, dtype), spec.device, force=spec.force, what="random weights")
+        for model in models:
+            materialize(model, spec.seed, dtype)
+    pipeline_cls = pipeline_class(str(folder), declared)
     extra = {k: v for k, v in declared.items() if not k.startswith("_") and not isinstance(v, list)}
     accepted = set(pipeline_cls._get_signature_keys(pipeline_cls)[0]) | set(
         pipeline_cls._get_signature_keys(pipeline_cls)[1])
     kwargs = {k: v for k, v in {**components, **extra}.items() if k in accepted}
-    pipe = pipeline_cls(**kwargs)
+    try:
+        pipe = pipeline_cls(**kwargs)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # components that do not fit together
+        raise SourceError(f"{folder}: cannot assemble {pipeline_cls.__name__}: {_first_line(exc)}") from None
     if weights == "random":
         pipe.to(spec.device)
     from .vocab import upgrade_tokenizers
@@ -280,7 +322,23 @@ def build_from_configs(folder: Path, weights: Weights, spec: SourceSpec) -> Any:
     return pipe
 
 
-def _build_component(cls: Any, folder: Path, weights: Weights, dtype: Any, spec: SourceSpec) -> Any:
+def _build_component(cls: Any, folder: Path, dtype: Any, name: str) -> Any:
+    """One component from its config; models on ``meta`` (materialized later, after the memory check).
+    Whatever a malformed config makes the library raise becomes one line naming the component."""
+    from .guard import library_warnings
+
+    try:
+        with library_warnings():
+            return _build_from_config(cls, folder, dtype)
+    except SourceError:
+        raise
+    except (MemoryError, RecursionError) as exc:
+        raise SourceError(f"{folder}: component {name}: its config is too large to build ({type(exc).__name__})") from None
+    except Exception as exc:  # noqa: BLE001 - the config is data; the library's complaint is the message
+        raise SourceError(f"{folder}: component {name} cannot be built from its config: {_first_line(exc)}") from None
+
+
+def _build_from_config(cls: Any, folder: Path, dtype: Any) -> Any:
     import torch
 
     if hasattr(cls, "from_config") and hasattr(cls, "load_config"):  # diffusers models and schedulers
@@ -289,16 +347,14 @@ def _build_component(cls: Any, folder: Path, weights: Weights, dtype: Any, spec:
             return cls.from_config(config)
         factory = lambda: cls.from_config(config)  # noqa: E731
     elif issubclass(cls, torch.nn.Module):  # transformers models
-        config = cls.config_class.from_pretrained(str(folder), local_files_only=True)
+        config = cls.config_class.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
         factory = lambda: cls(config)  # noqa: E731
     else:  # tokenizers, feature extractors
-        return cls.from_pretrained(str(folder), local_files_only=True)
+        return cls.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
 
     with torch.device("meta"):
         model = factory()
     model.to(dtype)
-    if weights == "random":
-        materialize(model, spec.seed, dtype)
     return model.eval()
 
 

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from .context import Component, InspectContext, InspectOptions, check_size
 from .errors import OptionError
+from .guard import quiet
 from .host import Host, _describe
 from .inspection import components_of, inspect_component, native_size, new_run, pipeline_device_dtype
 from .loading import DEFAULT_MODEL, LoadedPipeline, SourceSpec, load
@@ -79,6 +80,10 @@ class ProfileContext(InspectContext):
                                    max_time=self.options.max_time, max_spread=self.options.max_spread)
         except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
             oom = exc
+        except RuntimeError as exc:  # the CPU allocator says so in a RuntimeError, not a MemoryError
+            if not is_cpu_allocation_failure(exc):
+                raise
+            oom = exc
         if oom is not None:
             # Free outside the except block: the traceback holds the frames' tensors until then.
             message = f"out of memory: {_describe(oom)}"
@@ -96,6 +101,15 @@ class ProfileContext(InspectContext):
         if result.timing is None:
             result.timing, result.memory = measured.timing, measured.memory
         return measured
+
+
+CPU_ALLOCATION_FAILURES = ("DefaultCPUAllocator: can't allocate memory", "DefaultCPUAllocator: not enough memory",
+                           "can't allocate memory")
+
+
+def is_cpu_allocation_failure(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(marker in text for marker in CPU_ALLOCATION_FAILURES)
 
 
 def _empty_timing():
@@ -194,6 +208,7 @@ def attention_in_use(pipe: Any) -> str | None:
     return None
 
 
+@quiet
 def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_cpu_float16: bool = False,
                 progress: Progress | None = None, loaded: LoadedPipeline | None = None) -> RunResult:
     """Load, profile every component, then the whole pipeline. Never raises KeyboardInterrupt:
@@ -203,6 +218,7 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
     presets = host.presets()
     apply_profile_rules(spec, presets, allow_cpu_float16)
     if loaded is None:
+        spec.libraries = spec.libraries or host.libraries()
         loaded = load(spec, presets)
     pipe = loaded.pipe
     pipe.set_progress_bar_config(disable=True)

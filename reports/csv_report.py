@@ -7,7 +7,10 @@ table a plugin shows. Every table is built from ``run.to_dict()``, so a run writ
 
 A text cell that a spreadsheet would read as a formula (it starts with ``=``, ``+``,
 ``-``, ``@``, a tab or a carriage return) gets a leading apostrophe, per OWASP's CSV
-injection guidance; numeric cells stay numeric.
+injection guidance; numeric cells stay numeric. Header cells (a plugin names its table's
+columns) are neutralized the same way. Lines end in ``\r\n`` (RFC 4180): Python's ``csv``
+writer quotes a field holding a carriage return only when ``\r`` is part of the line
+terminator, and an unquoted one starts a new row, with a formula, in any reader.
 """
 from __future__ import annotations
 
@@ -144,23 +147,38 @@ def frame(columns: list[str], rows: list[dict[str, Any]]) -> Any:
 
 
 def render(columns: list[str], rows: list[dict[str, Any]]) -> str:
-    return frame(columns, rows).to_csv(index=False, lineterminator="\n")
+    df = frame(columns, rows)
+    df.columns = [neutralize(str(c)) for c in df.columns]
+    return df.to_csv(index=False, lineterminator="\r\n")
+
+
+def render_all(run: RunResult) -> dict[str, str]:
+    """File name -> CSV text, for every table of ``run``."""
+    return {name: render(columns, rows) for name, (columns, rows) in tables(run).items()}
 
 
 def write(run: RunResult, folder: str | Path) -> list[Path]:
-    """Write every table into ``folder`` (created if missing; its parent must exist). Each file is atomic."""
+    """Write every table into ``folder`` (created if missing; its parent must exist). Each file is atomic;
+    the tables are rendered before the folder is touched."""
+    return write_rendered(render_all(run), folder)
+
+
+def write_rendered(rendered: dict[str, str], folder: str | Path) -> list[Path]:
+    """Write tables already rendered by :func:`render_all` into ``folder``, each file atomically."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise InspectorError(f"--csv {folder}: not a folder")
     if not folder.exists():
         if not (folder.parent if str(folder.parent) else Path(".")).is_dir():
             raise InspectorError(f"--csv {folder}: folder {folder.parent} does not exist")
-        folder.mkdir()
-    rendered = {name: render(columns, rows) for name, (columns, rows) in tables(run).items()}
+        try:
+            folder.mkdir()
+        except OSError as exc:
+            raise InspectorError(f"--csv {folder}: {exc.strerror or exc}") from None
     written = []
     for name, text in rendered.items():
         target = folder / name
         with atomic_path(target) as tmp:
-            tmp.write_text(text, encoding="utf-8")
+            tmp.write_bytes(text.encode("utf-8"))  # bytes: the \r\n line ends stay as they are
         written.append(target)
     return written

@@ -165,12 +165,16 @@ def _quantity_of(series: dict[str, list]) -> str:
     return ""
 
 
-def image_data_uri(path: str | None) -> str | None:
+def image_data_uri(path: str | Path | None) -> str | None:
+    """The PNG at ``path`` as a data URI. Callers pass only a file the tool wrote itself (the image of
+    this run, or ``STEM.png`` beside a saved run); the path a run's data names is never read."""
     if not path:
         return None
+    from inspector.files import read_regular
+
     try:
-        raw = Path(path).read_bytes()
-    except OSError:
+        raw = read_regular(path, limit=256 * 2**20, what="image")
+    except Exception:  # noqa: BLE001 - no image is better than no report
         return None
     if not raw.startswith(b"\x89PNG\r\n\x1a\n"):
         return None
@@ -195,7 +199,8 @@ def layer_rows(layers: list[dict[str, Any]]) -> list[list[Any]]:
     return rows
 
 
-def render(run: RunResult) -> str:
+def render(run: RunResult, image_file: str | Path | None = None) -> str:
+    """The report page. ``image_file``: the generated image to embed, which the caller vouches for."""
     data = run.to_dict()
     comps = data["components"]
     with_params = [c["parameters"] for c in comps if c.get("parameters")]
@@ -214,13 +219,13 @@ def render(run: RunResult) -> str:
         timed_calls={c["name"]: timed_call(c) or {} for c in comps},
         charts=specs, data_json=script_json({"layer_keys": list(LAYER_KEYS), "components": [
             {"name": c["name"], "layers": layer_rows(c["layers"])} for c in comps if c["layers"]], "charts": specs}),
-        image=image_data_uri((data.get("pipeline") or {}).get("image")),
+        image=image_data_uri(image_file),
         css=Markup(_asset("report.css")), js=Markup(_asset("report.js")), plotly=Markup(plotly_js()),
     )
 
 
-def write(run: RunResult, path: str | Path) -> None:
-    html = render(run)
+def write(run: RunResult, path: str | Path, image_file: str | Path | None = None) -> None:
+    html = render(run, image_file)
     with atomic_path(path) as tmp:
         tmp.write_text(html, encoding="utf-8")
 

@@ -19,12 +19,15 @@ def write(run: RunResult, path: str | Path) -> None:
 
 
 def load(path: str | Path) -> RunResult:
+    from inspector.files import read_regular
+
+    raw = read_regular(path, limit=MAX_RUN_BYTES, what="file")  # a FIFO or device is refused, not read
     try:
-        data: Any = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InspectorError(f"no such file: {path}") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InspectorError(f"{path} is not a JSON run: {exc}") from None
+        data: Any = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise InspectorError(f"{path} is not a JSON run: nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InspectorError(f"{path} is not a JSON run: {' '.join(str(exc).split())[:200]}") from None
     if not isinstance(data, dict) or "schema_version" not in data:
         raise InspectorError(f"{path} is not an ldm-inspector run (no schema_version)")
     if data["schema_version"] not in READABLE_VERSIONS or isinstance(data["schema_version"], bool):
@@ -36,6 +39,21 @@ def load(path: str | Path) -> RunResult:
         return RunResult.from_dict(data)
     except (TypeError, KeyError, AttributeError, ValueError) as exc:  # schema-valid yet unusable
         raise InspectorError(f"{path} does not match the run schema: {exc}") from None
+
+
+#: A saved run larger than this is not one of ours (sd15's full profile with layers is ~2 MB).
+MAX_RUN_BYTES = 512 * 2**20
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not strict JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text[:20]} is out of range")
+    return value
 
 
 def validate(data: Any, path: str | Path = "run") -> None:

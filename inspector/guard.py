@@ -1,0 +1,263 @@
+"""Guards the whole run needs: memory before weights exist, absurd sizes, signals, library warnings.
+
+* **Memory.** Before random or pretrained weights are materialized, their bytes are predicted
+  (from the models built on ``meta``, or from the safetensors headers) and compared with what the
+  device has: ``psutil``'s available memory on a CPU, free CUDA memory on a GPU. A run that cannot
+  fit is refused in one line ("needs X GiB, Y GiB available") unless ``--force``.
+* **Absurd sizes.** Config values that only make sense as attacks or typos (a tokenizer padding
+  to a billion tokens, ten billion training timesteps) are refused before anything allocates.
+* **Signals.** SIGTERM is turned into the same path as Ctrl-C (a :class:`Terminated`, which is a
+  ``KeyboardInterrupt``), so partial results are kept; the exit code says which signal it was
+  (130 for SIGINT, 143 for SIGTERM).
+* **Warnings.** torch, diffusers and transformers warn about their own deprecations while we call
+  them; :func:`library_warnings` captures those at the call, so stderr carries our one line only.
+  ``LDM_INSPECTOR_DEBUG=1`` prints them.
+
+No torch at module level: the CLI imports this before it knows whether it will need torch.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import sys
+import threading
+import warnings
+from typing import Any, Callable, Iterator, TypeVar
+
+from .errors import OptionError, SourceError
+
+GIB = 2**30
+ENV_DEBUG = "LDM_INSPECTOR_DEBUG"
+
+# --- memory ----------------------------------------------------------------------------
+
+
+def available_bytes(device: str) -> list[tuple[str, int]]:
+    """(where, bytes available) for every memory the weights must fit in."""
+    import psutil
+
+    found = [("in memory", int(psutil.virtual_memory().available))]
+    if str(device).startswith("cuda"):
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+        found.append((f"free on {device}", int(free)))
+    return found
+
+
+def check_memory(needed: int, device: str, *, force: bool, what: str) -> None:
+    """Refuse to materialize ``needed`` bytes that the device does not have (unless ``force``)."""
+    if force:
+        return
+    for where, available in available_bytes(device):
+        if needed > available:
+            raise OptionError(f"{what} needs {needed / GIB:.1f} GiB, {available / GIB:.1f} GiB available {where}; "
+                              "pass --force to try anyway")
+
+
+def module_bytes(modules: list[Any], dtype: Any) -> int:
+    """Bytes the parameters and buffers of ``modules`` will take in ``dtype`` once materialized."""
+    import torch
+
+    size = torch.empty((), dtype=dtype).element_size()
+    total = 0
+    for module in modules:
+        for tensor in [*module.parameters(), *module.buffers()]:
+            total += tensor.numel() * (size if tensor.is_floating_point() else tensor.element_size())
+    return total
+
+
+#: safetensors dtype names -> bytes per element
+SAFETENSORS_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
+                     "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1, "U16": 2, "U32": 4, "U64": 8}
+FLOAT_NAMES = {"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "F8_E8M0"}
+
+
+def safetensors_bytes(header: dict[str, Any], dtype_size: int) -> int:
+    """Bytes a checked safetensors header's tensors take once loaded with floats in ``dtype_size``."""
+    total = 0
+    for name, info in header.items():
+        if name == "__metadata__" or not isinstance(info, dict):
+            continue
+        count = 1
+        for dim in info.get("shape") or []:
+            count *= int(dim)
+        kind = info.get("dtype")
+        total += count * (dtype_size if kind in FLOAT_NAMES else SAFETENSORS_SIZES.get(kind, 4))
+    return total
+
+
+# --- absurd sizes ----------------------------------------------------------------------
+
+#: config key -> largest value any real pipeline uses, with a wide margin
+CONFIG_LIMITS = {
+    "model_max_length": 1_000_000,
+    "max_position_embeddings": 1_000_000,
+    "num_train_timesteps": 1_000_000,
+    "vocab_size": 10_000_000,
+}
+
+
+def check_config_values(path: Any, data: Any) -> None:
+    """Refuse a config whose sizes would make loading or tokenizing allocate without bound."""
+    if not isinstance(data, dict):
+        return
+    for key, limit in CONFIG_LIMITS.items():
+        value = data.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if not (-limit <= value <= limit):  # NaN fails too
+            raise SourceError(f"{path}: {key} = {value:g} is beyond any real pipeline (at most {limit:,}); refused "
+                              "before allocating")
+
+
+# --- signals ---------------------------------------------------------------------------
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be, so the same code keeps partial results."""
+
+
+_received: list[int] = []
+
+
+_pending: list[int] = []
+#: Python functions that C++ calls back into (torch's dispatch and function modes: our FLOP counter).
+#: An exception raised there can cross a C++ frame that cannot pass it on, and the process aborts
+#: ("terminate called after throwing an instance of 'pybind11::error_already_set'").
+NATIVE_CALLBACKS = frozenset({"__torch_dispatch__", "__torch_function__"})
+RETRY_SECONDS = 0.02
+
+
+def _inside_native_callback(frame: Any) -> bool:
+    depth = 0
+    while frame is not None and depth < 1000:
+        if frame.f_code.co_name in NATIVE_CALLBACKS:
+            return True
+        frame, depth = frame.f_back, depth + 1
+    return False
+
+
+def _deliver(signum: int, frame: Any) -> None:
+    """Raise for ``signum`` now, or, inside a callback from C++, a moment later (SIGALRM retries)."""
+    if _inside_native_callback(frame) and hasattr(signal, "setitimer"):
+        if signum not in _pending:
+            _pending.append(signum)
+        signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
+        return
+    _pending.clear()
+    _received.append(signum)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    _deliver(signum, frame)
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    _deliver(signum, frame)
+
+
+def _on_retry(signum: int, frame: Any) -> None:
+    if _pending:
+        _deliver(_pending[-1], frame)
+
+
+def interrupted() -> bool:
+    """Whether SIGINT or SIGTERM arrived. A library that swallows the KeyboardInterrupt (a broad
+    ``except`` around an import) fails later in some other way; this is how the CLI still knows
+    the run was interrupted, not broken."""
+    return bool(_received)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM behaves like Ctrl-C (main thread only; a no-op elsewhere)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    _received.clear()
+    _pending.clear()
+    signal.signal(signal.SIGINT, _on_sigint)  # KeyboardInterrupt: partial results are kept
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if hasattr(signal, "setitimer"):
+        signal.signal(signal.SIGALRM, _on_retry)
+
+
+def interrupt_exit_code() -> int:
+    """128 + the signal that stopped the run: 143 after SIGTERM, else 130 (SIGINT)."""
+    return 128 + (signal.SIGTERM if signal.SIGTERM in _received else signal.SIGINT)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM for the duration (a few system calls: renaming finished files),
+    then deliver them, so an output is either all old or all new."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    mask = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, mask)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def other_threads() -> list[threading.Thread]:
+    """Python threads still running besides the main one (a hook cut off by its time limit)."""
+    return [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
+
+
+def hard_exit(code: int) -> None:
+    """Leave now, flushing our streams but skipping interpreter and C++ teardown.
+
+    A thread still inside a native call (an abandoned plugin hook, a torch worker) makes
+    teardown abort the process ("terminate called without an active exception"): an exit code
+    of SIGABRT instead of ours. Everything we write is written and renamed before this point."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
+# --- warnings --------------------------------------------------------------------------
+
+F = TypeVar("F", bound=Callable[..., Any])
+#: warnings captured since the process started, shown with LDM_INSPECTOR_DEBUG=1
+captured: list[str] = []
+MAX_CAPTURED = 1000
+
+
+def debug() -> bool:
+    return os.environ.get(ENV_DEBUG) == "1"
+
+
+@contextlib.contextmanager
+def library_warnings() -> Iterator[None]:
+    """Capture the warnings torch, diffusers and transformers raise while we call them.
+
+    They are about the libraries, not about the user's model or our measurement; kept in
+    :data:`captured` and printed to stderr only with ``LDM_INSPECTOR_DEBUG=1``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for w in caught:
+                line = f"{w.category.__name__}: {' '.join(str(w.message).split())} ({os.path.basename(w.filename)}:{w.lineno})"
+                if len(captured) < MAX_CAPTURED:
+                    captured.append(line)
+                if debug():
+                    print(f"warning: {line}", file=sys.stderr)
+
+
+def quiet(fn: F) -> F:
+    """Decorator form of :func:`library_warnings`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with library_warnings():
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
