@@ -143,7 +143,7 @@ def apply_profile_rules(spec: SourceSpec, presets: dict[str, Any], allow_cpu_flo
 
 def prepare_profile(host: Host, model: str | None = None, *, weights: str | None = None, dtype: str = "auto",
                     device: str = "auto", allow_cpu_float16: bool = False, arch: str | None = None, seed: int = 0,
-                    allow_download: bool = False, allow_pickle: bool = False,
+                    allow_download: bool = False, allow_pickle: bool = False, force: bool = False,
                     **options: Any) -> tuple[SourceSpec, ProfileOptions]:
     """What to load and how to profile it, from user-level choices: the one place profile's
     defaults and rules live. ``options`` are :class:`ProfileOptions` fields (an unknown one is
@@ -153,7 +153,8 @@ def prepare_profile(host: Host, model: str | None = None, *, weights: str | None
         raise OptionError(f"unknown profile option(s): {', '.join(unknown)}")
     resolved = resolve_device(device)
     spec = SourceSpec(model=model, weights=weights, arch=arch, dtype=dtype, device=resolved, seed=seed,
-                      allow_download=allow_download, allow_pickle=allow_pickle)
+                      allow_download=allow_download, allow_pickle=allow_pickle, force=force,
+                      libraries=host.libraries())
     apply_profile_rules(spec, host.presets(), allow_cpu_float16)
     return spec, ProfileOptions(seed=seed, **options)
 
