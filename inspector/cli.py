@@ -122,17 +122,24 @@ def write_reports(run: Any, console: Console, json_path: Optional[Path] = None, 
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where random or pretrained weights live (meta stays meta).")
+@click.option("--fits", default=None, metavar="SIZE|DEVICE",
+              help="Judge the predicted peak memory against a device: a size (24GiB) or rtx4090, l4, a100-40, "
+                   "a100-80, h100, cpu; prints the verdict per placement and the largest batch and size that fit.")
 def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], dtype: str, device: str,
             height: Optional[int], width: Optional[int], batch_size: int, prompt: str, negative_prompt: str,
             guidance_scale: float, steps: int, seed: int, layers: bool, depth: int, details: bool,
             json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
-            allow_download: bool, allow_pickle: bool) -> None:
-    """Parameters, per-layer shapes and FLOPs of every pipeline component."""
+            allow_download: bool, allow_pickle: bool, fits: Optional[str]) -> None:
+    """Parameters, per-layer shapes and FLOPs of every pipeline component, and predicted peak memory."""
     from .loading import enforce_offline
 
     enforce_offline(allow_download)
     early_size_check(height, width)
     check_outputs(json_path, html_path, csv_dir)
+    if fits is not None:
+        from .devices import resolve_target
+
+        resolve_target(fits)  # a bad value fails here, before loading
 
     from .context import InspectOptions
     from .host import Host
@@ -143,7 +150,8 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
                       device=resolve_device(device), seed=seed, allow_download=allow_download,
                       allow_pickle=allow_pickle)
     options = InspectOptions(height=height, width=width, batch_size=batch_size, prompt=prompt,
-                             negative_prompt=negative_prompt, guidance_scale=guidance_scale, steps=steps, seed=seed)
+                             negative_prompt=negative_prompt, guidance_scale=guidance_scale, steps=steps, seed=seed,
+                             fits=fits)
     host = Host.default()
     console = Console()
     with console.status("loading and inspecting…", spinner="dots"):

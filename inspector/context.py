@@ -45,6 +45,8 @@ class InspectOptions:
     guidance_scale: float = 7.5
     steps: int = 50
     seed: int = 0
+    #: ``--fits``: a device name or memory size to judge the predicted peak against
+    fits: str | None = None
 
 
 @dataclass
@@ -127,6 +129,8 @@ class InspectContext:
         return data.to(device=self.device, dtype=dtype)
 
     def capture(self, module: Any, call: Any) -> Capture:
+        if self.shared.get("memory_only"):  # a --fits probe: activations only, no hooks, no FLOPs
+            return capture(module, call, count_flops=False, layers=False)
         return capture(module, call)
 
     def base_result(self, component: Component, kind: str, plugin: str) -> ComponentResult:
@@ -145,6 +149,7 @@ class InspectContext:
     def fill_capture(self, result: ComponentResult, cap: Capture, outputs: Any, prefix: str = "") -> None:
         result.layers.extend(cap.layers)
         result.flops = (result.flops or 0) + cap.flops
+        result.activation_bytes = max(result.activation_bytes or 0, cap.activation_bytes)
         result.outputs.extend(tensor_infos(outputs, prefix))
 
 

@@ -110,7 +110,47 @@ def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions) 
     run.components = [inspect_component(host, ctx, component) for component in components_of(pipe)]
     run.plugins = host.plugin_records()
     run.notes = pipeline_notes(pipe, run.components)
+    add_memory_plan(host, ctx, run, fits=options.fits)
     return run
+
+
+def add_memory_plan(host: Host, ctx: InspectContext, run: RunResult, fits: str | None = None) -> None:
+    """Predict peak memory per component and placement (and, with ``fits``, judge a device);
+    a failure becomes a run note, never a failed inspection."""
+    import dataclasses
+
+    from .devices import resolve_target
+    from .memory import fit_verdicts, plan_memory, plan_views
+
+    target = resolve_target(fits) if fits else None  # a bad value fails before any work below
+    try:
+        plan = plan_memory(ctx.pipe, ctx, run.components)
+    except Exception as exc:  # noqa: BLE001 - a prediction we cannot make must not cost the inspection
+        run.notes.append(f"memory not predicted: {type(exc).__name__}: {exc}")
+        return
+    if target is not None:
+        label, capacity, reserve = target
+        multiple = max(ctx.size_multiple, 64)
+
+        components_at: dict[tuple[int, int, int], list[ComponentResult]] = {}
+
+        def probe(batch: int, height: int, width: int, vae_variant: str):  # noqa: ANN202
+            options = dataclasses.replace(ctx.options, batch_size=batch, height=height, width=width)
+            probe_ctx = dataclasses.replace(ctx, options=options, height=height, width=width,
+                                            shared={"memory_only": True})
+            key = (batch, height, width)
+            if key not in components_at:
+                components_at[key] = [inspect_component(host, probe_ctx, c, augment=False)
+                                      for c in components_of(ctx.pipe)]
+            return plan_memory(ctx.pipe, probe_ctx, components_at[key], (vae_variant,))
+
+        plan.target, plan.capacity, plan.reserve = label, capacity, reserve
+        plan.verdicts = fit_verdicts(plan, capacity - reserve, probe if ctx.on_meta else None,
+                                     ctx.options.batch_size, ctx.height, ctx.width, multiple)
+        if not ctx.on_meta:
+            plan.notes.append("largest batch and size are searched on meta weights only (--weights meta)")
+    run.memory_plan = plan
+    run.views = plan_views(plan)
 
 
 def inspect_component(host: Host, ctx: InspectContext, component: Component, *, augment: bool = True) -> ComponentResult:

@@ -200,6 +200,9 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
         from .inspection import pipeline_notes
 
         run.notes = pipeline_notes(pipe, run.components)
+        from .inspection import add_memory_plan
+
+        add_memory_plan(host, ctx, run)
         if options.end_to_end:
             from .tracing import profile_pipeline
 

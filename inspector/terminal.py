@@ -162,6 +162,8 @@ def render(run: RunResult, console: Console, *, layers: bool = False, depth: int
             console.print(Text(f"{comp.name} metrics: " + ", ".join(f"{k}={_cell(v)}" for k, v in comp.metrics.items())))
     if run.pipeline is not None:
         console.print(pipeline_table(run))
+    for view in run.views:  # views about the whole pipeline (memory plan, fit verdict)
+        console.print(view_renderable(view))
     if run.interrupted:
         console.print(Text("interrupted: the figures above are what was measured before Ctrl-C", style="yellow"))
     for note in run.notes:

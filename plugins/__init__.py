@@ -15,5 +15,6 @@ BUILTIN_PLUGINS = (
     "inspector.plugins.transformer",
     "inspector.plugins.vae",
     "inspector.plugins.scheduler",
+    "inspector.plugins.pipeline",
     "inspector.plugins.generic",
 )
