@@ -186,13 +186,19 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 @click.option("--save-image", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to save the generated image (default: next to --json, as STEM.png).")
 @click.option("--no-end-to-end", is_flag=True, help="Skip the real pipeline call.")
+@click.option("--trace", "trace_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a Chrome/Perfetto trace of one extra end-to-end call here (a span per component "
+                   "call and per denoising step).")
+@click.option("--no-operators", is_flag=True,
+              help="Skip the extra untimed torch.profiler call per measurement (the top-operator tables).")
 def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], dtype: str, allow_cpu_float16: bool,
             device: str, height: Optional[int], width: Optional[int], batch_size: int, prompt: str,
             negative_prompt: str, guidance_scale: float, steps: int, seed: int, layers: bool, depth: int,
             details: bool, json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
             allow_download: bool, allow_pickle: bool, warmup: int, repeats: int,
             e2e_repeats: int, scheduler_name: Optional[str], attention: Optional[str], peak_tflops: Optional[float],
-            image_path: Optional[Path], save_image: Optional[Path], no_end_to_end: bool) -> None:
+            image_path: Optional[Path], save_image: Optional[Path], no_end_to_end: bool,
+            trace_path: Optional[Path], no_operators: bool) -> None:
     """Time and measure memory of every component, and of the whole pipeline, step by step."""
     from .loading import enforce_offline
 
@@ -200,6 +206,7 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
     early_size_check(height, width)
     check_outputs(json_path, html_path, csv_dir)
     check_output_path("--save-image", save_image)
+    check_output_path("--trace", trace_path)
     if image_path is not None:
         check_image(image_path)
     from .host import Host
@@ -217,7 +224,8 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
         image_path=str(image_path) if image_path else None,
         image_out=str(save_image) if save_image else default_image_out(
             str(json_path) if json_path else None, str(html_path) if html_path else None),
-        end_to_end=not no_end_to_end,
+        end_to_end=not no_end_to_end, operators=not no_operators,
+        trace=str(trace_path) if trace_path else None,
     )
     console = Console(stderr=False)
     from .terminal import progress_bar, render

@@ -94,3 +94,37 @@ def lookup(name: str) -> Device | None:
         if re.search(rf"(^|\W){re.escape(fragment)}($|\W)", key):
             return DEVICES[short]
     return None
+
+
+def roofline_rows(components: list, device: Device, dtype: str, activations: dict[str, int]) -> list[list]:
+    """Per component: the time no implementation can beat on ``device`` (the larger of FLOPs over
+    peak FLOP/s and bytes over bandwidth), next to the measured median where there is one.
+
+    Bytes are a lower bound on traffic: every weight read once plus the peak of the call's
+    activations written once. ``components`` are :class:`~inspector.results.ComponentResult`."""
+    peak = device.tflops.get(dtype)
+    rows = []
+
+    def row(label: str, flops: int, moved: int, measured: float | None) -> list:
+        compute_ms = flops / (peak * 1e12) * 1e3 if peak else None
+        memory_ms = moved / device.bandwidth * 1e3 if device.bandwidth else None
+        known = [t for t in (compute_ms, memory_ms) if t is not None]
+        bound = max(known) if known else None
+        limit = None if bound is None else ("compute" if bound == compute_ms else "memory")
+        return [label, flops, moved, compute_ms, memory_ms, bound, limit, measured,
+                bound / measured if bound and measured else None]
+
+    for comp in components:
+        if not comp.present or not comp.flops or comp.parameters is None:
+            continue
+        moved = comp.parameters.bytes + activations.get(comp.name, comp.activation_bytes or 0)
+        timed = [m for m in comp.measurements if m.flops and m.error is None]
+        if timed:  # each timed call with its own FLOPs, so bound and time describe the same call
+            rows += [row(f"{comp.name} {m.name}", m.flops, moved, m.timing.median) for m in timed]
+        else:
+            rows.append(row(comp.name, comp.flops, moved, None))
+    return rows
+
+
+ROOFLINE_COLUMNS = ["component", "flops", "bytes_moved_min", "compute_bound_ms", "memory_bound_ms", "bound_ms",
+                    "limited_by", "measured_ms", "bound_over_measured"]

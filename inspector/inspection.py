@@ -151,6 +151,28 @@ def add_memory_plan(host: Host, ctx: InspectContext, run: RunResult, fits: str |
             plan.notes.append("largest batch and size are searched on meta weights only (--weights meta)")
     run.memory_plan = plan
     run.views = plan_views(plan)
+    add_roofline(run, fits)
+
+
+def add_roofline(run: RunResult, device_name: str | None) -> None:
+    """A roofline bound per component for a named device (``--fits h100``, or the CUDA device a
+    profile ran on), as a view about the whole pipeline."""
+    from .devices import ROOFLINE_COLUMNS, lookup, roofline_rows
+    from .results import View
+
+    device = lookup(device_name) if device_name else None
+    if device is None:
+        return
+    dtype = run.environment.dtype
+    # the denoiser's one call, the VAE's encode+decode example: the FLOPs the inspection counted
+    rows = roofline_rows(run.components, device, dtype, {})
+    if rows:
+        run.views.append(View(
+            title=f"Roofline bound: {device.label}, {dtype}", columns=ROOFLINE_COLUMNS, rows=rows))
+        run.views.append(View(title="Roofline", kind="note", text=(
+            f"bound = max(FLOPs / {device.tflops.get(dtype)} TFLOP/s, bytes / {device.bandwidth / 1e9:.0f} GB/s) "
+            f"({device.source}); bytes: weights read once plus the call's activation peak written once, a lower "
+            "bound; FLOPs of the example call each component's inspection ran")))
 
 
 def inspect_component(host: Host, ctx: InspectContext, component: Component, *, augment: bool = True) -> ComponentResult:

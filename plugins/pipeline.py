@@ -1,6 +1,6 @@
-"""Views about the whole pipeline (predicted memory, fit verdict), shown in the TUI as a tab
-beside every component's own. The views are made in the core (``inspector.memory``); this
-plugin only hands them to the TUI through ``component_tabs``."""
+"""Tabs the TUI shows beside every component's own: the pipeline's predicted memory (views
+made in the core by ``inspector.memory``) and, after ``profile``, the component's top
+operators (views made by ``inspector.oplevel``). This plugin only hands existing views over."""
 from __future__ import annotations
 
 from inspector import hookimpl
@@ -8,8 +8,12 @@ from inspector import hookimpl
 
 @hookimpl
 def component_tabs(component, run):
-    if not run.views:
-        return None
     from inspector.results import Tab
 
-    return [Tab("Pipeline memory", list(run.views))]
+    tabs = []
+    operators = [v for v in component.views if v.title.startswith("Top operators")]
+    if operators:
+        tabs.append(Tab("Operators", operators))
+    if run.views:
+        tabs.append(Tab("Pipeline memory", list(run.views)))
+    return tabs or None

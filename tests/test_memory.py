@@ -246,3 +246,23 @@ def test_tui_gets_the_pipeline_memory_tab(host, meta_run):
     tabs = [t for group in host.pm.hook.component_tabs(component=meta_run.components[0], run=meta_run) if group
             for t in group]
     assert "Pipeline memory" in [t.title for t in tabs]
+
+
+def test_roofline_bound_for_a_named_device(meta_run):
+    from inspector.devices import DEVICES, roofline_rows
+
+    h100 = DEVICES["h100"]
+    rows = {r[0]: r for r in roofline_rows(meta_run.components, h100, "float32", {})}
+    unet = meta_run.component("unet")
+    r = rows["unet"]
+    assert r[3] == pytest.approx(unet.flops / 66.9e12 * 1e3)
+    assert r[4] == pytest.approx((unet.parameters.bytes + unet.activation_bytes) / 3.35e12 * 1e3)
+    assert r[5] == max(r[3], r[4]) and r[6] in ("compute", "memory")
+    assert r[7] is None  # nothing measured on inspect
+
+
+def test_inspect_fits_named_device_adds_roofline(cli, tmp_path):
+    out = tmp_path / "run.json"
+    assert cli("inspect", "tiny-sd", "--fits", "h100", "--json", str(out)).code == 0  # random weights: no search
+    titles = [v["title"] for v in json.loads(out.read_text())["views"]]
+    assert "Roofline bound: NVIDIA H100 SXM5 80GB, float32" in titles
