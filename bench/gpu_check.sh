@@ -5,6 +5,11 @@
 # $OUT (the device tool's output folder) or /tmp/gpu_check. Target: under 8 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# DRY_RUN=1: print the commands without running them (checks the script on a machine without a GPU)
+if [ "${DRY_RUN:-0}" = "1" ]; then
+  grep -E '^ *(python3|nvidia-smi)' "$0" | sed 's/^ */would run: /'
+  exit 0
+fi
 OUT=${OUT:-/tmp/gpu_check}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
@@ -24,6 +29,12 @@ python3 bench/timing_agreement.py sd21 --device cuda --dtype float16 --height 51
   --json "$OUT/sd21.json" 2>&1 | tee "$OUT/sd21.txt"
 python3 bench/timing_agreement.py sdxl --device cuda --dtype float16 --height 1024 --steps 20 \
   --json "$OUT/sdxl.json" 2>&1 | tee "$OUT/sdxl.txt"
+# Memory prediction (meta, no weights) against torch.cuda.max_memory_allocated, float16: each
+# component's call, and the whole pipeline with everything on the GPU (goal: within 10%).
+python3 bench/memory_prediction.py sd15 sd21 sdxl --device cuda --dtype float16 --size 512 \
+  --json "$OUT/memory_prediction.json" 2>&1 | tee "$OUT/memory_prediction.txt"
+python3 bench/memory_prediction.py sdxl --device cuda --dtype float16 --size 1024 \
+  --json "$OUT/memory_prediction_sdxl1024.json" 2>&1 | tee "$OUT/memory_prediction_sdxl1024.txt"
 # CUDA-only tests (timing against CUDA events, real out-of-memory handling)
 python3 -m pytest -q -m cuda -p no:cacheprovider tests 2>&1 | tee "$OUT/pytest_cuda.txt" || true
 echo "gpu_check took $(( $(date +%s) - start )) s" | tee -a "$OUT/gpu.txt"

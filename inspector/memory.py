@@ -214,16 +214,23 @@ def vae_decode_peaks(vae: Any, batch: int, latent_hw: tuple[int, int], dtype: An
             del out
         return tracker.peak
 
+    tile = getattr(vae, "tile_latent_min_size", None)
+    same_as_plain = {"sliced": batch == 1,  # diffusers slices only batches of more than one
+                     "tiled": isinstance(tile, int) and max(latent_hw) <= tile}  # one tile: the plain path
     peaks: dict[str, int] = {}
     try:
         for variant in variants:
             if switches.get(variant, "missing") == "missing" or \
                     (switches[variant] and not callable(getattr(vae, switches[variant], None))):
                 continue
-            if variant == "sliced" and batch > 2:
+            if same_as_plain.get(variant):
+                if "plain" not in peaks:
+                    peaks["plain"] = run("plain", batch)
+                peaks[variant] = peaks["plain"]
+            elif variant == "sliced" and batch > 2:
                 one, two = run(variant, 1), run(variant, 2)
                 peaks[variant] = two + (batch - 2) * max(two - one, 0)
-            else:
+            elif variant not in peaks:
                 peaks[variant] = run(variant, batch)
     finally:
         for attr, value in saved.items():
