@@ -199,3 +199,28 @@ def inspect_component(host: Host, ctx: InspectContext, component: Component, *, 
 def run_inspect(host: Host, spec: SourceSpec, options: InspectOptions) -> RunResult:
     loaded = load(spec, host.presets())
     return inspect_loaded(host, loaded, options)
+
+
+def predict_memory(host: Host, spec: SourceSpec, options: InspectOptions) -> Any:
+    """The memory plan of ``spec`` before any weight is loaded: the same architecture built on
+    ``meta``, each component's example call tracked for activations only (no layer hooks, no
+    FLOPs). For a memory check before weights are materialised; ``None`` when the source cannot
+    be built without its weights (a single file without ``--arch``, say)."""
+    import dataclasses
+
+    from .memory import plan_memory
+
+    meta_spec = dataclasses.replace(spec, weights="meta")
+    try:
+        loaded = load(meta_spec, host.presets())
+    except Exception:  # noqa: BLE001 - no prediction; the caller's own check still runs
+        return None
+    pipe = loaded.pipe
+    device, dtype = pipeline_device_dtype(pipe)
+    native_h, native_w = native_size(pipe)
+    ctx = InspectContext(pipe=pipe, options=options, device=device, dtype=dtype,
+                         height=options.height or native_h, width=options.width or native_w,
+                         weights="meta", shared={"memory_only": True})
+    check_size(ctx.height, ctx.width, ctx.size_multiple)
+    components = [inspect_component(host, ctx, c, augment=False) for c in components_of(pipe)]
+    return plan_memory(pipe, ctx, components)

@@ -266,3 +266,16 @@ def test_inspect_fits_named_device_adds_roofline(cli, tmp_path):
     assert cli("inspect", "tiny-sd", "--fits", "h100", "--json", str(out)).code == 0  # random weights: no search
     titles = [v["title"] for v in json.loads(out.read_text())["views"]]
     assert "Roofline bound: NVIDIA H100 SXM5 80GB, float32" in titles
+
+
+def test_prediction_before_loading_matches_the_inspection(host, meta_run):
+    """What a memory guard calls before weights exist gives the plan inspect gives."""
+    from inspector.context import InspectOptions
+    from inspector.inspection import predict_memory
+    from inspector.loading import SourceSpec
+    from inspector.memory import predicted_peak
+
+    plan = predict_memory(host, SourceSpec(model="tiny-sd", weights="random"), InspectOptions(batch_size=2))
+    for mode in ("all on device", "model cpu offload", "sequential cpu offload"):
+        assert predicted_peak(plan, mode) == predicted_peak(meta_run.memory_plan, mode)
+    assert predicted_peak(None) is None
