@@ -197,6 +197,8 @@ def test_resolve_target_sizes_and_names():
     assert resolve_target("24GiB")[1] == 24 * 2**30
     assert resolve_target("16 GB")[1] == 16 * 10**9
     assert resolve_target("RTX4090")[1] == DEVICES["rtx4090"].memory
+    label, capacity, reserve = resolve_target("cpu")
+    assert 0 <= reserve < capacity
     for bad in ("banana", "0GiB", "-3GB", "24 parsecs"):
         with pytest.raises(OptionError):
             resolve_target(bad)
