@@ -140,6 +140,4 @@ def check_folder_weights(folder: Path, declared: dict[str, Any]) -> None:
             extra = f" (only pickle files: {', '.join(pickles)}; convert them to .safetensors)" if pickles else ""
             raise SourceError(f"{folder}: component {name} has no .safetensors weight file{extra}")
         for path in weights:
-            if path.name.endswith(".index.json"):
-                continue
             check_safetensors(path)

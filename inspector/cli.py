@@ -14,10 +14,7 @@ import click
 from rich.console import Console
 
 from .errors import InspectorError, OptionError
-
-MODEL_HELP = ("Preset name (tiny-sd, sd15, sd21, sdxl; default tiny-sd), a diffusers folder, "
-              "a .safetensors file (with --arch), or a repo id in the local Hugging Face cache.")
-
+from .precheck import check_scheduler, check_sizes, check_source, did_you_mean
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="ldm-inspector")
@@ -40,11 +37,16 @@ def resolve_device(choice: str) -> str:
     return choice
 
 
-def early_size_check(height: Optional[int], width: Optional[int]) -> None:
-    """Reject sizes no Stable Diffusion pipeline takes before spending time on loading."""
-    for label, value in (("height", height), ("width", width)):
-        if value is not None and (value <= 0 or value % 8):
-            raise OptionError(f"--{label} {value} must be a positive multiple of 8")
+def check_input(model: Optional[str], *, arch: Optional[str], weights: Optional[str], allow_pickle: bool,
+                allow_download: bool, height: Optional[int], width: Optional[int]) -> Any:
+    """The model source and sizes, checked before torch, diffusers or transformers are imported."""
+    from .loading import enforce_offline
+
+    enforce_offline(allow_download)
+    checked = check_source(model, arch=arch, weights=weights, allow_pickle=allow_pickle,
+                           allow_download=allow_download)
+    check_sizes(height, width, checked.configs)
+    return checked
 
 
 def source_options(f: Any) -> Any:
@@ -92,24 +94,35 @@ def check_outputs(json_path: Optional[Path], html_path: Optional[Path], csv_dir:
     """Fail before any work when an output cannot be written."""
     check_output_path("--json", json_path)
     check_output_path("--html", html_path)
-    if csv_dir is not None:
-        if csv_dir.exists() and not csv_dir.is_dir():
-            raise OptionError(f"--csv {csv_dir}: not a folder")
-        check_output_path("--csv", csv_dir)
+    check_output_folder("--csv", csv_dir)
+
+
+def check_output_folder(option: str, folder: Optional[Path]) -> None:
+    """An output folder may be missing (it is created when written) but its parent must exist."""
+    if folder is None:
+        return
+    if folder.exists() and not folder.is_dir():
+        raise OptionError(f"{option} {folder}: not a folder")
+    check_output_path(option, folder)
 
 
 def write_reports(run: Any, console: Console, json_path: Optional[Path] = None, html_path: Optional[Path] = None,
                   csv_dir: Optional[Path] = None) -> None:
-    """The same writers for every command; each file is written atomically."""
-    from .reports import csv_report, html_report, json_report
-
+    """The same writers for every command; each file is written atomically. Each writer is
+    imported only when its output was asked for (the HTML one brings jinja2 and plotly.js)."""
     if json_path is not None:
+        from .reports import json_report
+
         json_report.write(run, json_path)
         console.print(f"wrote {json_path}")
     if csv_dir is not None:
+        from .reports import csv_report
+
         written = csv_report.write(run, csv_dir)
         console.print(f"wrote {len(written)} CSV files to {csv_dir}")
     if html_path is not None:
+        from .reports import html_report
+
         html_report.write(run, html_path)
         console.print(f"wrote {html_path}")
 
@@ -131,10 +144,8 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
             json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
             allow_download: bool, allow_pickle: bool, fits: Optional[str]) -> None:
     """Parameters, per-layer shapes and FLOPs of every pipeline component, and predicted peak memory."""
-    from .loading import enforce_offline
-
-    enforce_offline(allow_download)
-    early_size_check(height, width)
+    check_input(model, arch=arch, weights=weights, allow_pickle=allow_pickle, allow_download=allow_download,
+                height=height, width=width)
     check_outputs(json_path, html_path, csv_dir)
     if fits is not None:
         from .devices import resolve_target
@@ -200,10 +211,8 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
             image_path: Optional[Path], save_image: Optional[Path], no_end_to_end: bool,
             trace_path: Optional[Path], no_operators: bool) -> None:
     """Time and measure memory of every component, and of the whole pipeline, step by step."""
-    from .loading import enforce_offline
-
-    enforce_offline(allow_download)
-    early_size_check(height, width)
+    checked = check_input(model, arch=arch, weights=weights, allow_pickle=allow_pickle,
+                          allow_download=allow_download, height=height, width=width)
     check_outputs(json_path, html_path, csv_dir)
     check_output_path("--save-image", save_image)
     check_output_path("--trace", trace_path)
@@ -215,6 +224,7 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 
     resolved_device = resolve_device(device)
     resolve_dtype(dtype, resolved_device, allow_cpu_float16)  # fail before loading
+    check_scheduler(checked.configs, scheduler_name)
     spec = SourceSpec(model=model, weights=weights, arch=arch, dtype=dtype, device=resolved_device, seed=seed,
                       allow_download=allow_download, allow_pickle=allow_pickle)
     options = ProfileOptions(
@@ -290,17 +300,21 @@ def compare(run_a: Path, run_b: Path, html_path: Optional[Path]) -> None:
 @app.command()
 @click.argument("target", required=False)
 @click.option("--export-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where exports from the TUI go (default: the current folder).")
+              help="Where exports from the TUI go (default: the current folder; created if missing).")
 @click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True, help="Steps for profiling.")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 def tui(target: Optional[str], export_dir: Optional[Path], steps: int, repeats: int) -> None:
-    """Browse a model (preset, folder, file, repo id) or a saved RUN.json in the terminal."""
-    if export_dir is not None and not export_dir.is_dir():
-        raise OptionError(f"--export-dir {export_dir}: not a folder")
+    """Browse a model (preset, folder, file, repo id), a saved RUN.json or a sweep folder in the terminal."""
+    check_output_folder("--export-dir", export_dir)  # created on the first export, as --csv creates its folder
     if target and target.endswith(".json"):
         from .reports import json_report
 
         json_report.load(target)  # a broken file fails here, in one line, before the screen opens
+    elif target:
+        from .sweep import is_sweep_folder, load_sweep
+
+        if is_sweep_folder(target):
+            load_sweep(Path(target))  # likewise for a sweep folder whose manifest is unreadable
     from .tui import run_tui
 
     run_tui(target, export_dir=str(export_dir) if export_dir else None,
@@ -353,6 +367,120 @@ def presets() -> None:
         table.add_row(preset.name, preset.default_weights, preset.description)
     Console().print(table)
 
+
+@app.command(context_settings={"ignore_unknown_options": False})
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The sweep folder (created if missing; a rerun skips points already measured there).")
+@click.option("--mode", type=click.Choice(["inspect", "profile"]), default=None,
+              help="inspect: static, fast (default); profile: timed.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A TOML file with the grid (mode, args and the axes as lists); options given here win.")
+@click.option("--model", default=None, help="Comma-separated models: presets, folders, files, repo ids.")
+@click.option("--size", default=None, help="Comma-separated image sizes: 512 or WIDTHxHEIGHT (768x512).")
+@click.option("--batch", default=None, help="Comma-separated batch sizes (images per prompt).")
+@click.option("--dtype", default=None, help="Comma-separated dtypes (float32, float16, bfloat16; profile: auto).")
+@click.option("--attention", default=None, help="Comma-separated attention processors (profile: sdpa, eager).")
+@click.option("--scheduler", default=None, help="Comma-separated scheduler class names.")
+@click.option("--steps", default=None, help="Comma-separated step counts.")
+@click.option("--jobs", type=click.IntRange(min=1, max=64), default=None,
+              help="Points at a time (default: one per CPU for inspect, 1 for profile).")
+@click.option("--timeout", type=click.FloatRange(min=1, max=7 * 86400), default=None,
+              help="Seconds one point may take before it is killed and recorded as failed (default 1800).")
+@click.option("--retry-failed", is_flag=True, help="Run the points that failed before again.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default=None,
+              help="local: processes on this machine (default); ray: tasks on a Ray cluster.")
+@click.option("--address", default=None, help="With --executor ray: the cluster's address (default: a local instance).")
+@click.option("--no-point-reports", is_flag=True, help="Do not write each point's own HTML report.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the sweep report (default: OUT/report.html).")
+@click.argument("point_args", nargs=-1, type=click.UNPROCESSED)
+def sweep(out_dir: Path, mode: Optional[str], config_path: Optional[Path], model: Optional[str], size: Optional[str],
+          batch: Optional[str], dtype: Optional[str], attention: Optional[str], scheduler: Optional[str],
+          steps: Optional[str], jobs: Optional[int], timeout: Optional[float], retry_failed: bool,
+          executor: Optional[str], address: Optional[str], no_point_reports: bool, html_path: Optional[Path],
+          point_args: tuple[str, ...]) -> None:
+    """Measure a grid of models, sizes, batches, dtypes, attention backends, schedulers and steps.
+
+    Each point runs `inspect` or `profile` in its own process; one that fails, hangs past
+    --timeout or is killed fails alone. Options after `--` go to every point
+    (`-- --repeats 2 --weights random`).
+    """
+    from .sweep import Grid, SweepSettings, split_list
+
+    grid, settings = Grid(), {}
+    if config_path is not None:
+        from .sweep import load_toml
+
+        grid, settings = load_toml(config_path)
+    for axis, text in (("model", model), ("size", size), ("batch", batch), ("dtype", dtype),
+                       ("attention", attention), ("scheduler", scheduler), ("steps", steps)):
+        if text is not None:
+            setattr(grid, axis, split_list(f"--{axis}", text))
+    if mode is not None:
+        grid.mode = mode
+    if point_args:
+        grid.args = list(point_args)
+    executor = executor or settings.get("executor") or "local"
+    if executor not in ("local", "ray"):
+        raise OptionError(f"executor {executor!r}: choose local or ray")
+    address = address or settings.get("address")
+    if address is not None and executor != "ray":
+        raise OptionError("--address goes with --executor ray")
+    jobs = jobs if jobs is not None else _setting_int(settings, "jobs", 1, 64)
+    if timeout is None and "timeout" in settings:
+        timeout = float(_setting_int(settings, "timeout", 1, 7 * 86400))
+    check_output_path("--html", html_path)
+    run_settings = SweepSettings(out=out_dir, timeout=timeout if timeout is not None else 1800.0, jobs=jobs,
+                                 executor=executor, address=address if isinstance(address, str) else None,
+                                 retry_failed=retry_failed, point_reports=not no_point_reports)
+    from .sweep_terminal import render_sweep, sweep_progress
+
+    console = Console()
+    with sweep_progress(console) as (on_start, on_point):
+        from .sweep import run_sweep
+
+        points, statuses = run_sweep(grid, run_settings, on_start=on_start, on_point=on_point)
+    from .reports import sweep_report
+
+    report_path = html_path or out_dir / "report.html"
+    sweep_report.write(out_dir, report_path)
+    render_sweep(points, statuses, console, out_dir, report_path)
+    failed = sum(1 for s in statuses.values() if s.status == "failed")
+    if failed:
+        sys.exit(3)
+
+
+def _setting_int(settings: dict[str, Any], key: str, low: int, high: int) -> Optional[int]:
+    if key not in settings:
+        return None
+    value = settings[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise OptionError(f"--config: {key} must be a number from {low} to {high}")
+    return int(value)
+
+
+class SuggestingChoice(click.Choice):
+    """click's Choice, plus the closest choices when a value is misspelt ("did you mean float16?")."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as exc:
+            hint = did_you_mean(str(value), [str(c) for c in self.choices])
+            if not hint:
+                raise
+            raise click.BadParameter(f"{exc.message.rstrip('.')}{hint}", ctx=ctx, param=param) from None
+
+
+def suggest_choices(group: click.Group) -> None:
+    """Give every Choice option of every command suggestions, wherever the option was declared."""
+    for command in group.commands.values():
+        for param in command.params:
+            if type(param.type) is click.Choice:
+                param.type = SuggestingChoice(param.type.choices, case_sensitive=param.type.case_sensitive)
+
+
+suggest_choices(app)
 
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 

@@ -67,14 +67,17 @@ KNOWN_PIPELINES = {"StableDiffusionPipeline", "StableDiffusionXLPipeline", "Stab
 
 
 def pipeline_notes(pipe: Any, components: list[ComponentResult]) -> list[str]:
+    # a step count that differs from --steps is explained where every front end shows it
+    notes = [c.details["timesteps_note"] for c in components
+             if c.kind == "scheduler" and isinstance(c.details.get("timesteps_note"), str)]
     name = type(pipe).__name__
     if name in KNOWN_PIPELINES:
-        return []
+        return notes
     generic = [c.name for c in components if c.present and c.plugin == "generic" and c.parameters]
     note = f"{name} is not a pipeline ldm-inspector has dedicated plugins for"
     if generic:
         note += f": {', '.join(generic)} got the generic report (parameters, dtype; no example forward pass)"
-    return [note]
+    return [*notes, note]
 
 
 def components_of(pipe: Any) -> Iterator[Component]:

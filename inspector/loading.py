@@ -2,15 +2,16 @@
 
 Sources, resolved in this order:
 
-* a preset name (``tiny-sd``, ``sd15``, ``sd21``, ``sdxl`` and any a plugin
-  registers): a shipped diffusers folder of configs, built on ``meta`` or with
-  seeded random weights;
+* a preset name (``tiny-sd``, ``tiny-sdxl``, ``tiny-sd3``, ``tiny-flux``, ``sd15``,
+  ``sd21``, ``sdxl``, ``sd3``, ``flux`` and any a plugin registers): a shipped
+  diffusers folder of configs, built on ``meta`` or with seeded random weights;
 * a local diffusers folder (has ``model_index.json``);
 * a single ``.safetensors`` checkpoint, described by ``--arch PRESET``;
 * a Hugging Face repo id, resolved from the local cache.
 
 Everything goes through diffusers' own loaders, safetensors only, and offline
-unless ``allow_download`` is set.
+unless ``allow_download`` is set. The CLI runs the same resolution first without
+loading anything (:mod:`inspector.precheck`), so bad input fails before torch is imported.
 """
 from __future__ import annotations
 
@@ -21,10 +22,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import SourceError
+from .precheck import DEFAULT_MODEL, PICKLE_SUFFIXES, did_you_mean, looks_like_path, looks_like_repo_id
 
 Weights = Literal["meta", "random", "pretrained"]
-
-PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl"}
 
 
 @dataclass(frozen=True)
@@ -60,19 +60,16 @@ class LoadedPipeline:
     path: str | None = None
 
 
-DEFAULT_MODEL = "tiny-sd"
-
-
 def enforce_offline(allow_download: bool) -> None:
     """Give huggingface_hub ``HF_HUB_OFFLINE`` semantics unless the user allowed downloads.
 
     Must run before huggingface_hub is imported to take full effect; every loader
-    call below also passes ``local_files_only`` so nothing is fetched either way.
+    call below also passes ``local_files_only`` so nothing is fetched either way. Imports nothing:
+    the CLI calls it before checking the input, and :func:`load` quiets the libraries it imports.
     """
     if not allow_download:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    quiet_libraries()
 
 
 def quiet_libraries() -> None:
@@ -126,22 +123,13 @@ def load(spec: SourceSpec, presets: dict[str, Preset]) -> LoadedPipeline:
         return _load_folder(path, declared, spec, kind="folder", source=name)
     if path.is_file():
         return _load_single_file(path, spec, presets, source=name)
-    if _looks_like_path(name):
+    if looks_like_path(name):
         raise SourceError(f"no such file or directory: {name}")
-    if _looks_like_repo_id(name):
+    if looks_like_repo_id(name):
         return _load_repo_id(name, spec)
     known = ", ".join(sorted(presets))
-    raise SourceError(f"unknown model {name!r}: not a preset ({known}), a path, or a repo id")
-
-
-def _looks_like_path(name: str) -> bool:
-    return (name.startswith((".", "/", "~")) or os.sep in name.strip("/") and Path(name).suffix != ""
-            or Path(name).suffix.lower() in PICKLE_SUFFIXES | {".safetensors"})
-
-
-def _looks_like_repo_id(name: str) -> bool:
-    parts = name.split("/")
-    return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~"))
+    raise SourceError(f"unknown model {name!r}{did_you_mean(name, presets)}: not a preset ({known}), a path, "
+                      "or a repo id")
 
 
 def _load_folder(path: Path, declared: dict[str, Any], spec: SourceSpec, *, kind: str, source: str) -> LoadedPipeline:
@@ -186,7 +174,8 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
         raise SourceError(f"{path.name} is a single-file checkpoint: name its architecture with --arch "
                           f"({', '.join(sorted(presets))})")
     if spec.arch not in presets:
-        raise SourceError(f"unknown --arch {spec.arch!r}; choose one of {', '.join(sorted(presets))}")
+        raise SourceError(f"unknown --arch {spec.arch!r}{did_you_mean(spec.arch, presets)}; choose one of "
+                          f"{', '.join(sorted(presets))}")
     if suffix == ".safetensors":
         check_safetensors(path)
     preset = presets[spec.arch]
@@ -197,16 +186,16 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
 
     pipeline_cls = getattr(diffusers, declared["_class_name"])
     with tempfile.TemporaryDirectory(prefix="ldm-inspector-") as tmp:
-        source = path
+        weights_file = path  # ``source`` stays the user's string: it goes into the JSON
         if suffix in PICKLE_SUFFIXES:  # tensors only, then the same safetensors path as everyone else
             from safetensors.torch import save_file
 
             converted = Path(tmp) / (path.stem + ".safetensors")
             save_file({k: v.contiguous() for k, v in load_pickle_state_dict(path).items()}, str(converted))
-            source = converted
+            weights_file = converted
         try:
             pipe = pipeline_cls.from_single_file(
-                str(source), config=str(preset.path), local_files_only=True, torch_dtype=torch_dtype(spec.dtype),
+                str(weights_file), config=str(preset.path), local_files_only=True, torch_dtype=torch_dtype(spec.dtype),
             )
         except Exception as exc:
             raise SourceError(f"cannot load {path.name} as {spec.arch}: {_first_line(exc)}") from None
@@ -221,8 +210,7 @@ def _load_repo_id(repo_id: str, spec: SourceSpec) -> LoadedPipeline:
     from huggingface_hub import snapshot_download
 
     try:
-        folder = Path(snapshot_download(repo_id, local_files_only=not spec.allow_download,
-                                        allow_patterns=None if spec.allow_download else None))
+        folder = Path(snapshot_download(repo_id, local_files_only=not spec.allow_download))
     except Exception:
         hint = "" if spec.allow_download else " (offline: pass --allow-download to fetch it)"
         raise SourceError(f"{repo_id!r} is not in the local Hugging Face cache{hint}") from None

@@ -22,7 +22,7 @@ import os
 import statistics
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from .results import MemoryStats, TimingStats
@@ -191,7 +191,6 @@ class Measured:
     timing: TimingStats
     memory: MemoryStats | None
     value: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def measure(fn: Callable[[], Any], device: Any, *, warmup: int = 1, repeats: int = 5,

@@ -21,6 +21,7 @@ from .host import Host, _describe
 from .inspection import components_of, inspect_component, native_size, new_run, pipeline_device_dtype
 from .loading import LoadedPipeline, SourceSpec, load
 from .measure import Measured, device_peak_flops, measure
+from .precheck import did_you_mean
 from .results import ComponentResult, Measurement, ProfileSettings, RunResult
 
 #: progress(stage, fraction, detail): stage is a component name or "pipeline".
@@ -141,8 +142,8 @@ def set_scheduler(pipe: Any, name: str) -> None:
     compatibles = {c.__name__: c for c in getattr(pipe.scheduler, "compatibles", [])}
     compatibles[type(pipe.scheduler).__name__] = type(pipe.scheduler)
     if name not in compatibles:
-        raise OptionError(f"unknown scheduler {name!r} for {type(pipe).__name__}; choose one of "
-                          f"{', '.join(sorted(compatibles))}")
+        raise OptionError(f"unknown scheduler {name!r}{did_you_mean(name, compatibles)} for {type(pipe).__name__}; "
+                          f"choose one of {', '.join(sorted(compatibles))}")
     pipe.scheduler = compatibles[name].from_config(pipe.scheduler.config)
 
 

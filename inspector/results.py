@@ -223,6 +223,12 @@ class MemoryPlan:
     verdicts: list[FitVerdict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    def timed_call(self) -> Measurement | None:
+        """The measurement ``timing`` comes from (the VAE's ``decode``, the UNet's one call): its
+        ``flops`` go with ``timing``, where ``flops`` above is the whole example call (the VAE's
+        encode plus decode). A rate or a table row must pair these two, never ``flops`` with ``timing``."""
+        return timed_call(self)
+
 
 @dataclass
 class StepRecord:
@@ -360,6 +366,16 @@ class RunResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
         return _build(cls, data)
+
+
+def timed_call(component: Any) -> Any:
+    """The measurement whose timing is the component's ``timing``, for a :class:`ComponentResult` or
+    its JSON form (a dict); ``None`` when the component was not timed."""
+    get = (lambda obj, key: obj.get(key)) if isinstance(component, dict) else getattr
+    timing = get(component, "timing")
+    if timing is None:
+        return None
+    return next((m for m in get(component, "measurements") or [] if get(m, "timing") == timing), None)
 
 
 def _clean(value: Any) -> Any:

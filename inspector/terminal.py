@@ -43,7 +43,8 @@ def summary_table(run: RunResult) -> Table:
     profiled = run.profile is not None
     columns = [("component", "left"), ("class", "left"), ("parameters", "right"), ("size", "right"),
                ("FLOPs", "right")]
-    columns += [("time (median)", "right"), ("peak memory", "right")] if profiled else [("main output", "left")]
+    columns += ([("timed call, its FLOPs", "left"), ("time (median)", "right"), ("peak memory", "right")]
+                if profiled else [("main output", "left")])
     columns += [("notes", "left")]
     for col, justify in columns:
         table.add_column(col, justify=justify, overflow="fold")
@@ -54,8 +55,10 @@ def summary_table(run: RunResult) -> Table:
             notes = f"[red]{len(comp.errors)} plugin error(s)[/red]"
         cells = [comp.name, comp.class_name, f"{comp.parameters.total:,}" if comp.parameters else "-",
                  human_bytes(comp.parameters.bytes) if comp.parameters else "-", human_count(comp.flops)]
-        if profiled:
-            cells += [human_ms(comp.timing.median) if comp.timing else "-",
+        if profiled:  # time goes with the FLOPs of the same call, not the whole example call's
+            call = comp.timed_call()
+            cells += [f"{call.name} {human_count(call.flops)}" if call else "-",
+                      human_ms(comp.timing.median) if comp.timing else "-",
                       human_bytes(comp.memory.peak) if comp.memory else "-"]
         else:
             cells += [f"{comp.outputs[0].name} {shape_text(comp.outputs[0].shape)}" if comp.outputs else ""]
@@ -69,7 +72,9 @@ def pipeline_table(run: RunResult) -> Any:
         return Text("")
     if p.error:
         return Text(f"pipeline: {p.error}", style="red")
-    table = Table(title=f"end to end: {p.num_steps} steps, {human_ms(p.total)} "
+    steps = (f"{p.num_steps} steps" if p.num_steps == run.inputs.steps
+             else f"{p.num_steps} scheduler steps for --steps {run.inputs.steps} (see note)")
+    table = Table(title=f"end to end: {steps}, {human_ms(p.total)} "
                         f"({p.it_per_s or 0:.2f} it/s), median of {p.repeats}", title_justify="left")
     table.add_column("part")
     table.add_column("time", justify="right")

@@ -23,6 +23,30 @@ def json_safe(value):
     return str(value)
 
 
+def compatible_names(scheduler) -> list[str]:
+    """The names ``scheduler.compatibles`` would give, without importing every scheduler module
+    (resolving the classes imports scipy.stats, a second, for a list of names)."""
+    import diffusers
+
+    exported = set(dir(diffusers))
+    cls = type(scheduler)
+    return sorted({cls.__name__, *(name for name in getattr(cls, "_compatibles", []) if name in exported)})
+
+
+def timesteps_note(scheduler_name: str, steps: int, timesteps: list) -> str | None:
+    """Say why a scheduler runs more (or fewer) timesteps than ``--steps`` asked for."""
+    if len(timesteps) == steps:
+        return None
+    repeated = sorted({t for t in timesteps if timesteps.count(t) > 1}, reverse=True)
+    why = ""
+    if repeated:
+        shown = ", ".join(str(t) for t in repeated[:3]) + (" …" if len(repeated) > 3 else "")
+        why = (f": it repeats timestep{'s' if len(repeated) > 1 else ''} {shown} (multistep and higher-order "
+               "schedulers evaluate some timesteps twice; PNDM's PLMS warm-up adds one step)")
+    return (f"{scheduler_name} runs {len(timesteps)} timesteps for --steps {steps}{why}, so the denoiser is "
+            f"called {len(timesteps)} times per image")
+
+
 def schedule(scheduler, steps: int, image_seq_len: int = 4096) -> dict:
     from inspector.context import planned_scheduler
 
@@ -48,8 +72,12 @@ def inspect_component(context, component):
         "config": json_safe(dict(sched.config)),
         "steps": context.options.steps,
         **plan,
-        "compatibles": sorted(c.__name__ for c in getattr(sched, "compatibles", [])),
+        "compatibles": compatible_names(sched),
     })
+    note = timesteps_note(type(sched).__name__, context.options.steps, plan["timesteps"])
+    if note:
+        result.details["timesteps_note"] = note
+        result.notes.append(note)
     sigmas = plan["sigmas"] or []
     result.views.append(View(
         title="Timesteps", columns=["step", "timestep", "sigma"],

@@ -18,7 +18,7 @@ from typing import Any
 
 from inspector.errors import InspectorError
 from inspector.files import atomic_path
-from inspector.results import RunResult
+from inspector.results import RunResult, timed_call
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -40,6 +40,13 @@ def _timing(prefix: str, timing: dict | None) -> dict[str, Any]:
             f"{prefix}_count": timing.get("count"), f"{prefix}_ms_cold": timing.get("cold")}
 
 
+def _timed_call(component: dict) -> dict[str, Any]:
+    """Which call ``time_*`` measured and its FLOPs: ``flops`` is the whole example call (the VAE's
+    encode + decode), so a rate divides ``timed_call_flops`` by ``time_ms_median``."""
+    call = timed_call(component) or {}
+    return {"timed_call": call.get("name"), "timed_call_flops": call.get("flops")}
+
+
 def _memory(memory: dict | None) -> dict[str, Any]:
     memory = memory or {}
     return {"memory_bytes_peak": memory.get("peak"), "memory_kind": memory.get("kind"),
@@ -57,7 +64,7 @@ def tables(run: RunResult) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
         row = {"component": c["name"], "class_name": c["class_name"], "library": c["library"], "kind": c["kind"],
                "present": c["present"], "plugin": c["plugin"], "parameters_total": params.get("total"),
                "parameters_trainable": params.get("trainable"), "parameters_bytes": params.get("bytes"),
-               "flops": c["flops"], **_timing("time", c.get("timing")), **_memory(c.get("memory")),
+               "flops": c["flops"], **_timing("time", c.get("timing")), **_timed_call(c), **_memory(c.get("memory")),
                "errors_count": len(c.get("errors") or [])}
         row.update({f"metric_{name}": (c.get("metrics") or {}).get(name) for name in metric_names})
         rows.append(row)

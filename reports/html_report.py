@@ -21,7 +21,7 @@ from markupsafe import Markup
 
 from inspector.blocks import top_level_blocks
 from inspector.files import atomic_path
-from inspector.results import RunResult
+from inspector.results import RunResult, timed_call
 from inspector.units import human_bytes, human_count, human_ms
 
 
@@ -134,6 +134,7 @@ def render(run: RunResult) -> str:
     template = environment().get_template("report.html.j2")
     return template.render(
         run=data, total_params=total_params, total_time=total_time, metric_names=metric_names,
+        timed_calls={c["name"]: timed_call(c) or {} for c in comps},
         charts=charts(data), data_json=script_json({"components": [
             {"name": c["name"], "layers": c["layers"]} for c in comps if c["layers"]], "charts": charts(data)}),
         image=image_data_uri((data.get("pipeline") or {}).get("image")),

@@ -1,4 +1,5 @@
-"""The plugin author's guide documents every hook with its exact signature (datasette's habit)."""
+"""The plugin author's guide documents every hook with its exact signature (datasette's habit), and every
+example in it runs."""
 from __future__ import annotations
 
 import inspect
@@ -27,3 +28,37 @@ def test_every_hook_is_documented_with_its_signature():
 def test_readme_links_the_guide():
     readme = (GUIDE.parent.parent / "README.md").read_text(encoding="utf-8")
     assert "docs/plugins.md" in readme
+
+
+def examples() -> dict[str, str]:
+    """Every ``<!-- file: NAME -->`` code block of the guide: file name -> source."""
+    blocks = re.findall(r"^<!-- file: ([\w.]+) -->\n```python\n(.*?)^```$", GUIDE.read_text(encoding="utf-8"),
+                        flags=re.M | re.S)
+    return dict(blocks)
+
+
+def test_every_hook_has_a_runnable_example():
+    files = examples()
+    for name in hookspecs.hook_names():
+        assert any(re.search(rf"^def {name}\(", source, flags=re.M) for source in files.values()), \
+            f"docs/plugins.md has no example implementing {name}"
+    for plugin in (f for f in files if not f.startswith("test_")):
+        assert f"test_{plugin}" in files, f"example {plugin} has no test in the guide"
+
+
+def test_guide_examples_run(tmp_path):
+    """Write out every example of the guide, plugin and test, and run the tests with pytest, as a
+    plugin author would (the ldm-inspector fixtures come from the installed pytest plugin)."""
+    import subprocess
+    import sys
+
+    files = examples()
+    for name, source in files.items():
+        (tmp_path / name).write_text(source, encoding="utf-8")
+    expected = sum(len(re.findall(r"^def test_", s, flags=re.M)) for n, s in files.items() if n.startswith("test_"))
+    assert expected >= 6
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W",
+                           "ignore::DeprecationWarning", str(tmp_path)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert f"{expected} passed" in proc.stdout

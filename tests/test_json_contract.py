@@ -12,7 +12,6 @@ from inspector.loading import SourceSpec
 from inspector.reports import json_report
 from inspector.results import RunResult
 
-INT_LIST = list
 
 
 def is_shape(value):

@@ -18,14 +18,18 @@ from inspector.reports.compare import compare
 from inspector.reports.schema import build_schema, committed_schema
 
 from .browser import chromium_path, open_page
+from .optional import check_required, needs
 
 HOSTILE_PROMPT = "</script><script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\"> & \"quotes\""
 FORMULA = "=HYPERLINK(\"http://evil.invalid\",\"click\")"
 PLUGIN_NAME = "<b onmouseover=\"window.__pwned=3\">evil</b>"
 
-require_browser = os.environ.get("LDM_INSPECTOR_REQUIRE_BROWSER") == "1"
-needs_browser = pytest.mark.skipif(chromium_path() is None and not require_browser,
-                                   reason="Chromium is not installed (.ci/run installs it)")
+needs_browser = needs("BROWSER", chromium_path() is not None,
+                      "Chromium is not installed (apt-get install chromium; .ci/run installs it)")
+
+
+def test_browser_is_installed_where_required():
+    check_required("BROWSER", chromium_path() is not None, "apt-get install chromium (see README)")
 
 
 class Hostile:

@@ -1,6 +1,8 @@
 """Every source kind goes through the same loading and inspection code."""
 from __future__ import annotations
 
+import json
+
 import shutil
 
 import pytest
@@ -71,7 +73,7 @@ def test_saved_folder_on_meta_reads_no_weights(host, tiny_saved, tmp_path, tiny_
     assert summary(run) == summary(tiny_run)
 
 
-def test_single_file_checkpoint(host, presets, tmp_path, tiny_run):
+def test_single_file_checkpoint(host, presets, tmp_path, tiny_run, cli):
     from safetensors.torch import save_file
 
     original = load(SourceSpec(model="tiny-sd"), presets).pipe
@@ -79,11 +81,18 @@ def test_single_file_checkpoint(host, presets, tmp_path, tiny_run):
     save_file(to_ldm_state_dict(original), str(path))
     loaded = load(SourceSpec(model=str(path), arch="tiny-sd"), presets)
     assert loaded.kind == "single_file" and loaded.weights == "pretrained"
+    assert loaded.source == str(path)  # the user's string, not a Path: it goes into the JSON
     for name in ("unet", "vae", "text_encoder"):
         ours, theirs = getattr(original, name).state_dict(), getattr(loaded.pipe, name).state_dict()
         assert ours.keys() == theirs.keys()
         assert all(torch.equal(ours[k], theirs[k]) for k in ours), name
     assert summary(inspect_loaded(host, loaded, OPTIONS)) == summary(tiny_run)
+    # the README's example with an output added: the run is written as JSON
+    out = tmp_path / "out.json"
+    result = cli("inspect", str(path), "--arch", "tiny-sd", "--steps", "2", "--json", str(out))
+    assert result.code == 0, result.err
+    model = json.loads(out.read_text(encoding="utf-8"))["model"]
+    assert (model["source"], model["kind"], model["preset"]) == (str(path), "single_file", "tiny-sd")
 
 
 def test_single_file_needs_arch(presets, tmp_path):

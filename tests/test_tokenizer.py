@@ -8,7 +8,14 @@ from inspector.inspection import run_inspect
 from inspector.loading import SourceSpec
 from inspector.vocab import clip_bpe_file, real_clip_tokenizer
 
-needs_vocab = pytest.mark.skipif(clip_bpe_file() is None, reason="open-clip-torch is not installed")
+from .optional import check_required, needs
+
+needs_vocab = needs("CLIP_VOCAB", clip_bpe_file() is not None, "open-clip-torch is not installed")
+
+
+def test_clip_vocabulary_is_installed_where_required():
+    check_required("CLIP_VOCAB", clip_bpe_file() is not None,
+                   "pip install --no-deps open-clip-torch==3.3.0 (see README)")
 
 
 @needs_vocab

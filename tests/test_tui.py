@@ -89,13 +89,19 @@ def test_layer_table_sorts_filters_and_folds():
             await pilot.pause(0.3)
             expected = [l for l in unet.layers if "attn1" in l.name.lower()]
             assert data.row_count == len(expected) > 0
-            await pilot.click("#layer-data", offset=(60, 0))  # the FLOPs header
-            await pilot.pause(0.2)
-            await pilot.click("#layer-data", offset=(60, 0))
-            await pilot.pause(0.2)
-            if table.sort_key == "flops":
-                first = data.get_row_at(0)[0].strip()
-                assert first == max(expected, key=lambda l: l.flops or 0).name
+            x = 0  # where the FLOPs header is: the render widths of the columns before it
+            for column in data.ordered_columns:
+                if column.key.value == "flops":
+                    break
+                x += column.get_render_width(data)
+            for _ in range(2):  # ascending, then descending
+                data.scroll_to(x=x, animate=False)  # the shape columns are wide: bring the header on screen
+                await pilot.pause(0.2)
+                assert await pilot.click(data, offset=(x - round(data.scroll_x) + 1, 0))
+                await pilot.pause(0.2)
+            assert (table.sort_key, table.reverse) == ("flops", True)
+            first = data.get_row_at(0)[0].strip()
+            assert first == max(expected, key=lambda l: l.flops or 0).name
             table.sort_key, table.reverse = "parameters", True
             table.refill()
             assert data.get_row_at(0)[0].strip() == max(expected, key=lambda l: l.parameters).name
@@ -130,8 +136,10 @@ def test_profile_in_a_worker_then_cancel_a_second_one(tmp_path):
 
 
 def test_export_html_from_the_command_palette(tmp_path):
+    exports = tmp_path / "exports"  # missing: created by the export, as --csv creates its folder
+
     async def scenario():
-        app = make_app(export_dir=str(tmp_path))
+        app = make_app(export_dir=str(exports))
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.result is not None)
             await pilot.press("ctrl+p")
@@ -140,8 +148,8 @@ def test_export_html_from_the_command_palette(tmp_path):
                 await pilot.press(ch if ch != " " else "space")
             await pilot.pause(0.5)
             await pilot.press("enter")
-            await wait_for(pilot, lambda: list(tmp_path.glob("*.html")), timeout=30)
-        files = list(tmp_path.glob("*.html"))
+            await wait_for(pilot, lambda: list(exports.glob("*.html")), timeout=30)
+        files = list(exports.glob("*.html"))
         assert len(files) == 1 and files[0].name == "ldm-inspector-tiny-sd-profile.html"
         text = files[0].read_text()
         assert "<title>ldm-inspector · tiny-sd · profile</title>" in text
@@ -195,6 +203,14 @@ def test_bindings_have_ids_and_can_be_remapped(monkeypatch):
             assert app.depth == 99
 
     asyncio.run(scenario())
+
+
+def test_export_dir_is_checked_like_csv(cli, tmp_path):
+    (tmp_path / "file").write_text("")
+    for folder, message in ((tmp_path / "no" / "exports", "does not exist"), (tmp_path / "file", "is a file")):
+        result = cli("tui", "--export-dir", str(folder))
+        assert result.code == 2 and message in result.err and len(result.err.strip().splitlines()) == 1
+    assert not (tmp_path / "no").exists()
 
 
 def test_broken_saved_run_fails_in_one_line(cli, tmp_path):

@@ -20,6 +20,7 @@ from textual.widgets import ProgressBar, Static, Tree
 from textual.worker import get_current_worker
 
 from inspector.results import RunResult
+from inspector.sweep import is_sweep_folder
 
 from .commands import InspectorCommands
 from .main_screen import MainScreen
@@ -48,6 +49,8 @@ class InspectorApp(App):
         Binding("x", "cancel", "Cancel", id="cancel", tooltip="Stop the running job, keep what was measured"),
         Binding("e", "export('html')", "Export HTML", id="export_html", tooltip="Write the HTML report"),
         Binding("d", "toggle_depth", "Depth", id="toggle_depth", tooltip="Fold the layer table to depth 2, or unfold"),
+        Binding("b", "show_sweep", "Sweep", id="show_sweep", tooltip="Back to the sweep's points (a sweep folder)",
+                show=False),
         Binding("q", "quit", "Quit", id="quit"),
     ]
 
@@ -67,6 +70,7 @@ class InspectorApp(App):
         self.busy = False
         self._host: Any = None
         self._entrypoints = entrypoints
+        self.sweep: tuple[Any, ...] | None = None
 
     # --- set-up ----------------------------------------------------------------------
 
@@ -87,6 +91,8 @@ class InspectorApp(App):
             self.post_message(RunReady(self.result))
         elif self.target and self.target.endswith(".json") and Path(self.target).is_file():
             self.open_run(self.target)
+        elif self.target and is_sweep_folder(self.target):
+            self.open_sweep(self.target)
         elif self.autoload:
             self.load_model()
 
@@ -244,9 +250,13 @@ class InspectorApp(App):
         folder = Path(self.export_dir)
         target = folder / (stem if kind == "csv" else f"{stem}.{kind}")
         try:
+            folder.mkdir(exist_ok=True)  # like --csv: a missing folder is created, its parent must exist
             {"html": html_report.write, "csv": csv_report.write, "json": json_report.write}[kind](self.result, target)
         except InspectorError as exc:
             self.notify(str(exc), severity="error")
+            return None
+        except OSError as exc:
+            self.notify(f"cannot write into {folder}: {exc.strerror or exc}", severity="error")
             return None
         self.notify(f"wrote {target}")
         return target
@@ -263,6 +273,28 @@ class InspectorApp(App):
         self.loaded = None
         self.target = run.model.source
         self.post_message(RunReady(run, f"opened {path}"))
+
+    def open_sweep(self, root: str) -> None:
+        """A sweep folder: its points first; Enter on one opens that point's run."""
+        from inspector.errors import InspectorError
+        from inspector.sweep import load_sweep
+
+        try:
+            manifest, points, statuses = load_sweep(Path(root))
+        except InspectorError as exc:
+            self.post_message(RunFailed(str(exc)))
+            return
+        self.sweep = (root, manifest, points, statuses)
+        self.action_show_sweep()
+
+    def action_show_sweep(self) -> None:
+        from .sweep_screen import SweepScreen
+
+        if self.sweep is None:
+            self.notify("no sweep open: start the TUI with a sweep folder", severity="warning")
+            return
+        if not isinstance(self.screen, SweepScreen):
+            self.push_screen(SweepScreen(*self.sweep))
 
     def compatible_schedulers(self) -> list[str]:
         if self.result is None:

@@ -9,6 +9,7 @@ LDM_INSPECTOR_API = 1
 
 NEAR_ZERO = 1e-3
 TITLE = "Weight statistics"
+NOT_ON_META = "not measurable on meta"
 
 
 def statistics(parameters) -> tuple[int, float, float, float]:
@@ -36,8 +37,9 @@ def augment_component(component, result):
         return
     module = component.obj
     if any(p.is_meta for p in module.parameters()):
-        result.metrics.update(weight_abs_mean=None, weight_near_zero_pct=None)
-        result.notes.append("weight_stats: weights are on meta, nothing to measure")
+        # say why there is no number, in the place the number would be (never an empty value)
+        result.metrics.update(weight_abs_mean=NOT_ON_META, weight_near_zero_pct=NOT_ON_META)
+        result.notes.append("weight_stats: weights are on meta (shapes only, no values), nothing to measure")
         return
     count, mean, _, near_zero = statistics(module.parameters())
     result.metrics.update(weight_abs_mean=mean, weight_near_zero_pct=near_zero)
@@ -53,9 +55,10 @@ def augment_component(component, result):
 @hookimpl
 def component_tabs(component, run):
     views = [v for v in component.views if v.title == TITLE]
-    if not views and component.metrics.get("weight_abs_mean") is None:
+    mean, near_zero = component.metrics.get("weight_abs_mean"), component.metrics.get("weight_near_zero_pct")
+    if not views and mean is None:
         return None
-    summary = View(title="weight_stats", kind="note",
-                   text=f"mean |w| {component.metrics.get('weight_abs_mean')}, "
-                        f"{component.metrics.get('weight_near_zero_pct')}% of weights below {NEAR_ZERO}")
+    text = (f"weights: {mean}" if isinstance(mean, str)
+            else f"mean |w| {mean}, {near_zero}% of weights below {NEAR_ZERO}")
+    summary = View(title="weight_stats", kind="note", text=text)
     return [Tab("Weights", [summary, *views])]

@@ -18,11 +18,14 @@ def test_metrics_on_random_weights(ldm_plugin_host, ldm_run):
     assert "weight_stats" in {p.name for p in run.plugins}
 
 
-def test_meta_weights_give_null_metrics_and_a_note(ldm_plugin_host, ldm_run):
+def test_meta_weights_say_why_there_is_no_value(ldm_plugin_host, ldm_run):
     run = ldm_run(ldm_plugin_host(plugin, name="weight_stats"), "inspect", model="tiny-sd", weights="meta")
     unet = run.component("unet")
-    assert unet.metrics["weight_abs_mean"] is None
+    assert unet.metrics == {"weight_abs_mean": "not measurable on meta",
+                            "weight_near_zero_pct": "not measurable on meta"}
     assert any("meta" in note for note in unet.notes)
+    (tab,) = plugin.component_tabs(unet, run)
+    assert tab.views[0].text == "weights: not measurable on meta"
 
 
 def test_statistics_helper():

@@ -38,6 +38,9 @@ def summary(comp: ComponentResult) -> Table:
         rows.append((f"output {out.name}", f"{tuple(out.shape)} {out.dtype}"))
     if comp.timing:
         rows.append(("time (median)", f"{_ms(comp.timing.median)}  IQR {_ms(comp.timing.iqr)}, cold {_ms(comp.timing.cold)}"))
+        call = comp.timed_call()  # the time's own call and FLOPs: a rate pairs these, not the example call's
+        if call is not None:
+            rows.append(("timed call", f"{call.name}, {human(call.flops)} FLOPs"))
     if comp.memory:
         rows.append(("peak memory", f"{_bytes(comp.memory.peak)} ({comp.memory.kind})"))
     for key, value in comp.metrics.items():

@@ -59,9 +59,11 @@ class LayerTable(Vertical):
         if self.sort_key:
             def key(l: LayerRecord) -> Any:
                 value = getattr(l, self.sort_key)
-                return (value is None, str(value) if isinstance(value, list) else value if value is not None else 0)
+                return str(value) if isinstance(value, list) else value
 
-            rows.sort(key=key, reverse=self.reverse)
+            # rows without a value (modules that never ran have no FLOPs) stay last in either direction
+            known = sorted((l for l in rows if getattr(l, self.sort_key) is not None), key=key, reverse=self.reverse)
+            rows = known + [l for l in rows if getattr(l, self.sort_key) is None]
         return rows
 
     def refill(self) -> None:

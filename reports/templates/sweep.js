@@ -1,0 +1,35 @@
+// ldm-inspector sweep report: one line chart per spec, one trace per series, one shared y axis.
+// Strings from the data reach the page only through Plotly's text rendering and textContent.
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("sweep-data").textContent);
+  var ROW = 18;  // px per legend entry
+  data.charts.forEach(function (spec) {
+    var el = document.getElementById("chart-" + spec.id);
+    var names = Object.keys(spec.series);
+    var traces = names.map(function (name) {
+      return { name: name, x: spec.x, y: spec.series[name], type: "scatter", mode: "lines+markers", connectgaps: false };
+    });
+    var values = [];
+    names.forEach(function (n) { spec.series[n].forEach(function (v) { if (v > 0) values.push(v); }); });
+    var spread = values.length ? Math.max.apply(null, values) / Math.min.apply(null, values) : 1;
+    // The legend sits below the plot in a bottom margin sized for it, so it never covers an axis;
+    // the x axis needs no title of its own (the chart's caption says "by size" or "by batch").
+    var legendHeight = names.length > 1 ? names.length * ROW + 10 : 0;
+    el.style.height = (260 + legendHeight) + "px";
+    var layout = {
+      margin: { l: 70, r: 16, t: 10, b: 40 + legendHeight },
+      xaxis: { type: "category", automargin: false },
+      yaxis: { title: { text: spec.y_label + (spread > 100 ? " (log scale)" : "") }, automargin: true,
+               type: spread > 100 ? "log" : "linear", rangemode: "tozero", exponentformat: "SI" },
+      showlegend: names.length > 1,
+      legend: { orientation: "v", x: 0, xanchor: "left", y: -40 / 220, yanchor: "top", font: { size: 11 } },
+      font: { size: 11 }
+    };
+    try {
+      Plotly.newPlot(el, traces, layout, { displayModeBar: false, responsive: true }).then(function () {
+        el.closest("[data-chart]").setAttribute("data-rendered", "true");
+      });
+    } catch (err) { console.error("chart " + spec.id + ": " + err); }
+  });
+})();
