@@ -151,6 +151,12 @@ class ComponentResult:
     #: peak bytes held by tensors the example call created (activations), tracked op by op
     activation_bytes: int | None = None
 
+    def timed_call(self) -> Measurement | None:
+        """The measurement ``timing`` comes from (the VAE's ``decode``, the UNet's one call): its
+        ``flops`` go with ``timing``, where ``flops`` above is the whole example call (the VAE's
+        encode plus decode). A rate or a table row must pair these two, never ``flops`` with ``timing``."""
+        return timed_call(self)
+
 
 @dataclass
 class ComponentMemory:
@@ -222,12 +228,6 @@ class MemoryPlan:
     reserve: int = 0
     verdicts: list[FitVerdict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-    def timed_call(self) -> Measurement | None:
-        """The measurement ``timing`` comes from (the VAE's ``decode``, the UNet's one call): its
-        ``flops`` go with ``timing``, where ``flops`` above is the whole example call (the VAE's
-        encode plus decode). A rate or a table row must pair these two, never ``flops`` with ``timing``."""
-        return timed_call(self)
 
 
 @dataclass
