@@ -24,6 +24,8 @@ class Capture:
     layers: list[LayerRecord] = field(default_factory=list)
     flops: int = 0
     value: Any = None
+    #: peak bytes of the tensors the call created (see ``inspector.memory``)
+    activation_bytes: int = 0
 
 
 def iter_tensors(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -89,10 +91,12 @@ class FlopCounter:
     agree with ``FlopCounterMode``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, count: bool = True, tracker: Any = None) -> None:
         self.total = 0
-        self._registry = flop_registry()
+        self._registry = flop_registry() if count else {}
         self._mode: Any = None
+        #: an ``inspector.memory.ActivationTracker`` fed with every op's output, or None
+        self.tracker = tracker
 
     def __enter__(self) -> FlopCounter:
         from torch.utils._python_dispatch import TorchDispatchMode
@@ -106,6 +110,8 @@ class FlopCounter:
                 formula = counter._registry.get(func._overloadpacket)
                 if formula is not None:
                     counter.total += int(formula(*args, **kwargs, out_val=out))
+                if counter.tracker is not None:
+                    counter.tracker.add(out, args, kwargs)
                 return out
 
         self._mode = _Mode()
@@ -120,12 +126,17 @@ class FlopCounter:
         return self.total
 
 
-def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True) -> Capture:
-    """Run ``call()`` (which uses ``root`` or its submodules) and record every submodule it runs."""
+def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True, layers: bool = True) -> Capture:
+    """Run ``call()`` (which uses ``root`` or its submodules) and record every submodule it runs,
+    the FLOPs, and the peak bytes of the tensors it creates. ``layers=False, count_flops=False``
+    tracks memory only (the quick pass ``--fits`` repeats at other sizes)."""
     import torch
 
-    counter = FlopCounter() if count_flops else None
-    modules = [(name, mod) for name, mod in root.named_modules() if name]
+    from .memory import ActivationTracker, fused_attention_on_meta
+
+    tracker = ActivationTracker()
+    counter = FlopCounter(count=count_flops, tracker=tracker)
+    modules = [(name, mod) for name, mod in root.named_modules() if name] if layers else []
     records = {
         name: LayerRecord(name=name, type=type(mod).__name__, depth=name.count(".") + 1,
                           parameters=sum(p.numel() for p in mod.parameters()))
@@ -136,7 +147,7 @@ def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True) -> 
     handles = []
 
     def total() -> int:
-        return counter.get_total_flops() if counter is not None else 0
+        return counter.get_total_flops()
 
     def make_hooks(name: str) -> tuple[Callable, Callable]:
         record = records[name]
@@ -151,7 +162,7 @@ def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True) -> 
         def post(_mod: Any, args: tuple, kwargs: dict, output: Any) -> None:
             stack = started.get(name)
             begin = stack.pop() if stack else total()
-            if counter is not None:
+            if count_flops:
                 record.flops = (record.flops or 0) + total() - begin
             if record.calls == 0:
                 record.output_shapes = _shapes(output)
@@ -168,20 +179,17 @@ def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True) -> 
         root.eval()
         # no_grad, not inference_mode: under inference_mode composite ops such as
         # aten.linear reach the dispatch mode undecomposed and would score zero.
-        with torch.no_grad():
-            if counter is not None:
-                with counter:
-                    value = call()
-            else:
-                value = call()
+        with torch.no_grad(), fused_attention_on_meta(), counter:
+            value = call()
     finally:
+        tracker.stop()
         for handle in handles:
             handle.remove()
         for mod, was_training in training.items():
             mod.train(was_training)
     if counter is not None:
         sum_containers(records)
-    return Capture(layers=list(records.values()), flops=total(), value=value)
+    return Capture(layers=list(records.values()), flops=total(), value=value, activation_bytes=tracker.peak)
 
 
 def sum_containers(records: dict[str, LayerRecord]) -> None:

@@ -156,16 +156,23 @@ def write_reports(run: Any, console: Console, json_path: Optional[Path] = None, 
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where random or pretrained weights live (meta stays meta).")
+@click.option("--fits", default=None, metavar="SIZE|DEVICE",
+              help="Judge the predicted peak memory against a device: a size (24GiB) or rtx4090, l4, a100-40, "
+                   "a100-80, h100, cpu; prints the verdict per placement and the largest batch and size that fit.")
 @format_option
 def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], dtype: str, device: str,
             height: Optional[int], width: Optional[int], batch_size: int, prompt: str, negative_prompt: str,
             guidance_scale: float, steps: int, seed: int, frames: Optional[int], layers: bool, depth: int,
             details: bool, json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
-            allow_download: bool, allow_pickle: bool, fmt: str, force: bool) -> None:
-    """Parameters, per-layer shapes and FLOPs of every pipeline component."""
+            allow_download: bool, allow_pickle: bool, fmt: str, force: bool, fits: Optional[str]) -> None:
+    """Parameters, per-layer shapes and FLOPs of every pipeline component, and predicted peak memory."""
     check_input(model, arch=arch, weights=weights, allow_pickle=allow_pickle, allow_download=allow_download,
                 height=height, width=width)
     check_outputs(json_path, html_path, csv_dir)
+    if fits is not None:
+        from .devices import resolve_target
+
+        resolve_target(fits)  # a bad value fails here, before loading
 
     from .context import InspectOptions
     from .host import Host
@@ -177,7 +184,7 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
                       allow_pickle=allow_pickle, force=force)
     options = InspectOptions(height=height, width=width, batch_size=batch_size, prompt=prompt,
                              negative_prompt=negative_prompt, guidance_scale=guidance_scale, steps=steps, seed=seed,
-                             frames=frames)
+                             frames=frames, fits=fits)
     host = Host.default()
     console = status_console(fmt)
     with Console(stderr=True).status("loading and inspecting…", spinner="dots"):
@@ -212,6 +219,11 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 @click.option("--save-image", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to save the generated image (default: next to --json, as STEM.png).")
 @click.option("--no-end-to-end", is_flag=True, help="Skip the real pipeline call.")
+@click.option("--trace", "trace_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a Chrome/Perfetto trace of one extra end-to-end call here (a span per component "
+                   "call and per denoising step).")
+@click.option("--no-operators", is_flag=True,
+              help="Skip the extra untimed torch.profiler call per measurement (the top-operator tables).")
 @click.option("--max-time", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Seconds each measurement (and the end-to-end pairs) may keep repeating past --repeats "
                    "until its relative spread is under --max-spread; 0: exactly --repeats calls.")
@@ -226,14 +238,14 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
             allow_download: bool, allow_pickle: bool, force: bool, warmup: int, repeats: int,
             e2e_repeats: int, scheduler_name: Optional[str], attention: Optional[str], peak_tflops: Optional[float],
             image_path: Optional[Path], save_image: Optional[Path], no_end_to_end: bool, max_time: float,
-            max_spread: float, fmt: str) -> None:
+            max_spread: float, fmt: str, trace_path: Optional[Path], no_operators: bool) -> None:
     """Time and measure memory of every component, and of the whole pipeline, step by step."""
     checked = check_input(model, arch=arch, weights=weights, allow_pickle=allow_pickle,
                           allow_download=allow_download, height=height, width=width)
     from .outputs import default_image_out
 
     image_out = save_image or default_image_out(json_path, html_path)
-    check_outputs(json_path, html_path, csv_dir, save_image=image_out)
+    check_outputs(json_path, html_path, csv_dir, save_image=image_out, trace=trace_path)
     if image_path is not None:
         check_image(image_path)
     from .host import Host
@@ -250,6 +262,8 @@ def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], d
         image_path=str(image_path) if image_path else None,
         image_out=str(image_out) if image_out else None,
         end_to_end=not no_end_to_end, max_time=max_time, max_spread=max_spread,
+        operators=not no_operators,
+        trace=str(trace_path) if trace_path else None,
     )
     console = status_console(fmt)
     from .terminal import progress_bar, render

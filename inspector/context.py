@@ -47,6 +47,8 @@ class InspectOptions:
     seed: int = 0
     #: frames of a video pipeline (AnimateDiff, Wan); None: the pipeline's own default
     frames: int | None = None
+    #: ``--fits``: a device name or memory size to judge the predicted peak against
+    fits: str | None = None
 
 
 @dataclass
@@ -187,6 +189,8 @@ class InspectContext:
         return self.recording.calls_per_run(name, method, self.denoise_calls())
 
     def capture(self, module: Any, call: Any) -> Capture:
+        if self.shared.get("memory_only"):  # a --fits probe: activations only, no hooks, no FLOPs
+            return capture(module, call, count_flops=False, layers=False)
         return capture(module, call)
 
     def replay(self, result: ComponentResult, module: Any, call: Any) -> Capture:
@@ -227,6 +231,7 @@ class InspectContext:
     def fill_capture(self, result: ComponentResult, cap: Capture, outputs: Any, prefix: str = "") -> None:
         result.layers.extend(cap.layers)
         result.flops = (result.flops or 0) + cap.flops
+        result.activation_bytes = max(result.activation_bytes or 0, cap.activation_bytes)
         result.outputs.extend(tensor_infos(outputs, prefix))
 
 

@@ -133,7 +133,69 @@ def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions) 
     run.components = [inspect_component(host, ctx, component) for component in components_of(pipe)]
     run.plugins = host.plugin_records()
     run.notes = pipeline_notes(pipe, run.components, ctx.recording)
+    add_memory_plan(host, ctx, run, fits=options.fits)
     return run
+
+
+def add_memory_plan(host: Host, ctx: InspectContext, run: RunResult, fits: str | None = None) -> None:
+    """Predict peak memory per component and placement (and, with ``fits``, judge a device);
+    a failure becomes a run note, never a failed inspection."""
+    import dataclasses
+
+    from .devices import resolve_target
+    from .memory import fit_verdicts, plan_memory, plan_views
+
+    target = resolve_target(fits) if fits else None  # a bad value fails before any work below
+    try:
+        plan = plan_memory(ctx.pipe, ctx, run.components)
+    except Exception as exc:  # noqa: BLE001 - a prediction we cannot make must not cost the inspection
+        run.notes.append(f"memory not predicted: {type(exc).__name__}: {exc}")
+        return
+    if target is not None:
+        label, capacity, reserve = target
+        multiple = max(ctx.size_multiple, 64)
+
+        components_at: dict[tuple[int, int, int], list[ComponentResult]] = {}
+
+        def probe(batch: int, height: int, width: int, vae_variant: str):  # noqa: ANN202
+            options = dataclasses.replace(ctx.options, batch_size=batch, height=height, width=width)
+            probe_ctx = dataclasses.replace(ctx, options=options, height=height, width=width,
+                                            shared={"memory_only": True})
+            key = (batch, height, width)
+            if key not in components_at:
+                components_at[key] = [inspect_component(host, probe_ctx, c, augment=False)
+                                      for c in components_of(ctx.pipe)]
+            return plan_memory(ctx.pipe, probe_ctx, components_at[key], (vae_variant,))
+
+        plan.target, plan.capacity, plan.reserve = label, capacity, reserve
+        plan.verdicts = fit_verdicts(plan, capacity - reserve, probe if ctx.on_meta else None,
+                                     ctx.options.batch_size, ctx.height, ctx.width, multiple)
+        if not ctx.on_meta:
+            plan.notes.append("largest batch and size are searched on meta weights only (--weights meta)")
+    run.memory_plan = plan
+    run.views = plan_views(plan)
+    add_roofline(run, fits)
+
+
+def add_roofline(run: RunResult, device_name: str | None) -> None:
+    """A roofline bound per component for a named device (``--fits h100``, or the CUDA device a
+    profile ran on), as a view about the whole pipeline."""
+    from .devices import ROOFLINE_COLUMNS, lookup, roofline_rows
+    from .results import View
+
+    device = lookup(device_name) if device_name else None
+    if device is None:
+        return
+    dtype = run.environment.dtype
+    # the denoiser's one call, the VAE's encode+decode example: the FLOPs the inspection counted
+    rows = roofline_rows(run.components, device, dtype, {})
+    if rows:
+        run.views.append(View(
+            title=f"Roofline bound: {device.label}, {dtype}", columns=ROOFLINE_COLUMNS, rows=rows))
+        run.views.append(View(title="Roofline", kind="note", text=(
+            f"bound = max(FLOPs / {device.tflops.get(dtype)} TFLOP/s, bytes / {device.bandwidth / 1e9:.0f} GB/s) "
+            f"({device.source}); bytes: weights read once plus the call's activation peak written once, a lower "
+            "bound; FLOPs of the example call each component's inspection ran")))
 
 
 def inspect_component(host: Host, ctx: InspectContext, component: Component, *, augment: bool = True) -> ComponentResult:
@@ -160,3 +222,28 @@ def run_inspect(host: Host, spec: SourceSpec, options: InspectOptions) -> RunRes
     spec.libraries = spec.libraries or host.libraries()
     loaded = load(spec, host.presets())
     return inspect_loaded(host, loaded, options)
+
+
+def predict_memory(host: Host, spec: SourceSpec, options: InspectOptions) -> Any:
+    """The memory plan of ``spec`` before any weight is loaded: the same architecture built on
+    ``meta``, each component's example call tracked for activations only (no layer hooks, no
+    FLOPs). For a memory check before weights are materialised; ``None`` when the source cannot
+    be built without its weights (a single file without ``--arch``, say)."""
+    import dataclasses
+
+    from .memory import plan_memory
+
+    meta_spec = dataclasses.replace(spec, weights="meta")
+    try:
+        loaded = load(meta_spec, host.presets())
+    except Exception:  # noqa: BLE001 - no prediction; the caller's own check still runs
+        return None
+    pipe = loaded.pipe
+    device, dtype = pipeline_device_dtype(pipe)
+    native_h, native_w = native_size(pipe)
+    ctx = InspectContext(pipe=pipe, options=options, device=device, dtype=dtype,
+                         height=options.height or native_h, width=options.width or native_w,
+                         weights="meta", shared={"memory_only": True})
+    check_size(ctx.height, ctx.width, ctx.size_multiple)
+    components = [inspect_component(host, ctx, c, augment=False) for c in components_of(pipe)]
+    return plan_memory(pipe, ctx, components)

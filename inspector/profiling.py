@@ -45,6 +45,10 @@ class ProfileOptions(InspectOptions):
     #: ``max_spread`` (0: exactly ``repeats`` calls); the end-to-end pairs use the same budget
     max_time: float = 0.0
     max_spread: float = DEFAULT_MAX_SPREAD
+    #: run each timed call once more under torch.profiler for its top operators (untimed)
+    operators: bool = True
+    #: write a Chrome/Perfetto trace of one extra end-to-end call here
+    trace: str | None = None
 
 
 @dataclass
@@ -100,7 +104,18 @@ class ProfileContext(InspectContext):
             flops_per_second=per_second, fraction_of_peak=fraction, calls_per_run=calls_per_run))
         if result.timing is None:
             result.timing, result.memory = measured.timing, measured.memory
+        if getattr(self.options, "operators", False):
+            self._operators(result, name, fn)
         return measured
+
+    def _operators(self, result: ComponentResult, name: str, fn: Callable[[], Any]) -> None:
+        """One more call, untimed, under torch.profiler: the top operators as a view."""
+        from .oplevel import top_operators
+
+        try:
+            result.views.append(top_operators(fn, self.device, f"Top operators: {name}"))
+        except Exception as exc:  # noqa: BLE001 - the timing stands without the table
+            result.notes.append(f"no operator table for {name}: {type(exc).__name__}: {exc}")
 
 
 CPU_ALLOCATION_FAILURES = ("DefaultCPUAllocator: can't allocate memory", "DefaultCPUAllocator: not enough memory",
@@ -258,16 +273,46 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
         from .inspection import pipeline_notes
 
         run.notes = pipeline_notes(pipe, run.components, ctx.recording)
+        from .inspection import add_memory_plan
+
+        add_memory_plan(host, ctx, run)
+        if str(device).startswith("cuda"):
+            from .inspection import add_roofline
+
+            add_roofline(run, name)
         if options.end_to_end:
             from .tracing import profile_pipeline
 
             run.pipeline = profile_pipeline(ctx, run)
+        if options.trace:
+            write_pipeline_trace(ctx, run, options.trace)
     except KeyboardInterrupt:
         run.interrupted = True
     finally:
         monitor.__exit__(None, None, None)
         run.machine = monitor.state
     return run
+
+
+def write_pipeline_trace(ctx: ProfileContext, run: RunResult, path: str) -> None:
+    """One extra, untimed end-to-end call under torch.profiler, written as a Chrome/Perfetto trace."""
+    import torch
+
+    from .oplevel import write_trace
+    from .tracing import pipeline_kwargs
+
+    kwargs = pipeline_kwargs(ctx)
+
+    def call() -> Any:
+        generator = torch.Generator("cpu").manual_seed(ctx.options.seed)
+        with torch.no_grad():
+            return ctx.pipe(**kwargs, generator=generator)
+
+    if ctx.progress:
+        ctx.progress("trace", 0.0, "one end-to-end call under torch.profiler")
+    steps = write_trace(ctx.pipe, call, path, ctx.device)
+    run.notes.append(f"trace of one end-to-end call ({steps} denoising steps) written to {path}: "
+                     "open it in ui.perfetto.dev or chrome://tracing")
 
 
 def _error_recorder(result: ComponentResult, hook: str) -> Callable[[str, BaseException], None]:

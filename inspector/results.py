@@ -230,12 +230,86 @@ class ComponentResult:
     #: end shows them: a column in components.csv (``metric_<name>``), the terminal summary,
     #: the HTML overview.
     metrics: dict[str, float | int | str | None] = field(default_factory=dict)
+    #: peak bytes held by tensors the example call created (activations), tracked op by op
+    activation_bytes: int | None = None
 
     def timed_call(self) -> Measurement | None:
         """The measurement ``timing`` comes from (the VAE's ``decode``, the UNet's one call): its
         ``flops`` go with ``timing``, where ``flops`` above is the whole example call (the VAE's
         encode plus decode). A rate or a table row must pair these two, never ``flops`` with ``timing``."""
         return timed_call(self)
+
+
+@dataclass
+class ComponentMemory:
+    """Predicted device memory of one component's call, in bytes.
+
+    ``activations`` is the peak of the bytes held by tensors the call creates (inputs, which
+    the previous component made, are counted in the plan's ``carried``); ``largest_module`` is
+    the biggest single module's own parameters and buffers, what sequential CPU offload keeps
+    on the device at once. ``call`` names what was run (``forward``, ``decode``, ...)."""
+
+    component: str
+    weights: int
+    activations: int
+    peak: int
+    largest_module: int = 0
+    call: str = "forward"
+
+
+@dataclass
+class PlacementPrediction:
+    """The pipeline's predicted peak device memory (bytes) under one of diffusers' placements.
+
+    ``mode``: ``all on device``, ``model cpu offload`` (``enable_model_cpu_offload``: one model
+    on the device at a time) or ``sequential cpu offload`` (``enable_sequential_cpu_offload``:
+    one module's weights at a time). ``vae``: ``plain``, ``sliced`` or ``tiled`` decode.
+    ``bottleneck`` is the component whose call reaches the peak."""
+
+    mode: str
+    vae: str
+    peak: int
+    weights_on_device: int
+    activations: int
+    bottleneck: str
+
+
+@dataclass
+class FitVerdict:
+    """Whether one placement fits a device. ``usable`` = capacity less the runtime reserve;
+    ``verdict``: ``fits`` (peak within 90% of usable), ``tight`` (within usable, under 10%
+    headroom) or ``does not fit``. ``max_batch`` and ``max_size`` (square, pixels) are the
+    largest that still fit, each found by predicting again; ``None`` when not even the smallest fits."""
+
+    mode: str
+    vae: str
+    peak: int
+    usable: int
+    headroom: int
+    verdict: str
+    max_batch: int | None = None
+    max_size: int | None = None
+
+
+@dataclass
+class MemoryPlan:
+    """Predicted peak memory per component and per placement, from tracking the bytes of every
+    tensor the components' example calls create (on ``meta`` for an inspection without weights).
+
+    ``carried``: tensors alive between components (latents and text embeddings). ``target``,
+    ``capacity`` and ``verdicts`` are set by ``--fits``."""
+
+    method: str
+    dtype: str
+    attention: str
+    components: list[ComponentMemory] = field(default_factory=list)
+    placements: list[PlacementPrediction] = field(default_factory=list)
+    carried: int = 0
+    target: str | None = None
+    capacity: int | None = None
+    reserve: int = 0
+    verdicts: list[FitVerdict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -415,6 +489,10 @@ class RunResult:
     recording: RecordingInfo | None = None
     #: the machine's load while ``profile`` ran (profile only)
     machine: MachineState | None = None
+    #: predicted peak memory per component and placement (``inspect``; ``profile`` tracks real tensors)
+    memory_plan: MemoryPlan | None = None
+    #: views about the whole pipeline (memory plan, fit verdict, ...), rendered by every front end
+    views: list[View] = field(default_factory=list)
 
     def component(self, name: str) -> ComponentResult:
         for comp in self.components:

@@ -251,6 +251,7 @@ def run_blocks(run: RunResult, *, layers: bool = False, depth: int = 2, details:
     if pipeline is not None:
         blocks.append(pipeline)
     blocks.extend(machine_lines(run))
+    blocks.extend(view_block(view) for view in run.views)  # about the whole pipeline (memory plan, fit verdict)
     if run.interrupted:
         blocks.append(Line("interrupted: the figures above are what was measured before Ctrl-C", "yellow"))
     for note in run.notes:

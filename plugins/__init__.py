@@ -16,5 +16,6 @@ BUILTIN_PLUGINS = (
     "inspector.plugins.vae",
     "inspector.plugins.scheduler",
     "inspector.plugins.safety_checker",
+    "inspector.plugins.pipeline",
     "inspector.plugins.generic",
 )

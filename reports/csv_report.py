@@ -1,8 +1,10 @@
 """Tidy CSV tables of a run, made with pandas: one row per observation, units in column names.
 
 Files: ``components.csv``, ``layers.csv``, ``measurements.csv`` (profile), ``steps.csv``
-and ``pipeline.csv`` (profile: end-to-end figures, intervals, what is unstable), ``plugins.csv``, ``errors.csv``, and one ``view_<component>_<title>.csv`` per
-table a plugin shows. Every table is built from ``run.to_dict()``, so a run written during
+and ``pipeline.csv`` (profile: end-to-end figures, intervals, what is unstable), ``plugins.csv``,
+``errors.csv``, one ``view_<component>_<title>.csv`` per table a plugin shows, and one
+``view_pipeline_<title>.csv`` per table about the whole pipeline (predicted memory, fit verdict).
+Every table is built from ``run.to_dict()``, so a run written during
 ``inspect``/``profile`` and one loaded back from its JSON give byte-identical files.
 
 A text cell that a spreadsheet would read as a formula (it starts with ``=``, ``+``,
@@ -116,6 +118,10 @@ def tables(run: RunResult) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
     out["errors.csv"] = (["component", "plugin", "hook", "kind", "error"], [
         {"component": c["name"], "plugin": e.get("plugin"), "hook": e.get("hook"), "kind": e.get("kind"),
          "error": e.get("error")} for c in data["components"] for e in c.get("errors") or []])
+    for view in data.get("views") or []:  # views about the whole pipeline
+        if view["kind"] == "table" and view["columns"]:
+            columns = [str(col) for col in view["columns"]]
+            out[f"view_pipeline_{slug(view['title'])}.csv"] = (columns, [dict(zip(columns, row)) for row in view["rows"]])
     for c in data["components"]:
         for view in c.get("views") or []:
             if view["kind"] != "table" or not view["columns"]:

@@ -1,0 +1,19 @@
+"""Tabs the TUI shows beside every component's own: the pipeline's predicted memory (views
+made in the core by ``inspector.memory``) and, after ``profile``, the component's top
+operators (views made by ``inspector.oplevel``). This plugin only hands existing views over."""
+from __future__ import annotations
+
+from inspector import hookimpl
+
+
+@hookimpl
+def component_tabs(component, run):
+    from inspector.results import Tab
+
+    tabs = []
+    operators = [v for v in component.views if v.title.startswith("Top operators")]
+    if operators:
+        tabs.append(Tab("Operators", operators))
+    if run.views:
+        tabs.append(Tab("Pipeline memory", list(run.views)))
+    return tabs or None
