@@ -688,6 +688,12 @@ def table_rows(folder: SweepFolder, points: list[Point], statuses: dict[str, Poi
                 columns.append(name)
         for row in comp_rows:
             rows.append({**lead, **row})
+        plan_row = memory_plan_row(run)
+        if plan_row is not None:
+            for name in plan_row:
+                if name not in columns:
+                    columns.append(name)
+            rows.append({**lead, **plan_row})
         if run.pipeline is not None:
             p = run.pipeline
             extra = {"component": "(pipeline)", "kind": "pipeline", "present": True, "time_ms_median": p.total,
@@ -699,6 +705,26 @@ def table_rows(folder: SweepFolder, points: list[Point], statuses: dict[str, Poi
                     columns.append(name)
             rows.append({**lead, **extra})
     return columns, rows
+
+
+#: the placement a sweep charts and judges: the pipeline as most people run it
+PLAN_MODE, PLAN_VAE = "all on device", "plain"
+
+
+def memory_plan_row(run: Any) -> dict[str, Any] | None:
+    """A ``(memory plan)`` row: the point's predicted peak with everything on the device, and, when
+    the point ran with ``--fits``, the verdict, the usable memory and the largest batch and size."""
+    plan = getattr(run, "memory_plan", None)
+    if plan is None or not plan.placements:
+        return None
+    base = next((p for p in plan.placements if p.mode == PLAN_MODE and p.vae == PLAN_VAE), plan.placements[0])
+    row: dict[str, Any] = {"component": "(memory plan)", "kind": "memory_plan", "predicted_peak_bytes": base.peak,
+                           "predicted_placement": f"{base.mode}, {base.vae} VAE decode"}
+    verdict = next((v for v in plan.verdicts if v.mode == base.mode and v.vae == base.vae), None)
+    if verdict is not None:
+        row.update(fits_target=plan.target, fits_usable_bytes=verdict.usable, fits_verdict=verdict.verdict,
+                   fits_max_batch=verdict.max_batch, fits_max_size=verdict.max_size)
+    return row
 
 
 def write_table(folder: SweepFolder, points: list[Point], statuses: dict[str, PointStatus]) -> list[Path]:

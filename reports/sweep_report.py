@@ -22,7 +22,8 @@ from .html_report import _asset, environment, plotly_js, script_json
 
 #: (table column, chart title, unit): the metrics charted when any point has them
 METRICS = (("time_ms_median", "time (median)", "ms"), ("memory_bytes_peak", "peak memory", "bytes"),
-           ("flops", "FLOPs of one call", "FLOPs"))
+           ("flops", "FLOPs of one call", "FLOPs"),
+           ("predicted_peak_bytes", "predicted peak memory, all on the device", "bytes"))
 
 
 def _size_order(value: Any) -> tuple[int, str]:
@@ -53,6 +54,11 @@ def charts(rows: list[dict[str, Any]], axes: list[str]) -> list[dict[str, Any]]:
                         continue
                     name = " · ".join(f"{a}={r.get(a)}" for a in group_axes) or comp
                     series.setdefault(name, [None] * len(xs))[xs.index(r.get(x_axis))] = r[column]
+                usable = {r.get("fits_target"): r.get("fits_usable_bytes") for r in ok
+                          if r["component"] == comp and r.get("fits_usable_bytes")}
+                if column == "predicted_peak_bytes" and usable:  # the fits / does-not-fit boundary
+                    for target, limit in usable.items():
+                        series[f"usable on {target}"] = [limit] * len(xs)
                 if any(v for values in series.values() for v in values if v):
                     specs.append({"id": f"{x_axis}-{column}-{comp}", "title": f"{comp}: {title} by {x_axis}",
                                   "x": [str(x) for x in xs], "x_label": x_axis, "y_label": unit,
@@ -73,6 +79,8 @@ def render(root: Path, report_path: Path) -> str:
         point_rows.append({
             "key": point.key, "params": point.params, "status": status.status if status else "not run",
             "reason": status.reason if status else None, "seconds": status.seconds if status else None,
+            "fits": next((f"{r['fits_verdict']} on {r['fits_target']}" for r in rows
+                          if r.get("point") == point.key and r.get("fits_verdict")), None),
             "report": href("report.html") if (pdir / "report.html").is_file() else None,
             "run": href("run.json") if (pdir / "run.json").is_file() else None,
         })

@@ -37,7 +37,7 @@ class PageReport:
 
 
 #: what must not overlap inside a plotly chart: the legend, the axis titles, the tick labels
-OVERLAP_SCRIPT = """() => {
+OVERLAP_SCRIPT = r"""() => {
   const box = el => { const r = el.getBoundingClientRect(); return r.width && r.height ? r : null; };
   const hit = (a, b) => a && b && a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
   const problems = [];

@@ -347,3 +347,16 @@ def test_tui_opens_a_sweep_folder(static_local):
             assert isinstance(app.screen, SweepScreen)
 
     asyncio.run(scenario())
+
+
+def test_predicted_memory_and_the_fits_boundary(cli, tmp_path):
+    out = tmp_path / "fits"
+    result = cli("sweep", "--out", str(out), "--model", "tiny-sd", "--size", "64,128", "--no-point-reports",
+                 "--", "--fits", "1GiB")
+    assert result.code == 0, result.err
+    plans = {r["size"]: r for r in read_table(out) if r["component"] == "(memory plan)"}
+    assert set(plans) == {"64", "128"}
+    assert num(plans["128"]["predicted_peak_bytes"]) > num(plans["64"]["predicted_peak_bytes"]) > 0
+    assert {r["fits_verdict"] for r in plans.values()} == {"fits"} and plans["64"]["fits_target"]
+    html = (out / "report.html").read_text()
+    assert "usable on " in html and "<th>fits</th>" in html
