@@ -544,6 +544,10 @@ def _run(argv: Optional[list[str]]) -> None:
 
     debug = os.environ.get("LDM_INSPECTOR_DEBUG") == "1"
     install_signal_handlers()
+    if any("\x00" in str(arg) for arg in (sys.argv[1:] if argv is None else argv)):
+        # no path or value can hold one, and click's Path type lets os.stat raise ValueError on it
+        print("error: an argument contains a NUL byte", file=sys.stderr)
+        sys.exit(2)
     try:
         with library_warnings():
             app.main(args=argv, prog_name="ldm-inspector", standalone_mode=False)

@@ -99,10 +99,15 @@ def check_source(model: str | None, *, arch: str | None = None, weights: str | N
         path = Path(name).expanduser()
     except RuntimeError:  # "~someone" with no such user
         path = Path(name)
-    if path.is_dir():
+    try:
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except OSError as exc:  # a name too long for the file system, say: data, not a path we can use
+        raise SourceError(f"not a usable path: {name[:80]}{'…' if len(name) > 80 else ''} "
+                          f"({exc.strerror or type(exc).__name__})") from None
+    if is_dir:
         read_index(path)
         return Checked("folder", path)
-    if path.is_file():
+    if is_file:
         return Checked("single_file", check_single_file(path, arch=arch, allow_pickle=allow_pickle, presets=presets))
     if looks_like_path(name):
         raise SourceError(f"no such file or directory: {name}")

@@ -520,23 +520,30 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
 
     Version 1 -> 2: ``pipeline.steps[].unet`` became ``denoiser`` (it times a transformer or a
     prior just as well); views gained ``tab`` (the built-in views get the tab they were shown in)."""
-    import copy
-
     version = data.get("schema_version")
     if version == SCHEMA_VERSION or version not in READABLE_VERSIONS:
         return data
-    data = copy.deepcopy(data)
+    # Copy only what changes: a saved run is data from anywhere, and a deep copy of a run nested
+    # thousands of levels deep would exhaust the stack before validation could refuse it.
+    data = dict(data)
     pipeline = data.get("pipeline")
     if isinstance(pipeline, dict) and isinstance(pipeline.get("steps"), list):
-        for step in pipeline["steps"]:
-            if isinstance(step, dict) and "unet" in step and "denoiser" not in step:
-                step["denoiser"] = step.pop("unet")
-    for comp in data.get("components") or []:
-        if not isinstance(comp, dict):
-            continue
-        for view in comp.get("views") or []:
-            if isinstance(view, dict) and "tab" not in view and isinstance(view.get("title"), str):
-                view["tab"] = _V1_TABS.get(view["title"], "")
+        data["pipeline"] = pipeline = dict(pipeline)
+        pipeline["steps"] = [
+            {**{k: v for k, v in step.items() if k != "unet"}, "denoiser": step["unet"]}
+            if isinstance(step, dict) and "unet" in step and "denoiser" not in step else step
+            for step in pipeline["steps"]]
+    if isinstance(data.get("components"), list):
+        components = []
+        for comp in data["components"]:
+            if isinstance(comp, dict) and isinstance(comp.get("views"), list):
+                comp = dict(comp)
+                comp["views"] = [
+                    {**view, "tab": _V1_TABS.get(view["title"], "")}
+                    if isinstance(view, dict) and "tab" not in view and isinstance(view.get("title"), str) else view
+                    for view in comp["views"]]
+            components.append(comp)
+        data["components"] = components
     data["schema_version"] = SCHEMA_VERSION
     return data
 
