@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
-from .errors import OptionError, SourceError
+from .errors import InspectorError, OptionError, SourceError
 
 PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl"}
 DEFAULT_MODEL = "tiny-sd"
@@ -152,13 +152,19 @@ def check_single_file(path: Path, *, arch: str | None, allow_pickle: bool,
 
 
 def read_index(folder: Path) -> dict:
+    """``model_index.json`` as a dict. Read only if it is a regular file (a FIFO named there would
+    block a plain read forever) of sane size."""
+    from .files import read_regular
+
     index = folder / "model_index.json"
+    if not os.path.lexists(index):
+        raise SourceError(f"{folder} has no model_index.json: not a diffusers pipeline folder")
     try:
-        data = json.loads(index.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SourceError(f"{folder} has no model_index.json: not a diffusers pipeline folder") from None
-    except (OSError, ValueError) as exc:
-        raise SourceError(f"cannot read {index}: {exc}") from None
+        data = json.loads(read_regular(index, limit=16 * 2**20, what="model_index.json").decode("utf-8"))
+    except InspectorError as exc:
+        raise SourceError(str(exc)) from None
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise SourceError(f"cannot read {index}: {' '.join(str(exc).split())[:200]}") from None
     if not isinstance(data, dict):
         raise SourceError(f"cannot read {index}: not a JSON object")
     return data
@@ -189,9 +195,11 @@ def in_hub_cache(repo_id: str) -> bool:
 # --- sizes -----------------------------------------------------------------------
 
 def _config(folder: Path, component: str) -> dict:
+    from .files import read_regular
+
     try:
-        data = json.loads((folder / component / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_regular(folder / component / "config.json", limit=16 * 2**20).decode("utf-8"))
+    except (InspectorError, ValueError, RecursionError):  # the loader says what is wrong with it
         return {}
     return data if isinstance(data, dict) else {}
 
