@@ -229,6 +229,17 @@ def _record_once(pipe: Any, kwargs: dict[str, Any], seed: int, *, timesteps_on_c
     bar = dict(getattr(pipe, "_progress_bar_config", {}) or {})
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(**{**bar, "disable": True})
+    # The call sets timesteps on the scheduler it uses: give it a fresh copy, so recording leaves
+    # the pipeline's own scheduler as it was found.
+    own_scheduler = getattr(pipe, "scheduler", None)
+    fresh = None
+    if own_scheduler is not None and callable(getattr(type(own_scheduler), "from_config", None)):
+        try:
+            fresh = type(own_scheduler).from_config(own_scheduler.config)
+        except Exception:  # noqa: BLE001 - then the call uses the pipeline's own, as before
+            fresh = None
+    if fresh is not None:
+        pipe.scheduler = fresh
     try:
         with recorder, torch.no_grad():
             generator = torch.Generator("cpu").manual_seed(seed)
@@ -236,6 +247,8 @@ def _record_once(pipe: Any, kwargs: dict[str, Any], seed: int, *, timesteps_on_c
     except Exception as exc:  # noqa: BLE001 - a recording that stops early is still a recording
         recorder.recording.error = _describe(exc)
     finally:
+        if fresh is not None:
+            pipe.scheduler = own_scheduler
         if hasattr(pipe, "_progress_bar_config"):
             pipe._progress_bar_config = bar
     recorder.recording.seconds = time.perf_counter() - started

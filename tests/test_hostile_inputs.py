@@ -26,7 +26,7 @@ from inspector.host import Host
 from inspector.inspection import run_inspect
 from inspector.loading import SourceSpec
 from inspector.reports import csv_report, html_report, json_report
-from inspector.results import View
+from inspector.results import SCHEMA_VERSION, View
 
 TINY = Path(__file__).resolve().parents[1] / "inspector" / "presets" / "tiny-sd"
 SAVED_RUN = Path(__file__).parent / "data" / "tiny-profile.json"
@@ -256,7 +256,7 @@ def test_a_failed_write_names_itself_after_writing_the_rest(cli, tmp_path, monke
     result = cli("report", str(SAVED_RUN), "--json", str(run_json), "--html", str(html), "--csv", str(tmp_path / "c"))
     assert result.code == 2 and one_line(result.err)
     assert f"cannot write {html}: No space left on device" in result.err and "other 2 output(s) were written" in result.err
-    assert json.loads(run_json.read_text())["schema_version"] == 1 and (tmp_path / "c" / "components.csv").exists()
+    assert json.loads(run_json.read_text())["schema_version"] == SCHEMA_VERSION and (tmp_path / "c" / "components.csv").exists()
     assert html.read_text() == "previous html"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 

@@ -307,7 +307,7 @@ def test_root_node_shows_the_pipeline_overview():
             from inspector.tui.widgets.component_tree import shares
 
             unet_share = shares(app.result)["unet"][1]
-            assert unet_share == pytest.approx(sum(s.unet for s in p.steps) / p.total)
+            assert unet_share == pytest.approx(sum(s.denoiser for s in p.steps) / p.total)
 
     asyncio.run(scenario())
 
