@@ -17,6 +17,7 @@ No torch at module level: the CLI imports this before it knows whether it will n
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import os
@@ -128,21 +129,27 @@ _pending: list[int] = []
 #: An exception raised there can cross a C++ frame that cannot pass it on, and the process aborts
 #: ("terminate called after throwing an instance of 'pybind11::error_already_set'").
 NATIVE_CALLBACKS = frozenset({"__torch_dispatch__", "__torch_function__"})
+#: Finalizers: Python prints an exception raised inside one ("Exception ignored in ... __del__",
+#: with a traceback) and drops it, so the interrupt would be both noisy and lost.
+FINALIZERS = frozenset({"__del__"})
+HOLD_IN = NATIVE_CALLBACKS | FINALIZERS
 RETRY_SECONDS = 0.02
 
 
-def _inside_native_callback(frame: Any) -> bool:
+def _must_hold(frame: Any) -> bool:
+    """Whether raising at ``frame`` would abort the process or be swallowed by a finalizer."""
     depth = 0
     while frame is not None and depth < 1000:
-        if frame.f_code.co_name in NATIVE_CALLBACKS:
+        if frame.f_code.co_name in HOLD_IN:
             return True
         frame, depth = frame.f_back, depth + 1
     return False
 
 
 def _deliver(signum: int, frame: Any) -> None:
-    """Raise for ``signum`` now, or, inside a callback from C++, a moment later (SIGALRM retries)."""
-    if _inside_native_callback(frame) and hasattr(signal, "setitimer"):
+    """Raise for ``signum`` now, or, inside a callback from C++ or a finalizer, a moment later
+    (SIGALRM retries)."""
+    if _must_hold(frame) and hasattr(signal, "setitimer"):
         if signum not in _pending:
             _pending.append(signum)
         signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
@@ -224,9 +231,9 @@ def hard_exit(code: int) -> None:
 # --- warnings --------------------------------------------------------------------------
 
 F = TypeVar("F", bound=Callable[..., Any])
-#: warnings captured since the process started, shown with LDM_INSPECTOR_DEBUG=1
-captured: list[str] = []
 MAX_CAPTURED = 1000
+#: the newest warnings captured since the process started, shown with LDM_INSPECTOR_DEBUG=1
+captured: collections.deque[str] = collections.deque(maxlen=MAX_CAPTURED)
 
 
 def debug() -> bool:
@@ -246,8 +253,7 @@ def library_warnings() -> Iterator[None]:
         finally:
             for w in caught:
                 line = f"{w.category.__name__}: {' '.join(str(w.message).split())} ({os.path.basename(w.filename)}:{w.lineno})"
-                if len(captured) < MAX_CAPTURED:
-                    captured.append(line)
+                captured.append(line)
                 if debug():
                     print(f"warning: {line}", file=sys.stderr)
 

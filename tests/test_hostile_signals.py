@@ -120,3 +120,30 @@ def test_a_signal_inside_a_callback_from_cpp_waits_until_python_is_back(monkeypa
     with pytest.raises(guard.Terminated):  # SIGTERM outside any callback: at once
         guard._on_sigterm(signal.SIGTERM, sys._getframe())
     assert guard.interrupt_exit_code() == 143
+
+
+def test_a_signal_inside_a_finalizer_is_held_not_swallowed(monkeypatch):
+    """Python drops an exception raised in ``__del__`` and prints "Exception ignored" with a
+    traceback: a Ctrl-C landing in a library's finalizer would be noisy and lost. It is held
+    and raised once the finalizer has returned."""
+    import gc
+
+    from inspector import guard
+
+    timers: list[float] = []
+    monkeypatch.setattr(guard.signal, "setitimer", lambda which, seconds: timers.append(seconds))
+    monkeypatch.setattr(guard, "_received", [])
+    monkeypatch.setattr(guard, "_pending", [])
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+
+    class Finalized:
+        def __del__(self):
+            guard._on_sigint(signal.SIGINT, sys._getframe())
+
+    Finalized()  # dropped at once: __del__ runs here
+    gc.collect()
+    assert unraisable == [] and timers == [guard.RETRY_SECONDS] and guard._pending == [signal.SIGINT]
+    with pytest.raises(KeyboardInterrupt):
+        guard._on_retry(signal.SIGALRM, sys._getframe())
+    assert guard.interrupted()
