@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from .patches import Patches
 from .results import View
 
 TOP = 12
@@ -60,8 +61,7 @@ class TraceSpans:
 
     def __init__(self, pipe: Any) -> None:
         self.pipe = pipe
-        self._handles: list[Any] = []
-        self._wrapped: list[tuple[Any, str, bool, Any]] = []
+        self._patches = Patches()
         self._open: list[Any] = []
         self._step: Any = None
         self.steps = 0
@@ -85,17 +85,10 @@ class TraceSpans:
             if stack:
                 stack.pop().__exit__(None, None, None)
 
-        self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
-        self._handles.append(module.register_forward_hook(post, with_kwargs=True, always_call=True))
+        self._patches.hook(module, pre, post)
 
     def _wrap(self, obj: Any, attr: str, name: str, ends_step: bool = False) -> None:
-        import functools
-
-        had = attr in vars(obj)
-        original = getattr(obj, attr)
-
-        @functools.wraps(original)  # pipelines read scheduler.step's signature
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def around(original: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
             span = self._enter(name)
             try:
                 return original(*args, **kwargs)
@@ -106,8 +99,7 @@ class TraceSpans:
                     self._step = None
                     self.steps += 1
 
-        setattr(obj, attr, wrapper)
-        self._wrapped.append((obj, attr, had, original))
+        self._patches.wrap(obj, attr, around)
 
     def __enter__(self) -> TraceSpans:
         comps = self.pipe.components
@@ -128,15 +120,7 @@ class TraceSpans:
         if self._step is not None:
             self._step.__exit__(None, None, None)
             self._step = None
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        for obj, attr, had, original in reversed(self._wrapped):
-            if had:
-                setattr(obj, attr, original)
-            else:
-                vars(obj).pop(attr, None)
-        self._wrapped.clear()
+        self._patches.remove()
 
 
 def write_trace(pipe: Any, call: Callable[[], Any], path: str, device: Any) -> int:

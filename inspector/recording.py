@@ -18,10 +18,11 @@ method) again with the same arguments.
 """
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from .patches import Patches
 
 #: Denoising steps of the recording call: two, so that per-step components are told apart from
 #: per-run ones (a component called in step 1 is called in every step).
@@ -113,8 +114,7 @@ class Recorder:
         self.pipe = pipe
         self.timesteps_on_cpu = timesteps_on_cpu
         self.recording = Recording()
-        self._handles: list[Any] = []
-        self._wrapped: list[tuple[Any, str, bool, Any]] = []
+        self._patches = Patches()
 
     def _note(self, component: str, method: str, args: tuple, kwargs: dict) -> None:
         rec = self.recording
@@ -126,11 +126,7 @@ class Recorder:
 
     def _wrap(self, obj: Any, name: str, before: Callable[[tuple, dict], None] | None,
               after: Callable[[], None] | None = None) -> None:
-        had_instance_attr = name in vars(obj)
-        original = getattr(obj, name)
-
-        @functools.wraps(original)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def around(original: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
             if before is not None:
                 before(args, kwargs)
             try:
@@ -139,8 +135,7 @@ class Recorder:
                 if after is not None:
                     after()
 
-        setattr(obj, name, wrapper)
-        self._wrapped.append((obj, name, had_instance_attr, original))
+        self._patches.wrap(obj, name, around)
 
     def __enter__(self) -> Recorder:
         import torch
@@ -151,7 +146,7 @@ class Recorder:
                     def pre(_m: Any, args: tuple, kwargs: dict, _name: str = name) -> None:
                         self._note(_name, "forward", args, kwargs)
 
-                    self._handles.append(comp.register_forward_pre_hook(pre, with_kwargs=True))
+                    self._patches.hook(comp, pre)
                     for method in WRAPPED_METHODS:
                         if callable(getattr(comp, method, None)):
                             self._wrap(comp, method, lambda a, k, _n=name, _m=method: self._note(_n, _m, a, k))
@@ -168,19 +163,15 @@ class Recorder:
     def _timesteps_on_cpu(self, scheduler: Any) -> None:
         """On ``meta`` weights the pipeline asks for timesteps on ``meta``, where schedulers cannot
         read them (``.item()``, ``nonzero``); keep them on the CPU (they are data, not weights)."""
-        original = scheduler.set_timesteps
 
-        @functools.wraps(original)
-        def set_timesteps(*args: Any, **kwargs: Any) -> Any:
+        def around(original: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
             if "device" in kwargs:
                 kwargs["device"] = "cpu"
             elif len(args) > 1:
                 args = (args[0], "cpu", *args[2:])
             return original(*args, **kwargs)
 
-        had_instance_attr = "set_timesteps" in vars(scheduler)
-        scheduler.set_timesteps = set_timesteps
-        self._wrapped.append((scheduler, "set_timesteps", had_instance_attr, original))
+        self._patches.wrap(scheduler, "set_timesteps", around)
 
     def _step_done(self) -> None:
         self.recording.steps += 1
@@ -189,15 +180,7 @@ class Recorder:
         self.remove()
 
     def remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        for obj, name, had_instance_attr, original in reversed(self._wrapped):
-            if had_instance_attr:
-                setattr(obj, name, original)
-            else:
-                vars(obj).pop(name, None)
-        self._wrapped.clear()
+        self._patches.remove()
 
 
 def record(pipe: Any, kwargs: dict[str, Any], seed: int = 0) -> Recording:

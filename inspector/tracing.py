@@ -13,13 +13,13 @@ Everything installed is removed afterwards, also when the call fails.
 """
 from __future__ import annotations
 
-import functools
 import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .measure import is_unstable, percentile, relative_spread
+from .patches import Patches
 from .results import PipelineRun, RunResult, StepRecord
 
 MS = 1000.0
@@ -50,8 +50,7 @@ class PipelineTracer:
         self.pipe = pipe
         self.cuda = str(device).startswith("cuda")
         self.trace = Trace()
-        self._handles: list[Any] = []
-        self._wrapped: list[tuple[Any, str, bool, Any]] = []
+        self._patches = Patches()
 
     def now(self) -> float:
         if self.cuda:
@@ -72,23 +71,17 @@ class PipelineTracer:
             begin = started.pop() if started else self.now()
             sink(begin, self.now(), args, kwargs)
 
-        self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
-        self._handles.append(module.register_forward_hook(post, with_kwargs=True, always_call=True))
+        self._patches.hook(module, pre, post)
 
     def _wrap_method(self, obj: Any, name: str, sink: Callable[[float, float], None]) -> None:
-        had_instance_attr = name in vars(obj)
-        original = getattr(obj, name)
-
-        @functools.wraps(original)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def around(original: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
             begin = self.now()
             try:
                 return original(*args, **kwargs)
             finally:
                 sink(begin, self.now())
 
-        setattr(obj, name, wrapper)
-        self._wrapped.append((obj, name, had_instance_attr, original))
+        self._patches.wrap(obj, name, around)
 
     def __enter__(self) -> PipelineTracer:
         t = self.trace
@@ -120,15 +113,7 @@ class PipelineTracer:
         self.remove()
 
     def remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        for obj, name, had_instance_attr, original in reversed(self._wrapped):
-            if had_instance_attr:
-                setattr(obj, name, original)
-            else:
-                vars(obj).pop(name, None)
-        self._wrapped.clear()
+        self._patches.remove()
 
     def call(self, fn: Callable[[], Any]) -> Any:
         self.trace = Trace()

@@ -89,3 +89,42 @@ def test_views_pick_their_tab_by_field():
         View(title="A", tab="One"), View(title="B"), View(title="C", tab="Two"), View(title="Renamed", tab="One")])
     tabs = tabs_from_views(comp, lead={"Two": [View(title="lead", kind="note")]})
     assert [(t.title, [v.title for v in t.views]) for t in tabs] == [("Two", ["lead", "C"]), ("One", ["A", "Renamed"])]
+
+
+def test_patches_keep_signatures_and_leave_objects_exactly_as_found():
+    """Recording, tracing and trace spans wrap methods through one helper: the wrapper keeps the
+    signature pipelines inspect, and removal restores an instance attribute or deletes the one it
+    added, so the object's ``__dict__`` is what it was."""
+    import inspect as pyinspect
+
+    import torch
+
+    from inspector.patches import Patches
+
+    class Scheduler:
+        def step(self, model_output, timestep, sample, generator=None, return_dict=True):
+            return model_output + timestep
+
+    def own_decode(z, return_dict=True):
+        return z * 2
+
+    scheduler, vae = Scheduler(), Scheduler()
+    vae.decode = own_decode  # an instance attribute before we came
+    before = (dict(vars(scheduler)), dict(vars(vae)))
+    module = torch.nn.Linear(2, 2)
+    seen: list[str] = []
+    patches = Patches()
+    patches.wrap(scheduler, "step", lambda original, a, k: seen.append("step") or original(*a, **k))
+    patches.wrap(vae, "decode", lambda original, a, k: seen.append("decode") or original(*a, **k))
+    patches.hook(module, lambda m, a, k: seen.append("pre"), lambda m, a, k, out: seen.append("post"))
+    assert "generator" in pyinspect.signature(scheduler.step).parameters
+    assert list(pyinspect.signature(vae.decode).parameters) == ["z", "return_dict"]
+    assert scheduler.step(1, 2, None) == 3 and vae.decode(3) == 6
+    module(torch.ones(1, 2))
+    assert seen == ["step", "decode", "pre", "post"]
+    patches.remove()
+    patches.remove()  # twice is harmless
+    assert (dict(vars(scheduler)), dict(vars(vae))) == before and vae.decode is own_decode
+    seen.clear()
+    module(torch.ones(1, 2))
+    assert scheduler.step(1, 2, None) == 3 and seen == []
