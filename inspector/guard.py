@@ -172,6 +172,21 @@ def _on_retry(signum: int, frame: Any) -> None:
         _deliver(_pending[-1], frame)
 
 
+_previous_unraisablehook: Callable[[Any], Any] | None = None
+
+
+def _on_unraisable(unraisable: Any) -> None:
+    """An interrupt we raised where Python cannot propagate it (a weakref callback, a finalizer
+    not named ``__del__``) is not lost and not printed: it is delivered again a moment later."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _received and hasattr(signal, "setitimer"):
+        signum = _received.pop()
+        if signum not in _pending:
+            _pending.append(signum)
+        signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
+        return
+    (_previous_unraisablehook or sys.__unraisablehook__)(unraisable)
+
+
 def interrupted() -> bool:
     """Whether SIGINT or SIGTERM arrived. A library that swallows the KeyboardInterrupt (a broad
     ``except`` around an import) fails later in some other way; this is how the CLI still knows
@@ -189,6 +204,10 @@ def install_signal_handlers() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     if hasattr(signal, "setitimer"):
         signal.signal(signal.SIGALRM, _on_retry)
+    global _previous_unraisablehook
+    if sys.unraisablehook is not _on_unraisable:
+        _previous_unraisablehook = sys.unraisablehook
+        sys.unraisablehook = _on_unraisable
 
 
 def interrupt_exit_code() -> int:

@@ -147,3 +147,40 @@ def test_a_signal_inside_a_finalizer_is_held_not_swallowed(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         guard._on_retry(signal.SIGALRM, sys._getframe())
     assert guard.interrupted()
+
+
+def test_an_interrupt_python_cannot_propagate_is_delivered_again(monkeypatch):
+    """A weakref callback is not a ``__del__``, yet Python drops what it raises too; the
+    interrupt comes back through the unraisable hook and is raised again a moment later."""
+    import gc
+    import weakref
+
+    from inspector import guard
+
+    timers: list[float] = []
+    monkeypatch.setattr(guard.signal, "setitimer", lambda which, seconds: timers.append(seconds))
+    monkeypatch.setattr(guard, "_received", [])
+    monkeypatch.setattr(guard, "_pending", [])
+    printed: list[object] = []
+    monkeypatch.setattr(guard, "_previous_unraisablehook", printed.append)
+    monkeypatch.setattr(sys, "unraisablehook", guard._on_unraisable)
+
+    class Target:
+        pass
+
+    target = Target()
+    ref = weakref.ref(target, lambda _ref: guard._on_sigint(signal.SIGINT, sys._getframe()))
+    del target  # the callback raises KeyboardInterrupt where nothing can catch it
+    gc.collect()
+    assert ref() is None
+    assert printed == [] and timers == [guard.RETRY_SECONDS] and guard._pending == [signal.SIGINT]
+    assert not guard.interrupted()
+    with pytest.raises(KeyboardInterrupt):
+        guard._on_retry(signal.SIGALRM, sys._getframe())
+    assert guard.interrupted()
+    # anything else still reaches the previous hook
+    try:
+        raise ValueError("x")
+    except ValueError as exc:
+        guard._on_unraisable(type("U", (), {"exc_value": exc})())
+    assert len(printed) == 1
