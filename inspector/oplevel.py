@@ -16,6 +16,22 @@ from .patches import Patches
 from .results import View
 
 TOP = 12
+#: torch's profiler backend (kineto) writes its own log lines straight to file descriptor 2
+#: ("USDT: ... profiler_start" on every start and stop): over the TUI's screen and into the
+#: one-line error contract. Its levels run up to 5; 6 silences it unless the user set a level
+#: or asked for the libraries' chatter with LDM_INSPECTOR_DEBUG=1.
+KINETO_LOG_LEVEL = "KINETO_LOG_LEVEL"
+KINETO_QUIET = "6"
+
+
+def quiet_profiler() -> None:
+    """Keep kineto's log lines off the terminal (read by kineto when a profiler starts)."""
+    import os
+
+    from .guard import debug
+
+    if not debug():
+        os.environ.setdefault(KINETO_LOG_LEVEL, KINETO_QUIET)
 
 
 def _self_time_us(event: Any, cuda: bool) -> float:
@@ -33,6 +49,7 @@ def top_operators(fn: Callable[[], Any], device: Any, title: str, top: int = TOP
     import torch
     from torch.profiler import ProfilerActivity, profile
 
+    quiet_profiler()
     cuda = str(device).startswith("cuda")
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with torch.no_grad(), profile(activities=activities, with_flops=True) as prof:
@@ -131,6 +148,7 @@ def write_trace(pipe: Any, call: Callable[[], Any], path: str, device: Any) -> i
 
     from .files import atomic_path
 
+    quiet_profiler()
     cuda = str(device).startswith("cuda")
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     spans = TraceSpans(pipe)

@@ -77,3 +77,22 @@ def test_operator_tables_reach_every_front_end(traced, host, tmp_path):
 def test_trace_option_checks_its_folder(cli, tmp_path):
     result = cli("profile", "--trace", str(tmp_path / "missing" / "t.json"))
     assert result.code == 2 and "--trace" in result.err
+
+
+def test_the_profiler_backend_writes_nothing_to_the_terminal():
+    """kineto prints "USDT: ... profiler_start" to file descriptor 2 on every profiler start and
+    stop, over the TUI and into the one-line error contract; a real process shows none of it,
+    unless LDM_INSPECTOR_DEBUG=1 asks for the libraries' chatter."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import torch\n"
+            "from inspector.oplevel import top_operators\n"
+            "top_operators(lambda: torch.ones(3) + 1, 'cpu', 'x')\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("KINETO_LOG_LEVEL", "LDM_INSPECTOR_DEBUG")}
+    quiet = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr[-500:]
+    loud = subprocess.run([sys.executable, "-c", code], env={**env, "LDM_INSPECTOR_DEBUG": "1"},
+                          capture_output=True, text=True, timeout=300)
+    assert loud.returncode == 0 and "profiler_start" in loud.stderr  # the knob is real: kineto does print
