@@ -21,6 +21,11 @@ READABLE_VERSIONS = (1, 2)
 ViewKind = Literal["table", "series", "note"]
 
 
+#: field metadata: a count, a duration, a size or a rate; never below zero. The JSON Schema says
+#: ``minimum: 0`` for it, so a saved run with a negative time or parameter count is refused.
+NON_NEGATIVE = {"minimum": 0}
+
+
 @dataclass
 class View:
     """Something a plugin wants shown, described as data.
@@ -62,9 +67,9 @@ class TensorInfo:
 
 @dataclass
 class ParameterStats:
-    total: int
-    trainable: int
-    bytes: int
+    total: int = field(metadata=NON_NEGATIVE)
+    trainable: int = field(metadata=NON_NEGATIVE)
+    bytes: int = field(metadata=NON_NEGATIVE)
     by_dtype: dict[str, int] = field(default_factory=dict)
 
 
@@ -72,20 +77,20 @@ class ParameterStats:
 class TimingStats:
     """Milliseconds. ``cold`` is the first call for this shape, timed apart from the rest."""
 
-    median: float
-    iqr: float
-    min: float
-    max: float
-    count: int
-    cold: float | None = None
+    median: float = field(metadata=NON_NEGATIVE)
+    iqr: float = field(metadata=NON_NEGATIVE)
+    min: float = field(metadata=NON_NEGATIVE)
+    max: float = field(metadata=NON_NEGATIVE)
+    count: int = field(metadata=NON_NEGATIVE)
+    cold: float | None = field(default=None, metadata=NON_NEGATIVE)
     unit: str = "ms"
-    samples: list[float] = field(default_factory=list)
+    samples: list[float] = field(default_factory=list, metadata=NON_NEGATIVE)
     #: percentiles, each only with enough samples (p50 from 1, p90 from 10, p99 from 100)
-    p50: float | None = None
-    p90: float | None = None
-    p99: float | None = None
+    p50: float | None = field(default=None, metadata=NON_NEGATIVE)
+    p90: float | None = field(default=None, metadata=NON_NEGATIVE)
+    p99: float | None = field(default=None, metadata=NON_NEGATIVE)
     #: IQR / median: the spread relative to the figure (None with fewer than 2 samples)
-    rel_spread: float | None = None
+    rel_spread: float | None = field(default=None, metadata=NON_NEGATIVE)
     #: the relative spread stayed above the run's threshold (or too few samples to know)
     unstable: bool = False
 
@@ -140,10 +145,10 @@ class Measurement:
     name: str
     timing: TimingStats
     memory: MemoryStats | None = None
-    flops: int | None = None
-    flops_per_second: float | None = None
+    flops: int | None = field(default=None, metadata=NON_NEGATIVE)
+    flops_per_second: float | None = field(default=None, metadata=NON_NEGATIVE)
     fraction_of_peak: float | None = None
-    calls_per_run: float | None = None
+    calls_per_run: float | None = field(default=None, metadata=NON_NEGATIVE)
     error: str | None = None
 
 
@@ -158,9 +163,9 @@ class LayerRecord:
     depth: int
     input_shapes: list[list[int]] = field(default_factory=list)
     output_shapes: list[list[int]] = field(default_factory=list)
-    parameters: int = 0
-    flops: int | None = None
-    calls: int = 0
+    parameters: int = field(default=0, metadata=NON_NEGATIVE)
+    flops: int | None = field(default=None, metadata=NON_NEGATIVE)
+    calls: int = field(default=0, metadata=NON_NEGATIVE)
     #: position of the module's first call in the forward pass (execution order); None if never called
     order: int | None = None
 
@@ -213,7 +218,7 @@ class ComponentResult:
     kind: str = "other"
     plugin: str | None = None
     parameters: ParameterStats | None = None
-    flops: int | None = None
+    flops: int | None = field(default=None, metadata=NON_NEGATIVE)
     inputs: list[TensorInfo] = field(default_factory=list)
     #: where ``inputs`` came from: "recorded: ..." (the pipeline's own call) or "synthesized (...)"
     inputs_source: str | None = None
@@ -231,7 +236,7 @@ class ComponentResult:
     #: the HTML overview.
     metrics: dict[str, float | int | str | None] = field(default_factory=dict)
     #: peak bytes held by tensors the example call created (activations), tracked op by op
-    activation_bytes: int | None = None
+    activation_bytes: int | None = field(default=None, metadata=NON_NEGATIVE)
 
     def timed_call(self) -> Measurement | None:
         """The measurement ``timing`` comes from (the VAE's ``decode``, the UNet's one call): its
@@ -321,10 +326,10 @@ class StepRecord:
 
     index: int
     timestep: float | None
-    denoiser: float
-    scheduler: float
+    denoiser: float = field(metadata=NON_NEGATIVE)
+    scheduler: float = field(metadata=NON_NEGATIVE)
     other: float
-    total: float
+    total: float = field(metadata=NON_NEGATIVE)
 
 
 @dataclass
@@ -338,19 +343,19 @@ class PipelineRun:
 
     steps: list[StepRecord] = field(default_factory=list)
     num_steps: int = 0
-    text_encoding: float = 0.0
+    text_encoding: float = field(default=0.0, metadata=NON_NEGATIVE)
     prepare: float = 0.0
-    vae_decode: float | None = None
+    vae_decode: float | None = field(default=None, metadata=NON_NEGATIVE)
     safety_checker: float | None = None
-    total: float = 0.0
+    total: float = field(default=0.0, metadata=NON_NEGATIVE)
     it_per_s: float | None = None
-    bare_total: float | None = None
+    bare_total: float | None = field(default=None, metadata=NON_NEGATIVE)
     overhead_ratio: float | None = None
     component_sum: float | None = None
     component_sum_ratio: float | None = None
     repeats: int = 0
-    totals: list[float] = field(default_factory=list)
-    bare_totals: list[float] = field(default_factory=list)
+    totals: list[float] = field(default_factory=list, metadata=NON_NEGATIVE)
+    bare_totals: list[float] = field(default_factory=list, metadata=NON_NEGATIVE)
     identical_output: bool | None = None
     image: str | None = None
     image_shape: list[int] = field(default_factory=list)

@@ -23,7 +23,8 @@ def load(path: str | Path) -> RunResult:
 
     raw = read_regular(path, limit=MAX_RUN_BYTES, what="file")  # a FIFO or device is refused, not read
     try:
-        data: Any = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float)
+        data: Any = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float,
+                               parse_int=_bounded_int)
     except RecursionError:
         raise InspectorError(f"{path} is not a JSON run: nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
@@ -49,11 +50,24 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not strict JSON")
 
 
+#: No figure of a real run comes near these: integers are 64-bit counts (parameters, FLOPs, bytes),
+#: and a float beyond 1e18 (milliseconds: 30 million years) is an edit, not a measurement. Beyond
+#: them, formatting and float conversion would print 300-digit numbers or fail.
+MAX_INT = 2**63 - 1
+MAX_FLOAT = 1e18
+
+
 def _finite_float(text: str) -> float:
     value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise ValueError(f"the number {text[:20]} is out of range")
+    if not -MAX_FLOAT <= value <= MAX_FLOAT:  # infinities too
+        raise ValueError(f"the number {text[:20]} is out of range (at most {MAX_FLOAT:g} in magnitude)")
     return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > len(str(MAX_INT)) or not -MAX_INT <= int(text) <= MAX_INT:
+        raise ValueError(f"the integer {text[:20]}{'...' if len(text) > 20 else ''} is out of range (64 bits)")
+    return int(text)
 
 
 def validate(data: Any, path: str | Path = "run") -> None:
@@ -63,7 +77,9 @@ def validate(data: Any, path: str | Path = "run") -> None:
     from .schema import committed_schema
 
     validator = jsonschema.Draft202012Validator(committed_schema())
-    error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
+    # the most relevant error, descending into ``anyOf`` (a ``TimingStats | None`` field): "-5 is less
+    # than the minimum of 0" at the number itself, not "... is not valid under any of the given schemas"
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         message = " ".join(error.message.split())

@@ -53,6 +53,16 @@ def _type(hint: Any, defs: dict[str, Any]) -> dict[str, Any]:
     raise TypeError(f"no JSON Schema for {hint!r}")
 
 
+def _bounded(schema: dict[str, Any], f: dataclasses.Field) -> dict[str, Any]:
+    """A field marked ``NON_NEGATIVE`` gets ``minimum: 0`` (on its items, for a list); the
+    keyword constrains numbers only, so ``null`` stays allowed where the type allows it."""
+    if "minimum" not in f.metadata:
+        return schema
+    if schema.get("type") == "array":
+        return {**schema, "items": {**schema["items"], "minimum": f.metadata["minimum"]}}
+    return {**schema, "minimum": f.metadata["minimum"]}
+
+
 def _define(cls: Any, defs: dict[str, Any]) -> None:
     if cls.__name__ in defs:
         return
@@ -65,7 +75,7 @@ def _define(cls: Any, defs: dict[str, Any]) -> None:
     defs[cls.__name__] = {
         "type": "object",
         **({"description": doc} if doc else {}),
-        "properties": {f.name: _type(hints[f.name], defs) for f in fields},
+        "properties": {f.name: _bounded(_type(hints[f.name], defs), f) for f in fields},
         # the minimum contract: fields without a default. Fields added later carry defaults, so a
         # run written before they existed still validates (add freely, remove nothing).
         "required": [f.name for f in fields

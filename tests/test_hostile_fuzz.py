@@ -10,6 +10,7 @@ tally of cases and outcomes is printed at the end of the module (run with ``-s``
 from __future__ import annotations
 
 import collections
+import io
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from inspector import terminal
 from inspector.errors import InspectorError
 from inspector.loading import SourceSpec, load
 from inspector.reports import csv_report, html_report, json_report
@@ -164,11 +166,14 @@ def test_fuzz_safetensors_headers(scratch, presets, header, declared, payload, n
 
 KEYS = st.sampled_from(["components", 0, 1, 3, "layers", "timing", "model", "pipeline", "steps", "details", "views",
                         "rows", "columns", "parameters", "total", "inputs", "plugins", "measurements", "memory",
-                        "schema_version", "image", "kind", "interrupted", "notes", "errors"])
+                        "schema_version", "image", "kind", "interrupted", "notes", "errors", "flops", "median",
+                        "samples", "activation_bytes", "bytes", "p90", "totals"])
+#: numbers no real run holds: beyond 64 bits, beyond any duration, negative counts and times
+ABSURD = st.sampled_from([10**400, -(10**400), 2**64, 1e300, -1e300, -5, -0.5, 1e-300])
 
 
 @FUZZ
-@given(edits=st.lists(st.tuples(st.lists(KEYS, min_size=1, max_size=5), JSON), min_size=1, max_size=3),
+@given(edits=st.lists(st.tuples(st.lists(KEYS, min_size=1, max_size=5), JSON | ABSURD), min_size=1, max_size=3),
        depth=st.sampled_from([0, 0, 0, 1000, 100_000]))
 def test_fuzz_saved_runs(scratch, edits, depth):
     data = json.loads(SAVED_RUN.read_text())
@@ -194,6 +199,8 @@ def test_fuzz_saved_runs(scratch, edits, depth):
         html_report.render(run)  # a run that loads must also render, in every front end
         csv_report.render_all(run)
         json_report.dumps(run)
+        for fmt in ("table", "plain", "markdown"):
+            terminal.emit(terminal.run_blocks(run, layers=True, details=True), fmt, file=io.StringIO())
 
     outcome("saved run", load_and_render)
 

@@ -199,6 +199,29 @@ def test_saved_runs_nested_deep_or_holding_huge_numbers(cli, tmp_path, text, mes
         assert result.code == 2 and one_line(result.err) and message in result.err, result.err
 
 
+@pytest.mark.parametrize("where, value, message", [
+    (("components", 3, "flops"), 10**400, "out of range"),
+    (("components", 3, "timing", "median"), 1e300, "out of range"),
+    (("components", 3, "timing", "median"), -5, "minimum"),
+    (("components", 3, "parameters", "total"), -1, "minimum"),
+    (("pipeline", "totals"), [-1.0], "minimum"),
+])
+def test_saved_runs_with_numbers_no_run_holds_are_refused(cli, tmp_path, where, value, message):
+    """A hand-edited run with a 400-digit FLOP count crashed ``report`` (exit 1) and a time of
+    1e300 ms or -5 ms was printed as if measured."""
+    data = json.loads((Path(__file__).parent / "data" / "tiny-profile.json").read_text())
+    node = data
+    for key in where[:-1]:
+        node = node[key]
+    assert where[-1] in node  # the edit lands on a real field
+    node[where[-1]] = value
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))
+    result = cli("report", str(path), "--html", str(tmp_path / "r.html"))
+    assert result.code == 2 and one_line(result.err) and message in result.err, result.err
+    assert not (tmp_path / "r.html").exists()
+
+
 # --- 2. outputs ------------------------------------------------------------------------
 
 @pytest.fixture
