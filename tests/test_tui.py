@@ -63,6 +63,28 @@ def test_every_component_can_be_selected():
     asyncio.run(scenario())
 
 
+def test_the_detail_pane_follows_the_arrow_keys():
+    """Moving the tree's highlight shows that component at once; Enter is not needed."""
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: ready(app))
+            tree = app.screen.query_one(Tree)
+            tree.focus()
+            tree.move_cursor(tree.root)
+            await pilot.pause(0.3)
+            assert app.screen.query("#pipeline-overview")
+            seen = []
+            for comp in app.result.components[:3]:
+                await pilot.press("down")
+                await wait_for(pilot, lambda: app.selected == comp.name and detail_title(app).startswith(comp.name),
+                               timeout=30)
+                seen.append(detail_title(app))
+            assert seen == [f"{c.name} · {c.class_name}" for c in app.result.components[:3]]
+
+    asyncio.run(scenario())
+
+
 def test_plugin_tabs_come_from_the_hook():
     async def scenario():
         app = make_app()
@@ -93,6 +115,9 @@ def test_layer_table_sorts_filters_and_folds():
             data = app.screen.query_one("#layer-data", DataTable)
             unet = app.result.component("unet")
             assert data.row_count == sum(1 for l in unet.layers if l.depth <= 2)
+            first = unet.layers[0]
+            cells = dict(zip([str(c.label) for c in data.columns.values()], map(str, data.get_row_at(0))))
+            assert cells["parameters"] == f"{first.parameters:,}" and cells["type"] == first.type[:14].rstrip("…")
             await pilot.press("d")  # unfold every depth
             await pilot.pause(0.2)
             assert data.row_count == len(unet.layers)
@@ -109,7 +134,7 @@ def test_layer_table_sorts_filters_and_folds():
                 await pilot.pause(0.1)
             assert table.sort_key == "flops" and table.reverse is True
             labels = [str(c.label) for c in data.columns.values()]
-            assert "FLOPs ▼" in labels and labels[:4] == ["layer", "type", "parameters", "%"]
+            assert "FLOPs ▼" in labels and labels[:4] == ["layer", "parameters", "%", "FLOPs ▼"]
             flops_of = {l.name: l.flops or 0 for l in expected}
             assert flops_of[first_key(data)] == max(flops_of.values())
             await pilot.press("r")
@@ -324,8 +349,11 @@ def test_help_lists_every_binding():
 
                 assert isinstance(app.screen, HelpScreen)
                 table = app.screen.query_one("#help-table", DataTable)
-                ids = {table.get_row_at(i)[1] for i in range(table.row_count)}
+                rows = [table.get_row_at(i) for i in range(table.row_count)]
+                ids = {row[2] for row in rows}
                 assert {b.id for b in InspectorApp.BINDINGS} <= ids and {"layers_sort", "layers_reverse"} <= ids
+                keys = {row[2]: row[0] for row in rows}
+                assert keys["help"] == "? / f1"  # as a person reads it, not "question_mark,f1"
                 await pilot.press("escape")
                 await pilot.pause(0.2)
                 assert not isinstance(app.screen, HelpScreen)

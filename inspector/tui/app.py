@@ -83,10 +83,17 @@ class HelpScreen(ModalScreen):
         with Vertical():
             yield Static("[b]Keys[/b] · escape closes · ctrl+p opens the command palette", id="help-title")
             table = DataTable(id="help-table", cursor_type="row")
-            table.add_columns("key", "binding id", "what it does")
+            table.add_columns("key", "what it does", "binding id")  # the id (for remapping) last: narrow screens cut it
             for row in self.rows:
                 table.add_row(*row)
             yield table
+
+
+def key_names(keys: str) -> str:
+    """``"question_mark,f1"`` as a person reads it: ``"? / f1"``."""
+    from textual.keys import format_key
+
+    return " / ".join(format_key(k.strip()) for k in keys.split(",") if k.strip())
 
 
 def parse_keymap(text: str) -> dict[str, str]:
@@ -286,7 +293,11 @@ class InspectorApp(App):
             self.post_message(RunFailed(f"{event.worker.name} failed: {type(error).__name__}: {error}"))
 
     @on(Tree.NodeSelected)
-    async def node_selected(self, event: Tree.NodeSelected) -> None:
+    @on(Tree.NodeHighlighted)
+    async def node_selected(self, event: Tree.NodeSelected | Tree.NodeHighlighted) -> None:
+        """The detail pane follows the tree's highlight: arrow keys show what they point at."""
+        if event.node.data and event.node.data == self.selected:
+            return
         if event.node.data:
             await self.show_component(event.node.data)
         elif event.node.is_root:
@@ -342,15 +353,13 @@ class InspectorApp(App):
         rows = []
         seen = set()
         for binding in [*self.BINDINGS, *self.screen.BINDINGS, *LayerTable.BINDINGS]:
-            key = self.get_key_display(binding) if hasattr(self, "get_key_display") else binding.key
             ident = binding.id or binding.action
             if ident in seen:
                 continue
             seen.add(ident)
-            rows.append((str(key), ident, binding.tooltip or binding.description))
-        rows.append(("ctrl+p", "", "command palette: profile with another dtype, step count or scheduler; export; "
-                                   "open a saved run; show a cancelled run's partial figures"))
-        rows.append(("click a header", "", "sort the layer table by that column"))
+            rows.append((key_names(binding.key), binding.tooltip or binding.description, ident))
+        rows.append(("ctrl+p", "palette: other dtype, steps or scheduler; export; open a run", ""))
+        rows.append(("click a header", "sort the layer table by that column", ""))
         return rows
 
     def action_help(self) -> None:

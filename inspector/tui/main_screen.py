@@ -17,7 +17,7 @@ class MainScreen(Screen):
         yield Header()
         with Horizontal(id="body"):
             tree = ComponentTree(id="components")
-            tree.border_title = "% params · % of run"
+            tree.border_title = "params% · run%"  # fits the tree's narrowest width (80 columns)
             yield tree
             with Vertical(id="detail"):
                 yield Static("loading…", id="placeholder", classes="note")

@@ -15,8 +15,10 @@ from inspector.results import LayerRecord
 from inspector.units import human_count, human_flops, human_pct, shape_text
 
 #: (label, sort key); the table leads with what matters, inputs are shown for the selected row
-COLUMNS = (("layer", "name"), ("type", "type"), ("parameters", "parameters"), ("%", "param_share"),
-           ("FLOPs", "flops"), ("%", "flops_share"), ("output shape", "output_shapes"))
+#: the numbers people come for right after the name, the module type after them: at 80 columns
+#: the pane shows the name, parameters and their share before anything scrolls
+COLUMNS = (("layer", "name"), ("parameters", "parameters"), ("%", "param_share"), ("FLOPs", "flops"),
+           ("%", "flops_share"), ("type", "type"), ("output shape", "output_shapes"))
 #: the widest a text column gets, so the numbers stay on screen at 120 columns
 TEXT_WIDTH = {"name": 20, "type": 14}
 
@@ -109,12 +111,15 @@ class LayerTable(Vertical):
         rows = self.visible()
         for l in rows:
             flops = human_flops(l.flops) if l.flops is not None else ("-" if l.calls else "not called")
-            table.add_row(_fit("  " * (l.depth - 1) + l.name.rsplit(".", 1)[-1] if l.depth > 1 else l.name, "name"),
-                          _fit(l.type, "type"),
-                          _right(human_count(l.parameters)), _right(human_pct(self.value(l, "param_share"))),
-                          _right(flops), _right(human_pct(self.value(l, "flops_share"))),
-                          shapes(l.output_shapes) if l.calls else ("(container)" if l.flops is not None else ""),
-                          key=l.name)
+            cells = {
+                "name": _fit("  " * (l.depth - 1) + l.name.rsplit(".", 1)[-1] if l.depth > 1 else l.name, "name"),
+                "type": _fit(l.type, "type"),
+                "parameters": _right(human_count(l.parameters)),
+                "param_share": _right(human_pct(self.value(l, "param_share"))),
+                "flops": _right(flops), "flops_share": _right(human_pct(self.value(l, "flops_share"))),
+                "output_shapes": shapes(l.output_shapes) if l.calls else ("(container)" if l.flops is not None else ""),
+            }
+            table.add_row(*(cells[key] for _, key in COLUMNS), key=l.name)  # cells follow the header's order
         self.query_one("#layer-count", Static).update(f"{len(rows)} of {len(self.records)}")
         self.show_inputs(rows[0] if rows else None)
 
@@ -146,7 +151,7 @@ class LayerTable(Vertical):
 
     def action_sort_next(self) -> None:
         keys = [key for _, key in COLUMNS]
-        following = keys[(keys.index(self.sort_key) + 1) % len(keys)] if self.sort_key in keys else keys[2]
+        following = keys[(keys.index(self.sort_key) + 1) % len(keys)] if self.sort_key in keys else "parameters"
         self.sort_by(following, reverse=following not in ("name", "type"))  # big numbers first
 
     def action_sort_reverse(self) -> None:
