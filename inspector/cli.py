@@ -467,8 +467,9 @@ def sweep(out_dir: Path, mode: Optional[str], config_path: Optional[Path], model
                                  executor=executor, address=address if isinstance(address, str) else None,
                                  retry_failed=retry_failed, point_reports=not no_point_reports)
     from .sweep_terminal import render_sweep, sweep_progress
+    from .terminal import make_console
 
-    console = Console()
+    console = make_console()  # through a pipe: wide enough that no figure is cut
     with sweep_progress(console) as (on_start, on_point):
         from .sweep import run_sweep
 

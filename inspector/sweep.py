@@ -682,6 +682,9 @@ def table_rows(folder: SweepFolder, points: list[Point], statuses: dict[str, Poi
         if run is None:
             rows.append(lead)
             continue
+        for axis, value in run_axes(run).items():  # an axis the grid left out: what the point really ran with
+            if lead.get(axis) is None:
+                lead[axis] = value
         comp_columns, comp_rows = csv_report.tables(run)["components.csv"]
         for name in comp_columns:
             if name not in columns:
@@ -705,6 +708,33 @@ def table_rows(folder: SweepFolder, points: list[Point], statuses: dict[str, Poi
                     columns.append(name)
             rows.append({**lead, **extra})
     return columns, rows
+
+
+def point_figures(run: Any) -> dict[str, Any]:
+    """The figures a sweep's summary shows per point, as its run recorded them: parameters and
+    FLOPs of the present components (their sum: the totals row of the point's own table), the
+    predicted peak with everything on the device, and, when profiled, the end-to-end time."""
+    present = [c for c in run.components if c.present]
+    row = memory_plan_row(run) or {}
+    pipeline = run.pipeline
+    return {
+        "parameters": sum(c.parameters.total for c in present if c.parameters) if present else None,
+        "flops": sum(c.flops for c in present if c.flops) or None,
+        "predicted_peak": row.get("predicted_peak_bytes"),
+        "end_to_end_ms": pipeline.total if pipeline is not None and not pipeline.error and pipeline.total else None,
+        "end_to_end_unstable": bool(pipeline is not None and "total" in pipeline.unstable),
+    }
+
+
+def run_axes(run: Any) -> dict[str, Any]:
+    """The sweep's axes as one point's run records them (dtype, steps, ...), for the columns of
+    axes the grid did not vary: the table says what ran, never leaves it blank."""
+    inputs, settings = run.inputs, run.profile
+    size = f"{inputs.height}" if inputs.height == inputs.width else f"{inputs.height}x{inputs.width}"
+    axes = {"model": run.model.source, "size": size, "batch": inputs.batch_size, "dtype": run.environment.dtype}
+    if settings is not None:  # the attention backend, scheduler and steps matter (and are recorded) when timed
+        axes.update(attention=settings.attention, scheduler=settings.scheduler, steps=inputs.steps)
+    return {axis: value for axis, value in axes.items() if value is not None}
 
 
 #: the placement a sweep charts and judges: the pipeline as most people run it

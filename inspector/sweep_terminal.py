@@ -35,15 +35,39 @@ def sweep_progress(console: Console) -> Iterator[tuple[Any, Any]]:
         yield on_start, on_point
 
 
+def figures_of(out: Path, key: str) -> dict[str, Any]:
+    """A finished point's figures from its run.json (an unreadable one shows none)."""
+    from .errors import InspectorError
+    from .reports import json_report
+    from .sweep import SweepFolder, point_figures
+
+    try:
+        return point_figures(json_report.load(SweepFolder(out).run_path(key)))
+    except InspectorError:
+        return {}
+
+
 def render_sweep(points: list[Point], statuses: dict[str, PointStatus], console: Console, out: Path,
                  report: Path) -> None:
+    from .units import human_bytes, human_count, human_flops, human_ms
+
     axes = [axis for axis in AXES if any(axis in p.params for p in points)]
     table = Table(title=f"sweep {out} · {len(points)} point(s)", title_justify="left")
     for axis in axes:
-        table.add_column(axis, overflow="fold")
-    table.add_column("status")
-    table.add_column("seconds", justify="right")
-    table.add_column("reason", overflow="fold")
+        table.add_column(axis, no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    figures = {p.key: figures_of(out, p.key) for p in points
+               if statuses.get(p.key) is not None and statuses[p.key].status == "ok"}
+    shown = [(name, label, fmt) for name, label, fmt in (
+        ("parameters", "parameters", human_count), ("flops", "FLOPs", human_flops),
+        ("predicted_peak", "predicted peak", human_bytes), ("end_to_end_ms", "end to end", human_ms))
+        if any(f.get(name) is not None for f in figures.values())]
+    for _name, label, _fmt in shown:
+        table.add_column(label, justify="right", no_wrap=True)
+    table.add_column("seconds", justify="right", no_wrap=True)
+    reasons = any(statuses.get(p.key) is not None and statuses[p.key].reason for p in points)
+    if reasons:
+        table.add_column("reason", overflow="fold")
     counts = {"ok": 0, "failed": 0, "skipped": 0}
     for point in points:
         status = statuses.get(point.key)
@@ -56,7 +80,11 @@ def render_sweep(points: list[Point], statuses: dict[str, PointStatus], console:
             seconds = f"{status.seconds:.1f}" if status.seconds is not None else "-"
             reason = status.reason or ""
         style = "red" if state.startswith("failed") else None
-        table.add_row(*[str(point.params.get(a, "")) for a in axes], state, seconds, reason, style=style)
+        found = figures.get(point.key, {})
+        cells = [fmt(found[name]) + (" !" if name == "end_to_end_ms" and found.get("end_to_end_unstable") else "")
+                 if found.get(name) is not None else "-" for name, _label, fmt in shown]
+        table.add_row(*[str(point.params.get(a, "")) for a in axes], state, *cells, seconds,
+                      *([reason] if reasons else []), style=style)
     console.print(table)
     console.print(f"{counts['ok']} ok, {counts['failed']} failed ({counts['skipped']} kept from an earlier run) · "
                   f"table: {out / 'table.csv'}, {out / 'table.parquet'} · report: {report}")

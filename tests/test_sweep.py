@@ -232,6 +232,8 @@ def test_profile_sweep_locally_and_through_ray(profile_local, tmp_path):
     pipeline = [r for r in local if r["component"] == "(pipeline)"]
     assert len(pipeline) == 4 and all(float(r["time_ms_median"]) > 0 for r in pipeline)
     assert all(float(r["time_ms_median"]) > 0 for r in local if r["component"] == "unet")
+    # axes the grid left out say what the points ran with, not blank
+    assert {(r["dtype"], r["steps"]) for r in local} == {("float32", "2")}
     manifest = json.loads((profile_local / "manifest.json").read_text())
     assert manifest["execution"]["jobs"] == 1  # timed points one at a time
     out = tmp_path / "profile-ray"
@@ -255,6 +257,12 @@ def test_a_failing_point_leaves_the_others_and_retry_reruns_only_it(cli, tmp_pat
     assert len(ok) == 1 and (out / "points" / ok[0]["key"] / "run.json").is_file()
     rows = read_table(out)
     assert any(r["status"] == "failed" and "multiple of 16" in r["reason"] for r in rows)
+    # the summary shows each finished point's figures whole (through a pipe: nothing cut), "-" for the failure
+    summary = [line for line in result.stdout.splitlines() if "tiny-sd" in line]
+    params = sum(int(r["parameters_total"]) for r in rows if r["status"] == "ok" and r["parameters_total"]
+                 and r["present"] == "True")
+    assert any(f"{params:,}" in line and "MiB" in line for line in summary if "tiny-sd3" not in line), summary
+    assert any("tiny-sd3" in line and " - " in line for line in summary), summary
     # again: the failure is kept, nothing runs; with --retry-failed only the failure runs
     result = cli("sweep", "--out", str(out), *grid)
     assert result.code == 3 and statuses(out)[ok[0]["key"]]["finished"] == ok[0]["finished"]
