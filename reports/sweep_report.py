@@ -60,10 +60,29 @@ def charts(rows: list[dict[str, Any]], axes: list[str]) -> list[dict[str, Any]]:
                     for target, limit in usable.items():
                         series[f"usable on {target}"] = [limit] * len(xs)
                 if any(v for values in series.values() for v in values if v):
+                    label, series = in_unit(series, unit)
                     specs.append({"id": f"{x_axis}-{column}-{comp}", "title": f"{comp}: {title} by {x_axis}",
-                                  "x": [str(x) for x in xs], "x_label": x_axis, "y_label": unit,
+                                  "x": [str(x) for x in xs], "x_label": X_LABELS[x_axis], "y_label": label,
                                   "series": dict(sorted(series.items()))})
     return specs
+
+
+X_LABELS = {"size": "image size (px)", "batch": "batch size"}
+#: bytes read in binary units, as everywhere else in the tool (the chart's axis would say "20M")
+BINARY = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
+
+
+def in_unit(series: dict[str, list[Any]], unit: str) -> tuple[str, dict[str, list[Any]]]:
+    """The axis label and the series in the unit that reads best: bytes in the largest binary
+    unit the biggest value reaches (a change of unit, not of the figure)."""
+    if unit != "bytes":
+        return unit, series
+    top = max((v for values in series.values() for v in values if isinstance(v, (int, float))), default=0)
+    for size, name in BINARY:
+        if top >= size:
+            return name, {k: [v / size if isinstance(v, (int, float)) else v for v in values]
+                          for k, values in series.items()}
+    return "bytes", series
 
 
 def render(root: Path, report_path: Path) -> str:

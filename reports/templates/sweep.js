@@ -13,17 +13,17 @@
     var values = [];
     names.forEach(function (n) { spec.series[n].forEach(function (v) { if (v > 0) values.push(v); }); });
     var spread = values.length ? Math.max.apply(null, values) / Math.min.apply(null, values) : 1;
-    // The legend sits below the plot in a bottom margin sized for it, so it never covers an axis;
-    // the x axis needs no title of its own (the chart's caption says "by size" or "by batch").
+    // The legend sits below the plot, under the x axis title, in a bottom margin sized for it,
+    // so it never covers an axis.
     var legendHeight = names.length > 1 ? names.length * ROW + 10 : 0;
-    el.style.height = (260 + legendHeight) + "px";
+    el.style.height = (275 + legendHeight) + "px";
     var layout = {
-      margin: { l: 70, r: 16, t: 10, b: 40 + legendHeight },
-      xaxis: { type: "category", automargin: false },
+      margin: { l: 70, r: 16, t: 10, b: 58 + legendHeight },
+      xaxis: { type: "category", automargin: false, title: { text: spec.x_label, standoff: 4 } },
       yaxis: { title: { text: spec.y_label + (spread > 100 ? " (log scale)" : "") }, automargin: true,
                type: spread > 100 ? "log" : "linear", rangemode: "tozero", exponentformat: "SI" },
       showlegend: names.length > 1,
-      legend: { orientation: "v", x: 0, xanchor: "left", y: -40 / 220, yanchor: "top", font: { size: 11 } },
+      legend: { orientation: "v", x: 0, xanchor: "left", y: -58 / 207, yanchor: "top", font: { size: 11 } },
       font: { size: 11 }
     };
     try {
