@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from inspector.errors import InspectorError
 from inspector.loading import SourceSpec, load
+from inspector.preset_files import materialize_preset
 from inspector.reports import csv_report, html_report, json_report
 
 TINY = Path(__file__).resolve().parents[1] / "inspector" / "presets" / "tiny-sd"
@@ -84,7 +85,7 @@ def fresh_model(scratch: Path) -> Path:
     folder = scratch / "model"
     if folder.exists():
         shutil.rmtree(folder)
-    shutil.copytree(TINY, folder)
+    materialize_preset(TINY, folder)  # with the shared vocabulary: a complete folder
     return folder
 
 
