@@ -77,12 +77,23 @@ def missing_vocabulary(cls: Any, folder: Path) -> list[str]:
 def materialize_preset(preset: Path, dest: Path) -> Path:
     """Copy a shipped preset to ``dest`` as a complete diffusers folder (shared files copied in), for
     loaders that read files from a folder themselves (``from_single_file(config=...)``)."""
+    from .errors import SourceError
     from .loading import read_model_index
 
-    shutil.copytree(preset, dest)
-    for component, entry in read_model_index(preset).items():
-        if component.startswith("_") or not isinstance(entry, list) or len(entry) != 2:
-            continue
-        for name, path in shared_files(preset / component, str(entry[1])).items():
-            shutil.copyfile(path, dest / component / name)
+    declared = read_model_index(preset)
+    try:
+        shutil.copytree(preset, dest)
+        for component, entry in declared.items():
+            if component.startswith("_") or not isinstance(entry, list) or len(entry) != 2:
+                continue
+            for name, path in shared_files(preset / component, str(entry[1])).items():
+                shutil.copyfile(path, dest / component / name)
+    except (OSError, shutil.Error) as exc:  # a plugin's preset folder that cannot be copied
+        problems = exc.args[0] if isinstance(exc, shutil.Error) and exc.args else None
+        if isinstance(problems, list) and problems and len(problems[0]) == 3:
+            reason = str(problems[0][2])  # the first file that could not be copied, and why
+        else:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        reason = " ".join(reason.split())[:300]
+        raise SourceError(f"cannot copy the preset folder {preset}: {reason}") from None
     return dest

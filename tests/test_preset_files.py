@@ -94,3 +94,13 @@ def test_a_materialized_preset_is_a_complete_folder(presets, tmp_path):
         assert (folder / "tokenizer" / name).read_bytes() == (shared_clip_tokenizer_dir() / name).read_bytes()
     pipe = load(SourceSpec(model=str(folder), weights="meta"), presets).pipe
     assert len(pipe.tokenizer) == 982
+
+
+def test_a_preset_folder_that_cannot_be_copied_is_one_line(tmp_path):
+    import os
+
+    folder = tmp_path / "plugin-preset"
+    shutil.copytree(shipped_presets()["tiny-sd"], folder)
+    os.mkfifo(folder / "unet" / "weights.fifo")
+    with pytest.raises(SourceError, match="cannot copy the preset folder .*named pipe"):
+        materialize_preset(folder, tmp_path / "copy")
