@@ -236,6 +236,10 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
 
     pipeline_cls = getattr(diffusers, declared["_class_name"])
     with tempfile.TemporaryDirectory(prefix="ldm-inspector-") as tmp:
+        from .preset_files import materialize_preset
+
+        # diffusers reads the configs and tokenizer files itself: give it a complete copy
+        configs = materialize_preset(preset.path, Path(tmp) / "configs")
         weights_file = path  # ``source`` stays the user's string: it goes into the JSON
         if suffix in PICKLE_SUFFIXES:  # tensors only, then the same safetensors path as everyone else
             from safetensors.torch import save_file
@@ -248,7 +252,7 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
         try:
             with library_warnings():
                 pipe = pipeline_cls.from_single_file(
-                    str(weights_file), config=str(preset.path), local_files_only=True,
+                    str(weights_file), config=str(configs), local_files_only=True,
                     torch_dtype=torch_dtype(spec.dtype),
                 )
         except Exception as exc:
@@ -349,8 +353,11 @@ def _build_from_config(cls: Any, folder: Path, dtype: Any) -> Any:
     elif issubclass(cls, torch.nn.Module):  # transformers models
         config = cls.config_class.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
         factory = lambda: cls(config)  # noqa: E731
-    else:  # tokenizers, feature extractors
-        return cls.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
+    else:  # tokenizers, feature extractors; a shipped preset's tokenizer reads the shared vocabulary
+        from .preset_files import tokenizer_file_kwargs
+
+        return cls.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False,
+                                   **tokenizer_file_kwargs(cls, folder))
 
     with torch.device("meta"):
         model = factory()

@@ -162,6 +162,7 @@ def check_folder(folder: Path, declared: Any, extra: Iterable[str] = ()) -> dict
         if sub.is_dir():
             _check_entries(sub)
             _check_configs(sub, name)
+            _check_vocabulary(sub, name, resolved[name])
     return resolved
 
 
@@ -192,6 +193,17 @@ def _check_configs(folder: Path, component: str) -> None:
         if isinstance(data, dict) and "auto_map" in data:
             raise SourceError(f"{path}: component {component} asks for custom code (auto_map); refused: "
                               "code from a model folder is never run")
+
+
+def _check_vocabulary(folder: Path, component: str, cls: type | None) -> None:
+    """A tokenizer folder without its vocabulary files is refused: transformers would quietly build a
+    tokenizer that knows no token. Shipped presets share theirs (:mod:`inspector.preset_files`)."""
+    from .preset_files import missing_vocabulary
+
+    missing = missing_vocabulary(cls, folder)
+    if missing:
+        raise SourceError(f"{folder}: component {component} ({getattr(cls, '__name__', '?')}) has no "
+                          f"{' or '.join(missing)} (and no tokenizer.json): its vocabulary is missing")
 
 
 def read_json(path: Path, *, what: str = "JSON file", limit: int = MAX_CONFIG_BYTES) -> Any:

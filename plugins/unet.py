@@ -60,6 +60,34 @@ def example_inputs(context, unet) -> dict:
     return kwargs
 
 
+MOTION_COLUMNS = ["group", "modules", "parameters", "sequence length (frames)", "tokens per frame", "channels"]
+
+
+def motion_module_rows(layers, batch: int) -> list[list]:
+    """One row per group of motion modules (``down_blocks.0.motion_modules``, ...), from the capture
+    of the pipeline's recorded call: the sequence the temporal attention sees (its input is
+    ``(batch x height x width, frames, channels)``: every spatial position of every image attends
+    across the frames) and the positions per frame at that block's resolution. In the order they run."""
+    by_name = {layer.name: layer for layer in layers}
+    rows, order = [], []
+    for group in (layer for layer in layers if layer.name.endswith("motion_modules")):
+        prefix = group.name + "."
+        modules = [layer for layer in layers if layer.name.startswith(prefix) and "." not in layer.name[len(prefix):]]
+        attention = next((layer for layer in layers if layer.name.startswith(prefix)
+                          and layer.name.endswith(".attn1") and layer.input_shapes), None)
+        sequence = tokens = channels = None
+        if attention is not None and len(attention.input_shapes[0]) == 3:
+            rows_in, sequence, channels = attention.input_shapes[0]
+            tokens = rows_in // batch if batch else None
+        first = by_name.get(prefix + "0")
+        if first is not None and first.input_shapes and len(first.input_shapes[0]) == 4:
+            channels = first.input_shapes[0][1]
+        rows.append([group.name, len(modules), group.parameters, sequence, tokens, channels])
+        ran = [m.order for m in modules if m.order is not None]
+        order.append(min(ran) if ran else len(layers))
+    return [row for _, row in sorted(zip(order, rows), key=lambda pair: pair[0])]
+
+
 def block_table(layers) -> list[list]:
     """Parameters and FLOPs per top-level block (down_blocks.N, mid_block, up_blocks.N, stems)."""
     return [[layer.name, layer.type, layer.parameters, layer.flops or 0,
@@ -104,12 +132,17 @@ def inspect_component(context, component):
         "time_cond_proj_dim": getattr(cfg, "time_cond_proj_dim", None),
     })
     if frames is not None:
-        motion = [name for name, _ in unet.named_children() if "motion" in name]
-        motion_modules = sum(1 for name, _ in unet.named_modules() if name.endswith("motion_modules"))
-        result.details["motion_module_groups"] = motion_modules
-        result.views.append(View(title="Frames", kind="note", tab="Motion", text=(
-            f"{frames} frames per call; {motion_modules} groups of motion modules attend across them"
-            + (f" ({', '.join(motion)})" if motion else ""))))
+        rows = motion_module_rows(cap.layers, batch)
+        result.details["motion_module_groups"] = len(rows)
+        if rows:
+            result.views.append(View(title="Motion modules", columns=MOTION_COLUMNS, rows=rows, tab="Motion"))
+            sequences = sorted({row[3] for row in rows if row[3] is not None})
+            if sequences and sequences != [frames]:
+                result.notes.append(f"the motion modules attend over {', '.join(map(str, sequences))} frames "
+                                    f"while the pipeline passes {frames}")
+        else:
+            result.views.append(View(title="Frames", kind="note", tab="Motion",
+                                     text=f"{frames} frames per call; no motion modules found"))
     if batch == 2 * images:
         result.notes.append(f"classifier-free guidance: {images} image(s) run as a batch "
                             f"of {batch} (conditional + unconditional)")

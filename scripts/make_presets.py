@@ -7,7 +7,10 @@ own ``from_single_file(config=...)`` read them for single-file checkpoints.
 
 The configs are those published with the original checkpoints (SD 1.5, SD 2.1,
 SDXL base 1.0). The tokenizer in every preset is a small stand-in CLIP BPE
-vocabulary generated here (see ``tiny_clip_vocab``), labelled as such. The
+vocabulary generated here (see ``tiny_clip_vocab``), labelled as such. Its
+``vocab.json`` and ``merges.txt`` are written once, to ``presets/_shared/clip-tokenizer/``
+(``inspector/preset_files.py`` points the presets' tokenizers there); each tokenizer
+folder keeps its own ``tokenizer_config.json`` and ``special_tokens_map.json``. The
 full-size presets mark theirs ``ldm_inspector_vocab: clip``, and loading swaps in
 the real 49,408-token vocabulary when the open-clip-torch package is installed
 (``inspector/vocab.py``). Run ``python scripts/make_presets.py``
@@ -21,6 +24,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from inspector.preset_files import CLIP_TOKENIZER_DIR, SHARED_DIR  # noqa: E402
 from inspector.vocab import bytes_to_unicode  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "inspector" / "presets"
@@ -447,11 +451,19 @@ def tiny_clip_vocab(limit: int = 1000) -> tuple[dict[str, int], list[str]]:
     return {tok: i for i, tok in enumerate(vocab_list)}, merges
 
 
-def tokenizer_files(pad_token: str = "<|endoftext|>", real_vocab: bool = False) -> dict:
+def shared_tokenizer_files() -> dict:
+    """The stand-in vocabulary every preset's CLIP tokenizer reads, written once."""
     vocab, merges = tiny_clip_vocab()
     return {
-        "tokenizer/vocab.json": vocab,
-        "tokenizer/merges.txt": "#version: 0.2 - ldm-inspector stand-in CLIP BPE vocabulary\n" + "\n".join(merges) + "\n",
+        "vocab.json": vocab,
+        "merges.txt": "#version: 0.2 - ldm-inspector stand-in CLIP BPE vocabulary\n" + "\n".join(merges) + "\n",
+    }
+
+
+def tokenizer_files(pad_token: str = "<|endoftext|>", real_vocab: bool = False) -> dict:
+    """One preset's CLIP tokenizer settings (its vocabulary is shared: ``shared_tokenizer_files``)."""
+    vocab, _ = tiny_clip_vocab()
+    return {
         "tokenizer/special_tokens_map.json": {
             "bos_token": "<|startoftext|>",
             "eos_token": "<|endoftext|>",
@@ -498,6 +510,20 @@ def t5_tokenizer(folder: Path, model_max_length: int) -> None:
     fast.save_pretrained(str(folder))
 
 
+def write_files(root: Path, files: dict) -> None:
+    for path, content in files.items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = content if isinstance(content, str) else json.dumps(content, indent=2, ensure_ascii=False) + "\n"
+        target.write_text(text, encoding="utf-8")
+
+
+def write_shared() -> None:
+    root = OUT / SHARED_DIR
+    shutil.rmtree(root, ignore_errors=True)
+    write_files(root / CLIP_TOKENIZER_DIR, shared_tokenizer_files())
+
+
 def write(name: str, files: dict) -> None:
     root = OUT / name
     shutil.rmtree(root, ignore_errors=True)
@@ -508,11 +534,7 @@ def write(name: str, files: dict) -> None:
         for path, content in tokenizer_files(pad, real_vocab=not name.startswith("tiny-")).items():
             files[path.replace("tokenizer/", f"{tok}/")] = content
     index["_diffusers_version"] = "0.42.1"
-    for path, content in files.items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        text = content if isinstance(content, str) else json.dumps(content, indent=2, ensure_ascii=False) + "\n"
-        target.write_text(text, encoding="utf-8")
+    write_files(root, files)
     for tok, (_, cls) in ((k, v) for k, v in index.items() if isinstance(v, list)):
         if cls == "T5TokenizerFast":
             t5_tokenizer(root / tok, T5_LENGTHS[name])
@@ -521,6 +543,8 @@ def write(name: str, files: dict) -> None:
 if __name__ == "__main__":
     builders = {"tiny-sd": tiny_sd, "sd15": sd15, "sd21": sd21, "sdxl": sdxl, "tiny-sdxl": sdxl_tiny,
                 "sd3": sd3, "tiny-sd3": sd3_tiny, "flux": flux, "tiny-flux": flux_tiny}
+    write_shared()
+    print("wrote", OUT / SHARED_DIR / CLIP_TOKENIZER_DIR)
     for preset_name, build in builders.items():
         write(preset_name, build())
         print("wrote", OUT / preset_name)

@@ -32,7 +32,9 @@ def _seed(value: int = 0) -> None:
 def clip_tokenizer():
     from transformers import CLIPTokenizer
 
-    return CLIPTokenizer.from_pretrained(CLIP_TOKENIZER)
+    from inspector.preset_files import tokenizer_file_kwargs
+
+    return CLIPTokenizer.from_pretrained(CLIP_TOKENIZER, **tokenizer_file_kwargs(CLIPTokenizer, CLIP_TOKENIZER))
 
 
 def t5_tokenizer():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -278,6 +279,128 @@ def test_dedicated_views(host, corpus_pipes):
     encoder = sana.component("text_encoder")
     assert encoder.details["model_type"] == "gemma2"
     assert encoder.details["sequence_length"] == encoder.inputs[0].shape[-1]
+
+
+def test_motion_module_table_matches_the_pipelines_own_call(host, corpus_pipes):
+    """The Motion tab's table, one row per motion-module group, against hooks on a real call of the
+    pipeline: the frames its UNet was passed, and the sequence each group's temporal attention saw."""
+    from inspector.calls import call_kwargs
+    from inspector.context import InspectOptions
+    from inspector.inspection import inspect_loaded
+    from inspector.loading import LoadedPipeline
+
+    frames = 3  # neither the suite's 2 nor AnimateDiff's default 16
+    entry = corpus.CORPUS["animatediff"]
+    pipe = corpus_pipes("animatediff")
+    run = inspect_loaded(host, LoadedPipeline(pipe=pipe, source="animatediff", kind="folder", weights="random"),
+                         InspectOptions(height=entry.height, width=entry.width, steps=2, guidance_scale=5.0,
+                                        frames=frames))
+    unet = run.component("unet")
+    table = next(v for v in unet.views if v.tab == "Motion")
+    assert table.kind == "table" and table.columns[3] == "sequence length (frames)"
+    rows = {row[0]: row for row in table.rows}
+
+    samples: list = []
+    attention: dict[str, list[int]] = {}
+    handles = [pipe.unet.register_forward_pre_hook(
+        lambda _m, args, kw: samples.append(list((kw.get("sample") if "sample" in kw else args[0]).shape)),
+        with_kwargs=True)]
+    groups = {name: mod for name, mod in pipe.unet.named_modules() if name.endswith("motion_modules")}
+    for name, group in groups.items():
+        def seen(_m, args, _n=name):  # returns None: the call goes on unchanged
+            attention.setdefault(_n, list(args[0].shape))
+        handles.append(group[0].transformer_blocks[0].attn1.register_forward_pre_hook(seen))
+    kwargs, _ = call_kwargs(pipe, prompt=InspectOptions().prompt, negative_prompt="", steps=2, guidance_scale=5.0,
+                            height=entry.height, width=entry.width, frames=frames)
+    try:
+        with torch.no_grad():
+            pipe(**kwargs, generator=torch.Generator().manual_seed(0))
+    finally:
+        for handle in handles:
+            handle.remove()
+
+    batch, passed_frames = samples[0][0], samples[0][2]
+    assert passed_frames == frames == unet.details["frames"]
+    assert set(rows) == set(groups) and len(rows) == 5
+    for name, (positions, sequence, channels) in attention.items():
+        _, modules, parameters, table_frames, tokens, table_channels = rows[name]
+        assert table_frames == sequence == passed_frames, name
+        assert tokens == positions // batch, name
+        assert table_channels == channels, name
+        assert modules == len(groups[name]) and parameters == sum(p.numel() for p in groups[name].parameters())
+    # execution order: down blocks, mid block, up blocks
+    assert [row[0] for row in table.rows][2] == "mid_block.motion_modules"
+
+
+class _Tables(HTMLParser):
+    """Each ``<details class="view">`` of an HTML report: its summary text and its body rows' cells."""
+
+    def __init__(self):
+        super().__init__()
+        self.views: list[list] = []  # [summary, rows]
+        self._in: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "details" and "view" in (dict(attrs).get("class") or "").split():
+            self.views.append(["", []])
+        elif not self.views:
+            return
+        elif tag == "summary":
+            self._in = "summary"
+        elif tag == "tr":
+            self.views[-1][1].append([])
+        elif tag == "td":
+            self._in = "td"
+            self.views[-1][1][-1].append("")
+
+    def handle_endtag(self, tag):
+        if tag == self._in:
+            self._in = None
+
+    def handle_data(self, data):
+        if self._in == "summary":
+            self.views[-1][0] += data
+        elif self._in == "td":
+            self.views[-1][1][-1][-1] += data
+
+
+@pytest.mark.parametrize("name, component, title", [("controlnet", "controlnet", "Residuals per block"),
+                                                    ("animatediff", "unet", "Motion modules")])
+def test_dedicated_views_reach_every_front_end(cli, corpus_folders, tmp_path, monkeypatch, name, component, title):
+    """The terminal (``--details``), JSON, CSV and HTML all carry the dedicated table, row for row."""
+    import csv
+
+    from inspector.units import human_count
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    out = tmp_path
+    res = cli("inspect", str(corpus_folders(name)), *size_args(name), "--details", "--json", str(out / "run.json"),
+              "--html", str(out / "run.html"), "--csv", str(out / "csv"))
+    assert res.code == 0, res.err
+    comp = next(c for c in json.loads((out / "run.json").read_text())["components"] if c["name"] == component)
+    view = next(v for v in comp["views"] if v["title"] == title)
+    rows = view["rows"]
+    assert view["kind"] == "table" and len(rows) >= 5
+
+    def text(cell):
+        return human_count(cell) if isinstance(cell, int) and not isinstance(cell, bool) else str(cell)
+
+    # terminal: the title, then one grid line per row with every cell
+    shown = res.out[res.out.index(title):]
+    lines = [[c.strip() for c in line.split("│")[1:-1]] for line in shown.splitlines() if line.startswith("│")]
+    for row in rows:
+        assert [text(c) for c in row] in lines, row
+    # CSV: one file for the view, the same rows
+    csv_path = out / "csv" / f"view_{component}_{title.lower().replace(' ', '_')}.csv"
+    with csv_path.open(newline="", encoding="utf-8") as f:
+        table = list(csv.reader(f))
+    assert table[0] == view["columns"] and [r[0] for r in table[1:]] == [str(r[0]) for r in rows]
+    # HTML: a details block titled after the view, with a body row per row
+    parser = _Tables()
+    parser.feed((out / "run.html").read_text(encoding="utf-8"))
+    html_rows = next(cells for summary, cells in parser.views if summary.startswith(title))
+    body = [r for r in html_rows if r]
+    assert [r[0] for r in body] == [text(r[0]) for r in rows]
 
 
 def test_sd15_safety_checker_is_inspected_on_meta(host):

@@ -30,6 +30,20 @@ def test_readme_links_the_guide():
     assert "docs/plugins.md" in readme
 
 
+def test_readme_model_table_lists_every_corpus_pipeline_class():
+    """The README's table of pipeline classes known to work is the corpus the tests run, no more, no less."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import corpus
+
+    readme = (GUIDE.parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| pipeline class |"):]
+    table = table[:table.index("\n\n")]
+    listed = set(re.findall(r"`(\w+Pipeline)`", table))
+    assert listed == {entry.pipeline_class for entry in corpus.CORPUS.values()}
+
+
 def examples() -> dict[str, str]:
     """Every ``<!-- file: NAME -->`` code block of the guide: file name -> source."""
     blocks = re.findall(r"^<!-- file: ([\w.]+) -->\n```python\n(.*?)^```$", GUIDE.read_text(encoding="utf-8"),

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from inspector import terminal
 from inspector.errors import InspectorError
 from inspector.loading import SourceSpec, load
+from inspector.preset_files import materialize_preset
 from inspector.reports import csv_report, html_report, json_report
 
 TINY = Path(__file__).resolve().parents[1] / "inspector" / "presets" / "tiny-sd"
@@ -86,7 +87,7 @@ def fresh_model(scratch: Path) -> Path:
     folder = scratch / "model"
     if folder.exists():
         shutil.rmtree(folder)
-    shutil.copytree(TINY, folder)
+    materialize_preset(TINY, folder)  # with the shared vocabulary: a complete folder
     return folder
 
 

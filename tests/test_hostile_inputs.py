@@ -25,6 +25,7 @@ from inspector.errors import InspectorError, SourceError
 from inspector.host import Host
 from inspector.inspection import run_inspect
 from inspector.loading import SourceSpec
+from inspector.preset_files import materialize_preset
 from inspector.reports import csv_report, html_report, json_report
 from inspector.results import SCHEMA_VERSION, View
 
@@ -41,7 +42,7 @@ def one_line(err: str) -> bool:
 def configs(tmp_path) -> Path:
     """tiny-sd's configs (no weights) in a folder of the test's own."""
     folder = tmp_path / "model"
-    shutil.copytree(TINY, folder)
+    materialize_preset(TINY, folder)  # with the shared vocabulary: a complete folder
     return folder
 
 

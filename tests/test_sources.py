@@ -86,6 +86,10 @@ def test_single_file_checkpoint(host, presets, tmp_path, tiny_run, cli):
         ours, theirs = getattr(original, name).state_dict(), getattr(loaded.pipe, name).state_dict()
         assert ours.keys() == theirs.keys()
         assert all(torch.equal(ours[k], theirs[k]) for k in ours), name
+    # the tokenizer reads the preset's shared vocabulary (transformers builds an empty one without it)
+    prompt = "a photograph of an astronaut riding a horse"
+    assert len(loaded.pipe.tokenizer) == len(original.tokenizer) == 982
+    assert loaded.pipe.tokenizer(prompt).input_ids == original.tokenizer(prompt).input_ids
     assert summary(inspect_loaded(host, loaded, OPTIONS)) == summary(tiny_run)
     # the README's example with an output added: the run is written as JSON
     out = tmp_path / "out.json"
