@@ -87,6 +87,9 @@ def quiet_libraries() -> None:
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.disable_progress_bar()
+    # the environment variable counts only when diffusers is imported after it; a plugin or the
+    # caller may have imported it first ("modules that should be kept in float32" on every cast)
+    diffusers_logging.set_verbosity_error()
 
 
 def torch_dtype(name: str) -> Any:

@@ -10,6 +10,26 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def library_loggers_on_the_process_stderr():
+    """diffusers and transformers give their root logger a handler on whatever ``sys.stderr`` is
+    when they first log. Under ``capsys`` that is the test's capture, closed when the test ends:
+    every later message becomes "--- Logging error --- ValueError: I/O operation on closed file"
+    in some other test's stderr. Make the handlers now, on the process's own stderr."""
+    import logging
+    import sys
+
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.get_logger("diffusers")
+    transformers_logging.get_logger("transformers")
+    for name in ("diffusers", "transformers"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(sys.__stderr__)
+
+
 @pytest.fixture(scope="session")
 def host():
     from inspector.host import Host
