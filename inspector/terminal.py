@@ -58,6 +58,9 @@ def progress_bar(console: Any) -> Any:
 
     @contextlib.contextmanager
     def manager() -> Any:
+        if not console.is_terminal:  # through a pipe or into a file: no bar, and no blank line when it stops
+            yield lambda stage, fraction, detail: None
+            return
         with Progress(TextColumn("{task.description:<48}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                       TimeElapsedColumn(), console=console, transient=True) as progress:
             task = progress.add_task("loading", total=1.0)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -90,3 +91,17 @@ def test_installed_console_script_and_module_entry_point():
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: unknown model 'no-such-model': not a preset (")
         assert "sd21" in lines[0] and "tiny-flux" in lines[0]
+
+
+def test_a_profile_through_a_pipe_writes_nothing_but_results():
+    """A real process with stdout and stderr piped: the table on stdout, and stderr empty (no
+    progress bar's blank line, no profiler backend log lines, no library warnings)."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("KINETO_LOG_LEVEL", "LDM_INSPECTOR_DEBUG")}
+    done = subprocess.run([sys.executable, "-m", "inspector", "profile", "--steps", "2", "--repeats", "1",
+                           "--warmup", "0", "--e2e-repeats", "1", "--max-time", "0"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-1000:]
+    assert "unet" in done.stdout and "end to end" in done.stdout
