@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from .results import ComponentResult, LayerRecord, RunResult, View
 from .units import (UNSTABLE_LEGEND, UNSTABLE_MARK, human_bytes, human_count, human_flops, human_ms, human_pct,
-                    human_ratio, human_spread, human_timing, shape_text)
+                    human_ratio, human_spread, human_timing, numeric_columns, shape_text, view_cell)
 
 FORMATS = ("table", "plain", "markdown", "json")
 
@@ -209,19 +209,19 @@ def _shapes(shapes: list[list[int]]) -> str:
     return " ".join(shape_text(s) for s in shapes[:3]) + (" …" if len(shapes) > 3 else "")
 
 
-def view_block(view: View, max_rows: int = 40) -> Block:
+def view_block(view: View, max_rows: int = 40, *, units: bool = True) -> Block:
+    """A plugin's view as a table, numbers right-aligned; with ``units``, cells formatted by
+    :func:`inspector.units.view_cell` (in the unit the column name states)."""
     if view.kind == "note":
         return Line(f"{view.title}: {view.text}")
     if view.kind == "series":
         return Line(series_text(view))
-    grid = Grid(view.title, [(str(c), "left") for c in view.columns])
-    for row in view.rows[:max_rows]:
-        grid.add([_cell(c) for c in row])
-    if grid.rows:  # numbers right-aligned
-        for i in range(len(grid.columns)):
-            if all(isinstance(r[i], (int, float)) and not isinstance(r[i], bool)
-                   for r in view.rows[:max_rows] if i < len(r) and r[i] is not None):
-                grid.columns[i] = (grid.columns[i][0], "right")
+    rows = view.rows[:max_rows]
+    numeric = numeric_columns(view.columns, rows)
+    grid = Grid(view.title, [(str(c), "right" if numeric[i] else "left") for i, c in enumerate(view.columns)])
+    for row in rows:  # without units, the cells as they always were (the memory plan's own layout)
+        grid.add([view_cell(c, view.columns[i] if i < len(view.columns) else "") if units else _cell(c)
+                  for i, c in enumerate(row)])
     if len(view.rows) > max_rows:
         grid.caption.append(f"{len(view.rows) - max_rows} more rows in the JSON/CSV/HTML reports")
     return grid
@@ -260,7 +260,8 @@ def run_blocks(run: RunResult, *, layers: bool = False, depth: int = 2, details:
     if pipeline is not None:
         blocks.append(pipeline)
     blocks.extend(machine_lines(run))
-    blocks.extend(view_block(view) for view in run.views)  # about the whole pipeline (memory plan, fit verdict)
+    # about the whole pipeline (memory plan, fit verdict): their columns say their own units
+    blocks.extend(view_block(view, units=False) for view in run.views)
     if run.interrupted:
         blocks.append(Line("interrupted: the figures above are what was measured before Ctrl-C", "yellow"))
     for note in run.notes:
