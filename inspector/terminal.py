@@ -295,6 +295,9 @@ def comparison_blocks(comparison: Any) -> list[Block]:
         blocks.append(Line("NOT COMPARABLE for time and memory: " + "; ".join(comparison.problems), "bold red"))
     if comparison.differences:
         blocks.append(Line("differences: " + "; ".join(comparison.differences)))
+    for warning in comparison.warnings:
+        if not warning.startswith("no end-to-end table"):
+            blocks.append(Line(warning, "bold yellow"))
     blocks.append(Line(f"A = {a}, B = {b}; ratios are B / A"))
     grid = Grid("per component", [("component", "left"), ("quantity", "left"), ("A", "right"), ("B", "right"),
                                   ("B/A", "right")])
@@ -332,6 +335,7 @@ def comparison_blocks(comparison: Any) -> list[Block]:
             e2e.add([label, fmt(va), fmt(vb), _ratio(comparison.pipeline[f"{key}_ratio"])
                      + (f" {UNSTABLE_MARK}" if flag else "")])
         blocks.append(e2e)
+    blocks.extend(Line(w, "yellow") for w in comparison.warnings if w.startswith("no end-to-end table"))
     return blocks
 
 

@@ -192,3 +192,23 @@ def test_no_printed_line_ends_in_spaces(piped, columns, monkeypatch):
     padded = [line for line in text.splitlines() if line != line.rstrip()]
     assert padded == []
     assert run.model.source in text.splitlines()[0]  # the title is still there, first
+
+
+@pytest.mark.parametrize("partial", ["interrupted", "failed"])
+def test_compare_says_which_run_is_partial_and_why_a_table_is_missing(piped, partial):
+    _, _, path = piped
+    a = _with_pipeline(json_report.load(path), 400.0)
+    b = _with_pipeline(json_report.load(path), 300.0)
+    if partial == "interrupted":
+        b.interrupted, b.pipeline = True, None
+    else:
+        b.pipeline.error = "RuntimeError: out of memory"
+    out = io.StringIO()
+    render_comparison(compare(a, b, "a.json", "b.json"), out, fmt="plain")
+    lines = out.getvalue().splitlines()
+    warned = [line for line in lines if line.startswith("warning: b.json")]
+    assert len(warned) == 1 and not any(line.startswith("warning: a.json") for line in lines)
+    assert ("interrupted" in warned[0]) if partial == "interrupted" else ("out of memory" in warned[0])
+    missing = [line for line in lines if line.startswith("no end-to-end table")]
+    assert len(missing) == 1 and "b.json" in missing[0]
+    assert "per component" in lines and "end to end" not in lines
