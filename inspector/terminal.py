@@ -365,8 +365,10 @@ def emit(blocks: list[Block], fmt: str, file: TextIO | None = None) -> None:
         write = _plain if fmt == "plain" else _markdown
         out = []
         for i, block in enumerate(blocks):
-            if i:  # text lines stay together; tables stand apart
-                out.append("\n" if isinstance(block, Line) and isinstance(blocks[i - 1], Line) else "\n\n")
+            if i:  # plain text lines stay together; tables stand apart, and so does every Markdown
+                # line (a renderer would join lines one newline apart into one paragraph)
+                together = fmt == "plain" and isinstance(block, Line) and isinstance(blocks[i - 1], Line)
+                out.append("\n" if together else "\n\n")
             out.append(write(block))
         file.write("".join(out) + "\n")
     else:

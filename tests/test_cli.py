@@ -90,3 +90,17 @@ def test_installed_console_script_and_module_entry_point():
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: unknown model 'no-such-model': not a preset (")
         assert "sd21" in lines[0] and "tiny-flux" in lines[0]
+
+
+def test_meta_run_says_in_words_what_its_recording_skipped(cli, tmp_path):
+    """On meta weights the recording call cannot make an image: the note says what was skipped and
+    why, with the library's own message after a colon, not a bare exception."""
+    out = tmp_path / "meta.json"
+    result = cli("inspect", "--weights", "meta", "--json", str(out), "--format", "plain")
+    assert result.code == 0, result.err
+    note = next(n for n in json.loads(out.read_text())["notes"] if "recorded from" in n)
+    words, _, library = note.partition(": NotImplementedError")
+    assert library.startswith(": Cannot copy out of meta tensor")
+    assert "meta weights" in words and "skipped" in words and "hold no data" in words
+    assert "image post-processing" in words  # the steps and the VAE decode ran; what came after did not
+    assert f"note: {note}" in result.out

@@ -212,3 +212,19 @@ def test_compare_says_which_run_is_partial_and_why_a_table_is_missing(piped, par
     missing = [line for line in lines if line.startswith("no end-to-end table")]
     assert len(missing) == 1 and "b.json" in missing[0]
     assert "per component" in lines and "end to end" not in lines
+
+
+def test_markdown_text_lines_stay_apart_when_rendered(piped):
+    """Each `metrics:` or `note:` line is its own paragraph in a Markdown renderer, not one run-on."""
+    from markdown_it import MarkdownIt
+
+    run = json_report.load(SAVED_PROFILE)
+    out = io.StringIO()
+    render(run, out, fmt="markdown")
+    html = MarkdownIt().render(out.getvalue())
+    paragraphs = re.findall(r"<p>(.*?)</p>", html, flags=re.S)
+    metrics = [c.name for c in run.components if c.metrics]
+    assert len(metrics) >= 2
+    for name in metrics:
+        assert sum(p.startswith(f"{name} metrics:") and p.count(" metrics:") == 1 for p in paragraphs) == 1, name
+    assert all("\n" not in p for p in paragraphs if " metrics:" in p or p.startswith("note:"))
