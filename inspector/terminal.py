@@ -316,14 +316,15 @@ def comparison_blocks(comparison: Any) -> list[Block]:
     blocks.append(grid)
     if comparison.blocks:
         blocks_grid = Grid("per block", [("block", "left"), ("params A", "right"), ("params B", "right"),
-                                         ("B/A", "right"), ("FLOPs A", "right"), ("FLOPs B", "right"),
-                                         ("B/A", "right")])
+                                         ("params B/A", "right"), ("FLOPs A", "right"), ("FLOPs B", "right"),
+                                         ("FLOPs B/A", "right")])
         for row in comparison.blocks:
             label = row["block"] if len({r["component"] for r in comparison.blocks}) == 1 else \
                 f"{row['component']}.{row['block']}"
             blocks_grid.add([label, human_count(row["parameters_a"]), human_count(row["parameters_b"]),
                              _ratio(row["parameters_ratio"]), human_flops(row["flops_a"]),
                              human_flops(row["flops_b"]), _ratio(row["flops_ratio"])])
+        blocks_grid.optional = [3, 1, 2]  # on a narrow terminal the FLOPs stay, the parameters go
         blocks.append(blocks_grid)
     if comparison.pipeline:
         e2e = Grid("end to end", [("quantity", "left"), ("A", "right"), ("B", "right"), ("B/A", "right")])
