@@ -83,6 +83,8 @@ def pipeline_notes(pipe: Any, components: list[ComponentResult], recording: Any 
     if recording is not None:
         if recording.error and not recording.calls:
             notes.append(f"inputs synthesized: the recording call of {name} failed ({recording.error})")
+        elif recording.error and _on_meta(pipe):
+            notes.append(_meta_stop(name, recording))
         elif recording.error:
             notes.append(f"inputs recorded from {name}'s own call, which stopped after {recording.steps} step(s): "
                          f"{recording.error}")
@@ -95,6 +97,25 @@ def pipeline_notes(pipe: Any, components: list[ComponentResult], recording: Any 
                 notes.append(f"{comp.name}: plugin {error.get('plugin')} failed in {error.get('hook')} "
                              f"({error.get('error')}); the generic report was used")
     return notes
+
+
+def _on_meta(pipe: Any) -> bool:
+    from .recording import _on_meta as on_meta
+
+    try:
+        return on_meta(pipe)
+    except Exception:  # noqa: BLE001 - a pipeline without components is not on meta
+        return False
+
+
+def _meta_stop(name: str, recording: Any) -> str:
+    """Where a recording call on meta weights stopped, in words: what ran, what was skipped and why,
+    then the library's own message. The call always stops where it first needs real values."""
+    decoded = any(key[0] == "vae" and key[1] == "decode" for key in recording.counts)
+    ran = f"{recording.steps} denoising step(s)" + (" and the VAE decode" if decoded else "")
+    skipped = "the image post-processing" if decoded else "the rest of the call"
+    return (f"inputs recorded from {name}'s own call on meta weights: it ran {ran}; {skipped} was skipped, "
+            f"because it needs real values and meta tensors hold no data: {recording.error}")
 
 
 def components_of(pipe: Any) -> Iterator[Component]:

@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .results import ComponentResult, LayerRecord, RunResult, View
 from .units import (UNSTABLE_LEGEND, UNSTABLE_MARK, human_bytes, human_count, human_flops, human_ms, human_pct,
-                    human_ratio, human_spread, human_timing, shape_text)
+                    human_ratio, human_spread, human_timing, numeric_columns, shape_text, view_cell)
 
 FORMATS = ("table", "plain", "markdown", "json")
+
+#: the footnote under a table that left columns out to fit the terminal
+LEFT_OUT = "left out to fit {width} columns: {names}"
 
 
 @dataclass
@@ -35,6 +39,8 @@ class Grid:
     dim: list[bool] = field(default_factory=list)
     total: list[str] | None = None
     caption: list[str] = field(default_factory=list)
+    #: column indices a narrow terminal may leave out, least important first
+    optional: list[int] = field(default_factory=list)
 
     def add(self, cells: list[Any], dim: bool = False) -> None:
         self.rows.append(["" if c is None else str(c) for c in cells])
@@ -110,6 +116,8 @@ def summary_grid(run: RunResult) -> Grid:
     grid.total += (["", "", ""] if profiled else [""]) + [""]
     if profiled and any(c.timing is not None and c.timing.unstable for c in run.components):
         grid.caption.append(UNSTABLE_LEGEND)
+    # on a narrow terminal: the timed call's FLOPs, the class, the share and the static figures go first
+    grid.optional = [6, 1, 3, 4, 5] if profiled else [6, 1, 3]
     if flops:
         grid.caption.append("FLOPs: one example call of each component (the UNet: one denoising step); "
                             "the total adds those calls")
@@ -186,6 +194,7 @@ def layer_grid(comp: ComponentResult, depth: int) -> Grid:
                   _shapes(layer.input_shapes)], dim=not layer.calls and not layer.flops)
     grid.total = ["total", comp.class_name, human_count(total_params), "100.0%" if total_params else "-",
                   human_flops(comp.flops), "100.0%" if comp.flops else "-", "", ""]
+    grid.optional = [7, 3, 5, 6]  # input shapes, the two shares, output shapes
     return grid
 
 
@@ -203,19 +212,19 @@ def _shapes(shapes: list[list[int]]) -> str:
     return " ".join(shape_text(s) for s in shapes[:3]) + (" …" if len(shapes) > 3 else "")
 
 
-def view_block(view: View, max_rows: int = 40) -> Block:
+def view_block(view: View, max_rows: int = 40, *, units: bool = True) -> Block:
+    """A plugin's view as a table, numbers right-aligned; with ``units``, cells formatted by
+    :func:`inspector.units.view_cell` (in the unit the column name states)."""
     if view.kind == "note":
         return Line(f"{view.title}: {view.text}")
     if view.kind == "series":
         return Line(series_text(view))
-    grid = Grid(view.title, [(str(c), "left") for c in view.columns])
-    for row in view.rows[:max_rows]:
-        grid.add([_cell(c) for c in row])
-    if grid.rows:  # numbers right-aligned
-        for i in range(len(grid.columns)):
-            if all(isinstance(r[i], (int, float)) and not isinstance(r[i], bool)
-                   for r in view.rows[:max_rows] if i < len(r) and r[i] is not None):
-                grid.columns[i] = (grid.columns[i][0], "right")
+    rows = view.rows[:max_rows]
+    numeric = numeric_columns(view.columns, rows)
+    grid = Grid(view.title, [(str(c), "right" if numeric[i] else "left") for i, c in enumerate(view.columns)])
+    for row in rows:  # without units, the cells as they always were (the memory plan's own layout)
+        grid.add([view_cell(c, view.columns[i] if i < len(view.columns) else "") if units else _cell(c)
+                  for i, c in enumerate(row)])
     if len(view.rows) > max_rows:
         grid.caption.append(f"{len(view.rows) - max_rows} more rows in the JSON/CSV/HTML reports")
     return grid
@@ -254,7 +263,8 @@ def run_blocks(run: RunResult, *, layers: bool = False, depth: int = 2, details:
     if pipeline is not None:
         blocks.append(pipeline)
     blocks.extend(machine_lines(run))
-    blocks.extend(view_block(view) for view in run.views)  # about the whole pipeline (memory plan, fit verdict)
+    # about the whole pipeline (memory plan, fit verdict): their columns say their own units
+    blocks.extend(view_block(view, units=False) for view in run.views)
     if run.interrupted:
         blocks.append(Line("interrupted: the figures above are what was measured before Ctrl-C", "yellow"))
     for note in run.notes:
@@ -288,6 +298,9 @@ def comparison_blocks(comparison: Any) -> list[Block]:
         blocks.append(Line("NOT COMPARABLE for time and memory: " + "; ".join(comparison.problems), "bold red"))
     if comparison.differences:
         blocks.append(Line("differences: " + "; ".join(comparison.differences)))
+    for warning in comparison.warnings:
+        if not warning.startswith("no end-to-end table"):
+            blocks.append(Line(warning, "bold yellow"))
     blocks.append(Line(f"A = {a}, B = {b}; ratios are B / A"))
     grid = Grid("per component", [("component", "left"), ("quantity", "left"), ("A", "right"), ("B", "right"),
                                   ("B/A", "right")])
@@ -306,14 +319,15 @@ def comparison_blocks(comparison: Any) -> list[Block]:
     blocks.append(grid)
     if comparison.blocks:
         blocks_grid = Grid("per block", [("block", "left"), ("params A", "right"), ("params B", "right"),
-                                         ("B/A", "right"), ("FLOPs A", "right"), ("FLOPs B", "right"),
-                                         ("B/A", "right")])
+                                         ("params B/A", "right"), ("FLOPs A", "right"), ("FLOPs B", "right"),
+                                         ("FLOPs B/A", "right")])
         for row in comparison.blocks:
             label = row["block"] if len({r["component"] for r in comparison.blocks}) == 1 else \
                 f"{row['component']}.{row['block']}"
             blocks_grid.add([label, human_count(row["parameters_a"]), human_count(row["parameters_b"]),
                              _ratio(row["parameters_ratio"]), human_flops(row["flops_a"]),
                              human_flops(row["flops_b"]), _ratio(row["flops_ratio"])])
+        blocks_grid.optional = [3, 1, 2]  # on a narrow terminal the FLOPs stay, the parameters go
         blocks.append(blocks_grid)
     if comparison.pipeline:
         e2e = Grid("end to end", [("quantity", "left"), ("A", "right"), ("B", "right"), ("B/A", "right")])
@@ -325,6 +339,7 @@ def comparison_blocks(comparison: Any) -> list[Block]:
             e2e.add([label, fmt(va), fmt(vb), _ratio(comparison.pipeline[f"{key}_ratio"])
                      + (f" {UNSTABLE_MARK}" if flag else "")])
         blocks.append(e2e)
+    blocks.extend(Line(w, "yellow") for w in comparison.warnings if w.startswith("no end-to-end table"))
     return blocks
 
 
@@ -354,14 +369,31 @@ def emit(blocks: list[Block], fmt: str, file: TextIO | None = None) -> None:
         write = _plain if fmt == "plain" else _markdown
         out = []
         for i, block in enumerate(blocks):
-            if i:  # text lines stay together; tables stand apart
-                out.append("\n" if isinstance(block, Line) and isinstance(blocks[i - 1], Line) else "\n\n")
+            if i:  # plain text lines stay together; tables stand apart, and so does every Markdown
+                # line (a renderer would join lines one newline apart into one paragraph)
+                together = fmt == "plain" and isinstance(block, Line) and isinstance(blocks[i - 1], Line)
+                out.append("\n" if together else "\n\n")
             out.append(write(block))
         file.write("".join(out) + "\n")
     else:
         console = make_console(file)
         for block in blocks:
-            console.print(_rich(block))
+            _print(console, block)
+
+
+#: what follows the last visible character of a line: spaces and colour codes
+_TAIL = re.compile(r"(?:[ \t]|\x1b\[[0-9;]*m)+$")
+
+
+def _print(console: Any, block: Block) -> None:
+    """Print ``block`` fitted to the console's width, with no trailing spaces on any line (rich pads
+    titles and text to the table or console width; a pipe or a copy-paste gets those spaces)."""
+    with console.capture() as capture:
+        console.print(_rich(block, console.width))
+    lines = capture.get().split("\n")
+    console.file.write("\n".join(_TAIL.sub(lambda m: "".join(re.findall(r"\x1b\[[0-9;]*m", m.group())), line)
+                                 for line in lines))
+    console.file.flush()
 
 
 def make_console(file: TextIO | None = None) -> Any:
@@ -377,25 +409,128 @@ def make_console(file: TextIO | None = None) -> Any:
                    color_system=None, emoji=False)
 
 
-def _rich(block: Block) -> Any:
+def _rich(block: Block, width: int | None = None) -> Any:
+    """``block`` as a rich renderable. With ``width``, a table that does not fit keeps every number
+    and word whole: it wraps text columns between words, then leaves out its ``optional`` columns
+    (named in a footnote), and stacks its rows as ``column: value`` lines if even that is too wide."""
+    from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
     if isinstance(block, Line):
         return Text(block.text, style=block.style or "")
-    table = Table(title=block.title, title_justify="left", show_footer=False)
-    for name, justify in block.columns:
-        table.add_column(name, justify=justify, overflow="fold")
-    for cells, dim in zip(block.rows, block.dim):
-        table.add_row(*cells, style="dim" if dim else None)
-    if block.total is not None:
-        table.add_section()
-        table.add_row(*block.total, style="bold")
-    if block.caption:  # under the table, not squeezed into its width
-        from rich.console import Group
+    fit = _fit(block, width) if width else (list(range(len(block.columns))), None, [])
+    parts: list[Any] = [Text(block.title, style="italic")] if block.title else []
+    caption = list(block.caption)
+    if fit is None:
+        parts += _stacked(block)
+    else:
+        kept, widths, left_out = fit
+        table = Table(show_footer=False)
+        for n, i in enumerate(kept):
+            name, justify = block.columns[i]
+            # a width no narrower than a number's cell: headers wrap between words, numbers never
+            table.add_column(name, justify=justify, overflow="fold", width=widths[n] if widths else None)
+        wrap = [widths[n] if widths and not _whole(block, i) else None for n, i in enumerate(kept)]
+        for cells, dim in zip(block.rows, block.dim):
+            table.add_row(*_pick(cells, kept, wrap), style="dim" if dim else None)
+        if block.total is not None:
+            table.add_section()
+            table.add_row(*_pick(block.total, kept, wrap), style="bold")
+        parts.append(table)
+        if left_out:
+            caption.insert(0, LEFT_OUT.format(width=width, names="; ".join(left_out)))
+    if caption:  # under the table, not squeezed into its width
+        parts.append(Text("\n".join(caption)))
+    return Group(*parts)
 
-        return Group(table, Text("\n".join(block.caption)))
-    return table
+
+def _pick(cells: list[str], kept: list[int], wrap: list[int | None]) -> list[str]:
+    picked = [cells[i] if i < len(cells) else "" for i in kept]
+    return [_wrap(cell, width) if width else cell for cell, width in zip(picked, wrap)]
+
+
+#: what wraps as one word: a shape such as ``(2, 4, 16, 16)`` stays on one line
+_WORD = re.compile(r"\([^()\n]*\)|\S+")
+
+
+def _wrap(text: str, width: int) -> str:
+    """``text`` broken between words (see :data:`_WORD`) into lines of at most ``width``."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in _WORD.findall(paragraph):
+            if line and len(line) + 1 + len(word) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _whole(grid: Grid, i: int) -> bool:
+    """The first column (the row's name) and numbers (right-aligned) are never wrapped."""
+    return i == 0 or grid.columns[i][1] == "right"
+
+
+def _span(text: str) -> int:
+    return max((len(line) for line in text.split("\n")), default=0)
+
+
+def _longest_word(text: str) -> int:
+    return max((len(word) for word in _WORD.findall(text)), default=0)
+
+
+def _fit(grid: Grid, width: int) -> tuple[list[int], list[int] | None, list[str]] | None:
+    """(columns kept, their widths or None for natural widths, names left out), or None when only a
+    stacked layout fits. A table is its columns plus 3 characters each (padding, rule) plus 1."""
+    rows = _all_rows(grid)
+    n = len(grid.columns)
+    natural, least = [], []
+    for i, (name, _) in enumerate(grid.columns):
+        cells = [r[i] for r in rows if i < len(r)]
+        natural.append(max([_span(name)] + [_span(c) for c in cells]))
+        least.append(max([_longest_word(name)] + [_span(c) if _whole(grid, i) else _longest_word(c)
+                                                  for c in cells]))
+    kept = list(range(n))
+
+    def room(widths: list[int]) -> int:
+        return width - (3 * len(kept) + 1) - sum(widths[i] for i in kept)
+
+    if room(natural) >= 0:
+        return kept, None, []
+    left_out: list[str] = []
+    for i in grid.optional:
+        if room(least) >= 0:
+            break
+        if i in kept and len(kept) > 1:
+            kept.remove(i)
+            name = grid.columns[i][0]  # a bare "%" says of what: the column before it
+            left_out.append(f"% of {grid.columns[i - 1][0]}" if name == "%" and i else name)
+    if room(least) < 0:
+        return None
+    if room(natural) >= 0:
+        return kept, [natural[i] for i in kept], left_out
+    spare, gaps = room(least), [natural[i] - least[i] for i in kept]
+    widths = [least[i] + (spare * gap // sum(gaps) if sum(gaps) else 0) for i, gap in zip(kept, gaps)]
+    return kept, widths, left_out
+
+
+def _stacked(grid: Grid) -> list[Any]:
+    """One row after another as ``column: value`` lines under the row's name: fits any width."""
+    from rich.text import Text
+
+    names = [name for name, _ in grid.columns]
+    rows = list(zip(grid.rows, grid.dim)) + ([(grid.total, False)] if grid.total is not None else [])
+    out = []
+    for cells, dim in rows:
+        text = Text(cells[0] if cells and cells[0].strip() else "-", style="bold dim" if dim else "bold")
+        for name, cell in zip(names[1:], cells[1:]):
+            if cell.strip():
+                text.append(f"\n  {name}: {cell}", style="dim" if dim else "")
+        out.append(text)
+    return out
 
 
 def _all_rows(grid: Grid) -> list[list[str]]:

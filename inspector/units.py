@@ -99,3 +99,60 @@ def human_timing(timing: Any) -> str:
 
 def shape_text(shape: list[int]) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def _unit_of(column: str) -> str | None:
+    """The unit a plugin's column name states: ``self_cpu_ms``, ``time_ms_median`` -> ms; ``flops``,
+    ``decode_flops`` -> FLOP; ``share`` -> a fraction; ``share_pct`` -> a percentage; ``*_bytes*`` -> bytes.
+    A rate such as ``gflops_per_s`` names no unit here: it stays a plain number."""
+    words = [w for w in str(column).lower().replace(" ", "_").split("_") if w]
+    if "per" in words:
+        return None
+    if "ms" in words:
+        return "ms"
+    if "flops" in words:
+        return "FLOP"
+    if "bytes" in words:
+        return "bytes"
+    if words and words[-1] == "pct":
+        return "%"
+    if words and words[-1] in ("share", "fraction"):
+        return "fraction"
+    return None
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def view_cell(value: Any, column: str = "", *, units: bool = True) -> str:
+    """A cell of a plugin's table view, as every front end shows it: counts with separators, other
+    numbers to 6 significant digits, or in the unit the column's name states (see :func:`_unit_of`);
+    ``True``/``False`` as yes/no. Formats only: the value is never recomputed."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if not is_number(value):
+        return str(value)
+    unit = _unit_of(column) if units else None
+    if unit == "ms":
+        return human_ms(value)
+    if unit == "FLOP":
+        return human_flops(value)
+    if unit == "bytes":
+        return human_bytes(value)
+    if unit == "%":
+        return f"{value:.1f}%"
+    if unit == "fraction":
+        return human_pct(value)
+    return human_count(value) if isinstance(value, int) else f"{value:.6g}"
+
+
+def numeric_columns(columns: list[Any], rows: list[list[Any]]) -> list[bool]:
+    """Which columns hold only numbers (missing cells aside): those are right-aligned."""
+    flags = []
+    for i in range(len(columns)):
+        cells = [r[i] for r in rows if i < len(r) and r[i] is not None]
+        flags.append(bool(cells) and all(is_number(c) for c in cells))
+    return flags

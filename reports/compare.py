@@ -26,6 +26,9 @@ class Comparison:
     components: list[dict[str, Any]] = field(default_factory=list)
     blocks: list[dict[str, Any]] = field(default_factory=list)
     pipeline: dict[str, Any] | None = None
+    #: one line per run that is partial (interrupted, or its end-to-end call failed), and why a
+    #: table is missing
+    warnings: list[str] = field(default_factory=list)
 
 
 def ratio(a: Any, b: Any) -> float | None:
@@ -81,7 +84,13 @@ def compare(a: RunResult, b: RunResult, a_label: str = "A", b_label: str = "B") 
                 block.update(_pair("parameters", la.parameters, lb.parameters if lb else None))
                 block.update(_pair("flops", la.flops, lb.flops if lb else None))
                 comparison.blocks.append(block)
-    if a.pipeline and b.pipeline:
+    for label, run in ((a_label, a), (b_label, b)):
+        comparison.warnings.extend(_partial(label, run))
+    missing = {label: _no_end_to_end(run) for label, run in ((a_label, a), (b_label, b))}
+    if any(missing.values()) and (a.profile is not None or b.profile is not None):
+        comparison.warnings.append("no end-to-end table: " + "; ".join(
+            f"{label} {reason}" for label, reason in missing.items() if reason))
+    if not any(missing.values()) and a.pipeline and b.pipeline:
         pa, pb = a.pipeline, b.pipeline
         comparison.pipeline = {
             **_pair("total_ms", pa.total, pb.total),
@@ -100,6 +109,28 @@ def compare(a: RunResult, b: RunResult, a_label: str = "A", b_label: str = "B") 
             comparison.pipeline[f"{key}_unstable"] = any(n in (pa.unstable or []) or n in (pb.unstable or [])
                                                          for n in names)
     return comparison
+
+
+def _partial(label: str, run: RunResult) -> list[str]:
+    """A warning for a run whose figures are not all there."""
+    out = []
+    if run.interrupted:
+        out.append(f"warning: {label} is partial: interrupted before it finished")
+    if run.pipeline is not None and run.pipeline.error:
+        out.append(f"warning: {label} is partial: its end-to-end call failed: {run.pipeline.error}")
+    return out
+
+
+def _no_end_to_end(run: RunResult) -> str | None:
+    """Why ``run`` has no end-to-end figures to compare, or None when it has them."""
+    if run.profile is None:
+        return f"is an {run.command or 'inspect'} run (no end-to-end call)"
+    if run.pipeline is None:
+        return ("was interrupted before its end-to-end call" if run.interrupted
+                else "was profiled without the end-to-end call (--no-end-to-end)")
+    if run.pipeline.error:
+        return "has no end-to-end figures (the call failed)"
+    return None
 
 
 def _get(comp: Any, attr: str, key: str) -> Any:

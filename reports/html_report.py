@@ -25,7 +25,7 @@ from inspector.blocks import top_level_blocks
 from inspector.files import atomic_path
 from inspector.results import RunResult, timed_call
 from inspector.units import (UNSTABLE_LEGEND, UNSTABLE_MARK, human_bytes, human_count, human_flops, human_ms,
-                             human_rate, human_ratio, human_spread)
+                             human_rate, human_ratio, human_spread, numeric_columns, view_cell)
 
 
 def script_json(data: Any) -> Markup:
@@ -68,6 +68,9 @@ def environment() -> Any:
     env.globals["UNSTABLE_LEGEND"] = UNSTABLE_LEGEND
     env.filters["pct"] = lambda v: "-" if v is None else f"{100 * v:.1f}%"
     env.filters["scalar"] = _scalar
+    env.filters["view_cell"] = _view_cell
+    env.globals["numeric_columns"] = lambda columns, rows: numeric_columns(columns, rows) + [False] * max(
+        0, max((len(r) for r in rows), default=0) - len(columns))
     return env
 
 
@@ -80,6 +83,11 @@ def _scalar(v: Any) -> str:
         text = json.dumps(v, ensure_ascii=False)
         return text if len(text) <= 300 else text[:300] + "…"
     return "" if v is None else str(v)
+
+
+def _view_cell(v: Any, column: str) -> str:
+    """A plugin view's cell as the terminal shows it (lists and dicts as short JSON)."""
+    return _scalar(v) if isinstance(v, (list, dict)) else view_cell(v, column)
 
 
 #: (unit, divisor) ladders for chart axes: one unit per chart, chosen from its largest value

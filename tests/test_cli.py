@@ -105,3 +105,17 @@ def test_a_profile_through_a_pipe_writes_nothing_but_results():
                           capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0 and done.stderr == "", done.stderr[-1000:]
     assert "unet" in done.stdout and "end to end" in done.stdout
+
+
+def test_meta_run_says_in_words_what_its_recording_skipped(cli, tmp_path):
+    """On meta weights the recording call cannot make an image: the note says what was skipped and
+    why, with the library's own message after a colon, not a bare exception."""
+    out = tmp_path / "meta.json"
+    result = cli("inspect", "--weights", "meta", "--json", str(out), "--format", "plain")
+    assert result.code == 0, result.err
+    note = next(n for n in json.loads(out.read_text())["notes"] if "recorded from" in n)
+    words, _, library = note.partition(": NotImplementedError")
+    assert library.startswith(": Cannot copy out of meta tensor")
+    assert "meta weights" in words and "skipped" in words and "hold no data" in words
+    assert "image post-processing" in words  # the steps and the VAE decode ran; what came after did not
+    assert f"note: {note}" in result.out

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -314,3 +315,81 @@ def test_charts_do_not_overlap_at_two_widths(hostile_run, tmp_path, width):
     assert report.errors == [] and report.charts == report.charts_rendered >= 8
     assert report.extra["problems"] == []
     assert shot.stat().st_size > 10_000
+
+
+#: every element wider than the window, for the failure message
+WIDE_SCRIPT = r"""() => {
+  const w = window.innerWidth;
+  const wide = [...document.querySelectorAll('body *')].filter(el => el.getBoundingClientRect().right > w + 1)
+    .filter(el => !el.closest('.scroll'))
+    .map(el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className && el.className.baseVal === undefined ? '.' + el.className : '') + ' ' + Math.round(el.getBoundingClientRect().right));
+  return {scroll: document.scrollingElement.scrollWidth, window: w, wide: wide.slice(0, 10)};
+}"""
+
+
+@needs_browser
+@pytest.mark.parametrize("width", [1280, 800])
+def test_the_page_never_scrolls_sideways(hostile_run, tmp_path, width):
+    """Wide tables scroll inside their own box; the page itself fits the window."""
+    path = tmp_path / "report.html"
+    html_report.write(hostile_run, path)
+    shot = tmp_path / f"page-{width}.png"
+    report = open_page(path, shot, tmp_path / "profile", script=lambda page: page.evaluate(WIDE_SCRIPT),
+                       width=width, height=900)
+    assert report.errors == []
+    assert report.extra["scroll"] <= width, report.extra["wide"]
+    assert report.extra["wide"] == []
+
+
+class ViewTables(HTMLParser):
+    """Each plugin view table of a page: its header cells and rows as (text, right-aligned) pairs."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: list[dict] = []
+        self._cell: list | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self.tables.append({"head": [], "rows": []})
+        elif tag == "tr" and self.tables:
+            self.tables[-1]["rows"].append([])
+        elif tag in ("td", "th") and self.tables:
+            self._cell = [tag, "", "num" in (attrs.get("class") or "").split()]
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell[1] += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            kind, text, right = self._cell
+            if kind == "th":
+                self.tables[-1]["head"].append((text.strip(), right))
+            else:
+                self.tables[-1]["rows"][-1].append((text.strip(), right))
+            self._cell = None
+
+
+def test_view_tables_format_numbers_as_the_terminal_does(hostile_run):
+    """The operator table: times in ms/µs/s, the share as a percentage, FLOPs with SI units, counts
+    with separators, every number right-aligned: the same text the terminal prints."""
+    from inspector.terminal import view_block
+
+    parser = ViewTables()
+    parser.feed(html_report.render(hostile_run))
+    view = next(v for c in hostile_run.components for v in c.views
+                if v.title.startswith("Top operators") and any(r[4] for r in v.rows))
+    table = next(t for t in parser.tables if [h for h, _ in t["head"]] == view.columns
+                 and [c for c, _ in t["rows"][1]][0] == view.rows[0][0])
+    rows = [r for r in table["rows"] if r]
+    terminal = view_block(view)
+    assert [[c for c, _ in r] for r in rows[:len(terminal.rows)]] == terminal.rows
+    ms, share, flops = (view.columns.index(n) for n in ("self_cpu_ms", "share", "flops"))
+    first = rows[0]
+    assert re.fullmatch(r"[\d.,]+ (ms|µs|s)", first[ms][0]) and first[share][0].endswith("%")
+    assert any(re.fullmatch(r"[\d.]+ [kMGT]?FLOP", r[flops][0]) for r in rows)
+    for i, (name, right) in enumerate(table["head"]):
+        assert right == (name != "operator") and all(r[i][1] == right for r in rows), name
+    assert [a for _, a in terminal.columns] == ["left"] + ["right"] * 4

@@ -123,3 +123,108 @@ def test_compare_fits_100_columns_with_components_blocks_and_end_to_end(piped, f
     assert "0.750" in total_row and "!" in total_row  # B/A of the totals, flagged: B's total is unstable
     unet_time = [line for line in text.splitlines() if " time " in line]
     assert any("!" in line for line in unet_time)
+
+
+SAVED_PROFILE = os.path.join(os.path.dirname(__file__), "data", "tiny-profile.json")
+_BOX = "│┃━─┏┓┗┛┡┩╇┳┻┼├┤└┘┌┐╋┯┷╈╉╊┠┨┢┪┣┫┬┴═║╔╗╚╝"
+
+
+def _tokens(text: str) -> set[str]:
+    """Words as a reader sees them: split on spaces and box drawing, trailing punctuation dropped."""
+    return {t.rstrip(",;:") for t in re.split(f"[\\s{_BOX}]+", text)} - {""}
+
+
+def _json_ints(value, found=None):
+    found = set() if found is None else found
+    if isinstance(value, bool):
+        return found
+    if isinstance(value, int):
+        found.add(value)
+    elif isinstance(value, float) and value.is_integer():
+        found.add(int(value))
+    elif isinstance(value, dict):
+        for v in value.values():
+            _json_ints(v, found)
+    elif isinstance(value, list):
+        for v in value:
+            _json_ints(v, found)
+    return found
+
+
+def _table(run, monkeypatch, columns, **kwargs) -> str:
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", str(columns))
+    out = io.StringIO()
+    render(run, out, fmt="table", **kwargs)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("width", [80, 120])
+@pytest.mark.parametrize("source", ["inspect", "profile"])
+def test_a_narrow_terminal_never_splits_a_number_or_a_word(piped, source, width, monkeypatch):
+    """At a set width every line fits, and every word and number is one a wide render has whole:
+    a table too wide leaves columns out (said in a footnote) or stacks its rows, never `1,427,0`/`12`."""
+    path = piped[2] if source == "inspect" else SAVED_PROFILE
+    run = json_report.load(path)
+    kwargs = dict(layers=True, depth=2, details=True)
+    wide = _table(run, monkeypatch, None, **kwargs)
+    narrow = _table(run, monkeypatch, width, **kwargs)
+    assert max(len(line) for line in narrow.splitlines()) <= width
+    from inspector.terminal import LEFT_OUT
+
+    allowed = _tokens(wide) | _tokens(LEFT_OUT.format(width=width, names=""))
+    assert sorted(_tokens(narrow) - allowed) == []
+    data = json.loads(open(path).read())
+    ints = _json_ints(data) | {sum(c["parameters"]["total"] for c in data["components"] if c["parameters"])}
+    for count in re.findall(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d.,])", narrow):
+        assert int(count.replace(",", "")) in ints, count
+    # the most important columns survive: parameters always, time in a profile
+    assert "parameters" in narrow and ("time" in narrow if source == "profile" else True)
+
+
+@pytest.mark.parametrize("columns", [None, 80])
+def test_no_printed_line_ends_in_spaces(piped, columns, monkeypatch):
+    """rich pads titles and text to the table or console width; a pipe or a copy gets none of it."""
+    run = json_report.load(SAVED_PROFILE)
+    text = _table(run, monkeypatch, columns, layers=True, depth=2, details=True)
+    padded = [line for line in text.splitlines() if line != line.rstrip()]
+    assert padded == []
+    assert run.model.source in text.splitlines()[0]  # the title is still there, first
+
+
+@pytest.mark.parametrize("partial", ["interrupted", "failed"])
+def test_compare_says_which_run_is_partial_and_why_a_table_is_missing(piped, partial):
+    _, _, path = piped
+    a = _with_pipeline(json_report.load(path), 400.0)
+    b = _with_pipeline(json_report.load(path), 300.0)
+    if partial == "interrupted":
+        b.interrupted, b.pipeline = True, None
+    else:
+        b.pipeline.error = "RuntimeError: out of memory"
+    out = io.StringIO()
+    render_comparison(compare(a, b, "a.json", "b.json"), out, fmt="plain")
+    lines = out.getvalue().splitlines()
+    warned = [line for line in lines if line.startswith("warning: b.json")]
+    assert len(warned) == 1 and not any(line.startswith("warning: a.json") for line in lines)
+    assert ("interrupted" in warned[0]) if partial == "interrupted" else ("out of memory" in warned[0])
+    missing = [line for line in lines if line.startswith("no end-to-end table")]
+    assert len(missing) == 1 and "b.json" in missing[0]
+    assert "per component" in lines and "end to end" not in lines
+
+
+def test_markdown_text_lines_stay_apart_when_rendered(piped):
+    """Each `metrics:` or `note:` line is its own paragraph in a Markdown renderer, not one run-on."""
+    from markdown_it import MarkdownIt
+
+    run = json_report.load(SAVED_PROFILE)
+    out = io.StringIO()
+    render(run, out, fmt="markdown")
+    html = MarkdownIt().render(out.getvalue())
+    paragraphs = re.findall(r"<p>(.*?)</p>", html, flags=re.S)
+    metrics = [c.name for c in run.components if c.metrics]
+    assert len(metrics) >= 2
+    for name in metrics:
+        assert sum(p.startswith(f"{name} metrics:") and p.count(" metrics:") == 1 for p in paragraphs) == 1, name
+    assert all("\n" not in p for p in paragraphs if " metrics:" in p or p.startswith("note:"))
