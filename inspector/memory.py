@@ -344,27 +344,24 @@ def plan_views(plan: MemoryPlan) -> list[View]:
     """The plan as tables every front end renders (terminal, HTML, CSV, TUI)."""
     from .units import human_bytes
 
+    # byte columns hold exact integers (JSON, CSV); front ends show them in binary units
     views = [View(
         title="Predicted memory by component",
-        columns=["component", "call", "weights_bytes", "activations_bytes", "peak_bytes", "largest_module_bytes",
-                 "peak"],
-        rows=[[m.component, m.call, m.weights, m.activations, m.peak, m.largest_module, human_bytes(m.peak)]
-              for m in plan.components])]
+        columns=["component", "call", "weights_bytes", "activations_bytes", "peak_bytes", "largest_module_bytes"],
+        rows=[[m.component, m.call, m.weights, m.activations, m.peak, m.largest_module] for m in plan.components])]
     views.append(View(
         title="Predicted peak memory by placement",
         columns=["placement", "vae decode", "peak_bytes", "weights_on_device_bytes", "activations_bytes",
-                 "peak reached in", "peak"],
-        rows=[[p.mode, p.vae, p.peak, p.weights_on_device, p.activations, p.bottleneck, human_bytes(p.peak)]
-              for p in plan.placements]))
+                 "peak reached in"],
+        rows=[[p.mode, p.vae, p.peak, p.weights_on_device, p.activations, p.bottleneck] for p in plan.placements]))
     notes = [f"{plan.method}, {plan.dtype}, attention {plan.attention}; tensors carried between components "
              f"{human_bytes(plan.carried)}"] + plan.notes
     if plan.verdicts:
         views.append(View(
             title=f"Will it fit: {plan.target}",
             columns=["placement", "vae decode", "verdict", "peak_bytes", "usable_bytes", "headroom_bytes",
-                     "largest batch", "largest square size", "peak", "headroom"],
-            rows=[[v.mode, v.vae, v.verdict, v.peak, v.usable, v.headroom, v.max_batch, v.max_size,
-                   human_bytes(v.peak), human_bytes(v.headroom) if v.headroom >= 0 else "-" + human_bytes(-v.headroom)]
+                     "largest batch", "largest square size"],
+            rows=[[v.mode, v.vae, v.verdict, v.peak, v.usable, v.headroom, v.max_batch, v.max_size]
                   for v in plan.verdicts]))
         notes.append(f"{plan.target}: {human_bytes(plan.capacity)} less {human_bytes(plan.reserve)} reserved for the "
                      f"runtime; 'fits' leaves at least 10% of the rest free; largest batch searched up to "

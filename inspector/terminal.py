@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .results import ComponentResult, LayerRecord, RunResult, View
-from .units import (UNSTABLE_LEGEND, UNSTABLE_MARK, human_bytes, human_count, human_flops, human_ms, human_pct,
-                    human_ratio, human_spread, human_timing, shape_text)
+from .units import (UNSTABLE_LEGEND, UNSTABLE_MARK, column_label, human_bytes, human_count, human_flops, human_ms,
+                    human_pct, human_ratio, human_spread, human_timing, shape_text, view_cell)
 
 FORMATS = ("table", "plain", "markdown", "json")
 
@@ -205,9 +205,9 @@ def view_block(view: View, max_rows: int = 40) -> Block:
         return Line(f"{view.title}: {view.text}")
     if view.kind == "series":
         return Line(series_text(view))
-    grid = Grid(view.title, [(str(c), "left") for c in view.columns])
+    grid = Grid(view.title, [(column_label(c), "left") for c in view.columns])
     for row in view.rows[:max_rows]:
-        grid.add([_cell(c) for c in row])
+        grid.add([_cell(view_cell(col, c)) for col, c in zip([*view.columns, *[""] * len(row)], row)])
     if grid.rows:  # numbers right-aligned
         for i in range(len(grid.columns)):
             if all(isinstance(r[i], (int, float)) and not isinstance(r[i], bool)

@@ -99,3 +99,23 @@ def human_timing(timing: Any) -> str:
 
 def shape_text(shape: list[int]) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+# --- view tables -------------------------------------------------------------------------
+#: a view column whose name ends with this holds exact byte counts: JSON and CSV keep the integers,
+#: the terminal, the TUI and HTML show them in binary units under the name without the suffix
+BYTES_SUFFIX = "_bytes"
+
+
+def column_label(column: Any) -> str:
+    """A view column's heading where people read it: ``peak_bytes`` -> ``peak``."""
+    name = str(column)
+    return name[: -len(BYTES_SUFFIX)] if name.endswith(BYTES_SUFFIX) and len(name) > len(BYTES_SUFFIX) else name
+
+
+def view_cell(column: Any, value: Any) -> Any:
+    """A view cell as people read it: a byte count in a ``*_bytes`` column in binary units
+    (``1.5 MiB``), anything else unchanged (each front end formats it as before)."""
+    if str(column).endswith(BYTES_SUFFIX) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return human_bytes(value)
+    return value

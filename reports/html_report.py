@@ -24,8 +24,8 @@ from markupsafe import Markup
 from inspector.blocks import top_level_blocks
 from inspector.files import atomic_path
 from inspector.results import RunResult, timed_call
-from inspector.units import (UNSTABLE_LEGEND, UNSTABLE_MARK, human_bytes, human_count, human_flops, human_ms,
-                             human_rate, human_ratio, human_spread)
+from inspector.units import (UNSTABLE_LEGEND, UNSTABLE_MARK, column_label, human_bytes, human_count, human_flops,
+                             human_ms, human_rate, human_ratio, human_spread, view_cell)
 
 
 def script_json(data: Any) -> Markup:
@@ -68,6 +68,8 @@ def environment() -> Any:
     env.globals["UNSTABLE_LEGEND"] = UNSTABLE_LEGEND
     env.filters["pct"] = lambda v: "-" if v is None else f"{100 * v:.1f}%"
     env.filters["scalar"] = _scalar
+    env.filters["column_label"] = column_label
+    env.globals["view_cell"] = view_cell
     return env
 
 
