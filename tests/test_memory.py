@@ -140,6 +140,26 @@ def test_plan_on_meta_equals_plan_on_real_weights(meta_run, real_run):
     assert meta_run.memory_plan.method.startswith("tracked on meta")
 
 
+def test_decode_peak_taken_inside_the_inspection_equals_decoding_apart(meta_run, real_run, tiny_meta, tiny_random):
+    """The plan reuses the VAE plugin's decode peak (a window inside its encode+decode example)
+    instead of decoding again; it must be what decoding alone tracks, on meta and on real weights."""
+    import torch
+
+    from inspector.memory import vae_decode_peaks, window
+
+    for run, loaded in ((meta_run, tiny_meta), (real_run, tiny_random)):
+        details = next(c for c in run.components if c.name == "vae").details
+        assert details["decode_input_shape"] == [2, 4, 16, 16]
+        device = "meta" if loaded is tiny_meta else "cpu"
+        apart = vae_decode_peaks(loaded.pipe.vae, 2, (16, 16), torch.float32, device, ("plain",))["plain"]
+        assert details["decode_activation_bytes"] == apart > 0
+        plain = next(p for p in run.memory_plan.placements if p.mode == "all on device" and p.vae == "plain")
+        assert plain.activations >= apart
+    with window() as outside:  # no tracker: nothing measured, nothing claimed
+        torch.ones(4)
+    assert not outside.tracked and outside.peak == 0
+
+
 def test_sliced_decode_extrapolation_is_within_one_percent(tiny_meta):
     import torch
 
