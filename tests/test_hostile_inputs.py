@@ -204,7 +204,11 @@ def test_saved_runs_nested_deep_or_holding_huge_numbers(cli, tmp_path, text, mes
 @pytest.fixture
 def never_loads(monkeypatch):
     """Output checks must come before any loading: loading fails the test."""
+    # imported before the patch: imported after it, they would bind the patched ``load`` for good
+    # (monkeypatch restores what it found there) and every later test in the session would fail
+    import inspector.inspection  # noqa: F401
     import inspector.loading as loading
+    import inspector.profiling  # noqa: F401
 
     def boom(*args, **kwargs):
         raise AssertionError("the pipeline was loaded before the outputs were checked")
