@@ -13,7 +13,7 @@ three ways:
   all-on-device peak (weights included).
 
 Goal: within 10%. Run:  python bench/memory_prediction.py [tiny-sd sd15] [--size 256]
-[--device cpu|cuda] [--dtype float32|float16] [--json PATH]. Figures vary with load on
+[--device cpu|cuda] [--dtype float32|float16] [--onednn on|off] [--json PATH]. Figures vary with load on
 the machine only through RSS (the tracked bytes do not).
 """
 from __future__ import annotations
@@ -180,14 +180,21 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--steps", type=int, default=2, help="pipeline steps for the CUDA end-to-end peak")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--onednn", choices=["on", "off"], default="on",
+                        help="off: CPU convolutions use PyTorch's own kernels instead of oneDNN's")
     args = parser.parse_args()
     import torch
 
     results = []
     for model in args.models:
         size = None if model.startswith("tiny") else args.size
-        results.append(run_model(model, size, args.device, args.dtype, args.batch_size, args.steps))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.dtype}")
+        # convolution kernels allocate workspaces inside the operator (oneDNN: layout reorders and
+        # scratch pads; PyTorch's own CPU convolution: the im2col buffer) that no tracking of
+        # operator outputs sees: --onednn off shows how much of the RSS excess depends on that choice
+        with torch.backends.mkldnn.flags(enabled=args.onednn == "on"):
+            results.append(run_model(model, size, args.device, args.dtype, args.batch_size, args.steps))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.dtype}, "
+          f"oneDNN {args.onednn}")
     print(f"{'model':<8} {'size':>5} {'component':<14} {'call':<8} {'predicted MiB':>14} {'tracked MiB':>12} "
           f"{'measured MiB':>13} {'vs tracked':>10} {'vs measured':>11}")
     for res in results:

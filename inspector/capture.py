@@ -132,7 +132,7 @@ def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True, lay
     tracks memory only (the quick pass ``--fits`` repeats at other sizes)."""
     import torch
 
-    from .memory import ActivationTracker, fused_attention_on_meta
+    from .memory import ActivationTracker, active, fused_attention_on_meta
 
     tracker = ActivationTracker()
     counter = FlopCounter(count=count_flops, tracker=tracker)
@@ -179,7 +179,7 @@ def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True, lay
         root.eval()
         # no_grad, not inference_mode: under inference_mode composite ops such as
         # aten.linear reach the dispatch mode undecomposed and would score zero.
-        with torch.no_grad(), fused_attention_on_meta(), counter:
+        with torch.no_grad(), fused_attention_on_meta(), counter, active(tracker):
             value = call()
     finally:
         tracker.stop()

@@ -1,9 +1,12 @@
 """Guards the whole run needs: memory before weights exist, absurd sizes, signals, library warnings.
 
 * **Memory.** Before random or pretrained weights are materialized, their bytes are predicted
-  (from the models built on ``meta``, or from the safetensors headers) and compared with what the
-  device has: ``psutil``'s available memory on a CPU, free CUDA memory on a GPU. A run that cannot
-  fit is refused in one line ("needs X GiB, Y GiB available") unless ``--force``.
+  (from the models built on ``meta``, or from the safetensors headers), and when they take at
+  least half the memory available, the activations of one pipeline call too (the architecture
+  built on ``meta`` at the requested size, batch and dtype, see :mod:`inspector.memory`). The sum
+  is compared with what the device has: ``psutil``'s available memory on a CPU, free CUDA memory
+  on a GPU. A run that cannot fit is refused in one line ("needs X GiB (weights W + peak
+  activations A at HxW, batch B), Y GiB available") unless ``--force``.
 * **Absurd sizes.** Config values that only make sense as attacks or typos (a tokenizer padding
   to a billion tokens, ten billion training timesteps) are refused before anything allocates.
 * **Signals.** SIGTERM is turned into the same path as Ctrl-C (a :class:`Terminated`, which is a
@@ -25,11 +28,16 @@ import signal
 import sys
 import threading
 import warnings
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, TypeVar
 
 from .errors import OptionError, SourceError
 
 GIB = 2**30
+#: the activations are predicted before loading only when the weights alone take this share of the
+#: available memory: the prediction costs about a second on a full-size model, and more than the
+#: whole run on a tiny one (``docs/benchmarks.md``)
+PREDICT_FROM = 0.5
 ENV_DEBUG = "LDM_INSPECTOR_DEBUG"
 
 # --- memory ----------------------------------------------------------------------------
@@ -48,14 +56,54 @@ def available_bytes(device: str) -> list[tuple[str, int]]:
     return found
 
 
-def check_memory(needed: int, device: str, *, force: bool, what: str) -> None:
-    """Refuse to materialize ``needed`` bytes that the device does not have (unless ``force``)."""
+@dataclass(frozen=True)
+class PredictedActivations:
+    """The activation part of a predicted peak: bytes above the weights under the pipeline's
+    default placement (everything on the device), and the inputs it was predicted for."""
+
+    bytes: int
+    #: "512x512, batch 1"
+    at: str
+
+
+#: source of the activation prediction; ``None`` when the architecture cannot be built on meta
+Predictor = Callable[[], "PredictedActivations | None"]
+
+
+def check_memory(needed: int, device: str, *, force: bool, what: str, predict: Predictor | None = None) -> None:
+    """Refuse to materialize ``needed`` bytes of weights, plus the activations of one call of the
+    pipeline when ``predict`` can predict them, that the device does not have (unless ``force``).
+
+    The prediction (building the architecture on ``meta`` and tracking one example call of each
+    component) runs only when the weights alone take at least :data:`PREDICT_FROM` of the memory
+    available (and not more than all of it: then the weights alone decide). Below that the check
+    is the weights' alone: a run whose activations need more than the other half is not caught
+    before loading (it fails as an out-of-memory error when it runs)."""
     if force:
         return
-    for where, available in available_bytes(device):
-        if needed > available:
-            raise OptionError(f"{what} needs {needed / GIB:.1f} GiB, {available / GIB:.1f} GiB available {where}; "
-                              "pass --force to try anyway")
+    from .units import human_bytes
+
+    found = available_bytes(device)
+    device_free = found[-1][1]  # the device's own memory: host memory on a CPU, free CUDA memory on a GPU
+    activations = None
+    if predict is not None and PREDICT_FROM * device_free <= needed <= device_free:
+        activations = predict()
+    total = needed + (activations.bytes if activations else 0)
+    if activations is not None:
+        detail = (f"weights {human_bytes(needed)} + peak activations {human_bytes(activations.bytes)} at "
+                  f"{activations.at}")
+    else:  # refused only when the weights alone do not fit
+        detail = "the weights alone; activations not predicted"
+    on_gpu = str(device).startswith("cuda")
+    for index, (where, available) in enumerate(found):
+        if on_gpu and index == 0:  # host memory holds the weights while they load, not the activations
+            if needed > available:
+                raise OptionError(f"{what} needs {human_bytes(needed)} (weights, while loading), "
+                                  f"{human_bytes(available)} available {where}; pass --force to try anyway")
+            continue
+        if total > available:
+            raise OptionError(f"{what} needs {human_bytes(total)} ({detail}), {human_bytes(available)} available "
+                              f"{where}; pass --force to try anyway")
 
 
 def module_bytes(modules: list[Any], dtype: Any) -> int:

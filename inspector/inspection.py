@@ -241,6 +241,8 @@ def inspect_component(host: Host, ctx: InspectContext, component: Component, *, 
 
 def run_inspect(host: Host, spec: SourceSpec, options: InspectOptions) -> RunResult:
     spec.libraries = spec.libraries or host.libraries()
+    if spec.activations is None:
+        spec.activations = activation_predictor(host, options)
     loaded = load(spec, host.presets())
     return inspect_loaded(host, loaded, options)
 
@@ -248,18 +250,30 @@ def run_inspect(host: Host, spec: SourceSpec, options: InspectOptions) -> RunRes
 def predict_memory(host: Host, spec: SourceSpec, options: InspectOptions) -> Any:
     """The memory plan of ``spec`` before any weight is loaded: the same architecture built on
     ``meta``, each component's example call tracked for activations only (no layer hooks, no
-    FLOPs). For a memory check before weights are materialised; ``None`` when the source cannot
-    be built without its weights (a single file without ``--arch``, say)."""
+    FLOPs). ``None`` when the source cannot be built without its weights (a single file without
+    ``--arch``, say); a single file with ``--arch`` is predicted from that preset's configs."""
     import dataclasses
 
-    from .memory import plan_memory
-
-    meta_spec = dataclasses.replace(spec, weights="meta")
+    meta_spec = dataclasses.replace(spec, weights="meta", activations=None)
+    if spec.arch and spec.arch in host.presets():
+        meta_spec.model = spec.arch  # the checkpoint's architecture, never its weights
     try:
         loaded = load(meta_spec, host.presets())
     except Exception:  # noqa: BLE001 - no prediction; the caller's own check still runs
         return None
-    pipe = loaded.pipe
+    return plan_on_meta(host, loaded.pipe, options)[0]
+
+
+def plan_on_meta(host: Host, pipe: Any, options: InspectOptions) -> tuple[Any, InspectContext]:
+    """The memory plan of a pipeline built on ``meta`` at ``options``' size and batch (the
+    pipeline's native size where none is given), and the context it was predicted in."""
+    from .memory import plan_memory
+
+    attention = getattr(options, "attention", None)  # profile's --attention changes what is held
+    if attention:
+        from .profiling import set_attention
+
+        set_attention(pipe, attention)
     device, dtype = pipeline_device_dtype(pipe)
     native_h, native_w = native_size(pipe)
     ctx = InspectContext(pipe=pipe, options=options, device=device, dtype=dtype,
@@ -267,4 +281,30 @@ def predict_memory(host: Host, spec: SourceSpec, options: InspectOptions) -> Any
                          weights="meta", shared={"memory_only": True})
     check_size(ctx.height, ctx.width, ctx.size_multiple)
     components = [inspect_component(host, ctx, c, augment=False) for c in components_of(pipe)]
-    return plan_memory(pipe, ctx, components)
+    return plan_memory(pipe, ctx, components), ctx
+
+
+def activation_predictor(host: Host, options: InspectOptions) -> Any:
+    """What the memory guard calls before weights are materialized (``SourceSpec.activations``):
+    ``(config folder, spec) -> PredictedActivations``, the activations one call of that
+    architecture needs above its weights under the default placement (everything on the device,
+    the VAE decoding whole), at ``options``' size and batch; ``None`` when it cannot be predicted."""
+    import dataclasses
+
+    from .guard import PredictedActivations, library_warnings
+    from .loading import build_from_configs
+
+    def predict(folder: Any, spec: SourceSpec) -> PredictedActivations | None:
+        try:
+            with library_warnings():
+                pipe = build_from_configs(folder, "meta", dataclasses.replace(spec, weights="meta", activations=None))
+                plan, ctx = plan_on_meta(host, pipe, options)
+        except Exception:  # noqa: BLE001 - no prediction: the guard falls back to the weights alone
+            return None
+        row = next((p for p in plan.placements if p.mode == "all on device" and p.vae == "plain"), None)
+        if row is None or not any(m.activations for m in plan.components):
+            return None
+        return PredictedActivations(bytes=row.peak - row.weights_on_device,
+                                    at=f"{ctx.height}x{ctx.width}, batch {options.batch_size}")
+
+    return predict

@@ -19,7 +19,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from .errors import SourceError
 from .precheck import DEFAULT_MODEL, PICKLE_SUFFIXES, did_you_mean, looks_like_path, looks_like_repo_id
@@ -51,6 +51,17 @@ class SourceSpec:
     libraries: tuple[str, ...] = ()
     #: load even when the weights are predicted not to fit in the device's memory
     force: bool = False
+    #: ``(config folder, spec) -> PredictedActivations | None``: the activations one call of the
+    #: pipeline those configs describe needs (set by ``inspect`` and ``profile``, which know the
+    #: size and batch); the memory guard adds them to the weights. ``None``: weights only.
+    activations: Callable[[Path, "SourceSpec"], Any] | None = field(default=None, repr=False, compare=False)
+
+    def predictor(self, folder: Path) -> Callable[[], Any] | None:
+        """The memory guard's activation predictor for the architecture in ``folder``."""
+        if self.activations is None:
+            return None
+        predict = self.activations
+        return lambda: predict(folder, self)
 
 
 @dataclass
@@ -176,7 +187,8 @@ def _load_folder(path: Path, declared: dict[str, Any], spec: SourceSpec, *, kind
         from .guard import check_memory
 
         needed = check_folder_weights(path, declared, dtype_size(spec.dtype))
-        check_memory(needed, spec.device, force=spec.force, what="the pretrained weights")
+        check_memory(needed, spec.device, force=spec.force, what="the pretrained weights",
+                     predict=spec.predictor(path))
         pipe = _from_pretrained(path, spec)
     return LoadedPipeline(pipe, source, kind, weights, declared, path=str(path))  # type: ignore[arg-type]
 
@@ -230,7 +242,8 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
         from .guard import check_memory, safetensors_bytes
 
         check_memory(safetensors_bytes(check_safetensors(path), dtype_size(spec.dtype)), spec.device,
-                     force=spec.force, what=f"the weights in {path.name}")
+                     force=spec.force, what=f"the weights in {path.name}",
+                     predict=spec.predictor(presets[spec.arch].path))
     preset = presets[spec.arch]
     declared = read_model_index(preset.path)
     import tempfile
@@ -309,7 +322,8 @@ def build_from_configs(folder: Path, weights: Weights, spec: SourceSpec) -> Any:
         from .guard import check_memory, module_bytes
 
         models = [c for c in components.values() if isinstance(c, torch.nn.Module)]
-        check_memory(module_bytes(models, dtype), spec.device, force=spec.force, what="random weights")
+        check_memory(module_bytes(models, dtype), spec.device, force=spec.force, what="random weights",
+                     predict=spec.predictor(folder))
         for model in models:
             materialize(model, spec.seed, dtype)
     pipeline_cls = pipeline_class(str(folder), declared)

@@ -29,6 +29,7 @@ handles), the CUDA context (reserved apart in the fit verdict) and allocator rou
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import weakref
 from typing import Any, Callable, Iterator
 
@@ -68,6 +69,8 @@ class ActivationTracker:
         self.live = 0
         self.peak = 0
         self._refs: dict[int, tuple[Any, int]] = {}
+        #: open :class:`Window` s, each keeping the highest ``live`` since it opened
+        self._windows: list[Window] = []
 
     def add(self, out: Any, args: tuple = (), kwargs: dict | None = None) -> None:
         """Count ``out``'s storages unless they alias an input's (views, in-place results,
@@ -97,6 +100,9 @@ class ActivationTracker:
         self.live += size
         if self.live > self.peak:
             self.peak = self.live
+        for window in self._windows:
+            if self.live > window.top:
+                window.top = self.live
 
     def _freed(self, key: int) -> Callable[[Any], None]:
         def callback(_ref: Any) -> None:
@@ -109,6 +115,55 @@ class ActivationTracker:
     def stop(self) -> None:
         """Forget every storage: callbacks that fire later change nothing."""
         self._refs.clear()
+
+
+class Window:
+    """The activation peak of one part of a tracked call (a VAE's decode inside its encode+decode
+    example): the highest bytes held since it opened, less those held when it opened. Equals
+    tracking that part alone as long as nothing held before is freed inside it (the caller
+    keeps its earlier results referenced)."""
+
+    def __init__(self, base: int) -> None:
+        self.base = base
+        self.top = base
+        #: whether a tracker was counting (``peak`` means nothing otherwise)
+        self.tracked = False
+
+    @property
+    def peak(self) -> int:
+        return self.top - self.base
+
+
+#: the tracker counting in this context (set by :func:`tracking` and ``capture``), for :func:`window`
+_ACTIVE: contextvars.ContextVar[ActivationTracker | None] = contextvars.ContextVar("ldm_inspector_tracker",
+                                                                                  default=None)
+
+
+@contextlib.contextmanager
+def active(tracker: ActivationTracker) -> Iterator[ActivationTracker]:
+    """Make ``tracker`` the one :func:`window` reads while the block runs."""
+    token = _ACTIVE.set(tracker)
+    try:
+        yield tracker
+    finally:
+        _ACTIVE.reset(token)
+
+
+@contextlib.contextmanager
+def window() -> Iterator[Window]:
+    """Measure the activation peak of the block inside the tracked call that runs it; outside
+    any tracking it measures nothing (``tracked`` stays False)."""
+    tracker = _ACTIVE.get()
+    found = Window(tracker.live if tracker else 0)
+    if tracker is None:
+        yield found
+        return
+    found.tracked = True
+    tracker._windows.append(found)
+    try:
+        yield found
+    finally:
+        tracker._windows.remove(found)
 
 
 @contextlib.contextmanager
@@ -125,7 +180,7 @@ def tracking() -> Iterator[ActivationTracker]:
             return out
 
     try:
-        with fused_attention_on_meta(), _Mode():
+        with fused_attention_on_meta(), _Mode(), active(tracker):
             yield tracker
     finally:
         tracker.stop()
@@ -188,9 +243,12 @@ def largest_module_bytes(module: Any) -> int:
 
 
 def vae_decode_peaks(vae: Any, batch: int, latent_hw: tuple[int, int], dtype: Any, device: Any,
-                     variants: tuple[str, ...] = ("plain", "sliced", "tiled")) -> dict[str, int]:
+                     variants: tuple[str, ...] = ("plain", "sliced", "tiled"), plain: int | None = None
+                     ) -> dict[str, int]:
     """Activation peak of ``vae.decode`` as a text-to-image pipeline calls it, plain and, where
     the VAE supports them, sliced (one image at a time) and tiled. The VAE's settings are restored.
+    ``plain``: the plain decode's peak where the inspection already tracked it (the VAE plugin's
+    decode inside its encode+decode example, same latent shape), so it is not decoded again.
 
     Sliced decoding beyond two images is extrapolated from one and two (each further image adds
     its latent slice and its decoded image, the rest of the peak is one image's decode; within 1%
@@ -217,7 +275,7 @@ def vae_decode_peaks(vae: Any, batch: int, latent_hw: tuple[int, int], dtype: An
     tile = getattr(vae, "tile_latent_min_size", None)
     same_as_plain = {"sliced": batch == 1,  # diffusers slices only batches of more than one
                      "tiled": isinstance(tile, int) and max(latent_hw) <= tile}  # one tile: the plain path
-    peaks: dict[str, int] = {}
+    peaks: dict[str, int] = {} if plain is None else {"plain": plain}
     try:
         for variant in variants:
             if switches.get(variant, "missing") == "missing" or \
@@ -307,9 +365,13 @@ def plan_memory(pipe: Any, ctx: Any, components: list[ComponentResult],
     vae_peaks: dict[str, int] = {}
     notes: list[str] = []
     if vae is not None and callable(getattr(vae, "decode", None)):
+        channels = int(getattr(vae.config, "latent_channels", 4))
+        known = next((c.details.get("decode_activation_bytes") for c in components if c.name == "vae" and
+                      c.details.get("decode_input_shape") == [ctx.options.batch_size, channels, *ctx.latent_size]),
+                     None)
         try:
             vae_peaks = vae_decode_peaks(vae, ctx.options.batch_size, ctx.latent_size, ctx.dtype, ctx.device,
-                                         vae_variants)
+                                         vae_variants, plain=known if isinstance(known, int) else None)
         except Exception as exc:  # a VAE we cannot drive: its roundtrip figure stands in
             notes.append(f"VAE decode not predicted apart ({type(exc).__name__}); its encode+decode example used")
     memories = component_memories(pipe, components, vae_peaks)
@@ -344,27 +406,24 @@ def plan_views(plan: MemoryPlan) -> list[View]:
     """The plan as tables every front end renders (terminal, HTML, CSV, TUI)."""
     from .units import human_bytes
 
+    # byte columns hold exact integers (JSON, CSV); front ends show them in binary units
     views = [View(
         title="Predicted memory by component",
-        columns=["component", "call", "weights_bytes", "activations_bytes", "peak_bytes", "largest_module_bytes",
-                 "peak"],
-        rows=[[m.component, m.call, m.weights, m.activations, m.peak, m.largest_module, human_bytes(m.peak)]
-              for m in plan.components])]
+        columns=["component", "call", "weights_bytes", "activations_bytes", "peak_bytes", "largest_module_bytes"],
+        rows=[[m.component, m.call, m.weights, m.activations, m.peak, m.largest_module] for m in plan.components])]
     views.append(View(
         title="Predicted peak memory by placement",
         columns=["placement", "vae decode", "peak_bytes", "weights_on_device_bytes", "activations_bytes",
-                 "peak reached in", "peak"],
-        rows=[[p.mode, p.vae, p.peak, p.weights_on_device, p.activations, p.bottleneck, human_bytes(p.peak)]
-              for p in plan.placements]))
+                 "peak reached in"],
+        rows=[[p.mode, p.vae, p.peak, p.weights_on_device, p.activations, p.bottleneck] for p in plan.placements]))
     notes = [f"{plan.method}, {plan.dtype}, attention {plan.attention}; tensors carried between components "
              f"{human_bytes(plan.carried)}"] + plan.notes
     if plan.verdicts:
         views.append(View(
             title=f"Will it fit: {plan.target}",
             columns=["placement", "vae decode", "verdict", "peak_bytes", "usable_bytes", "headroom_bytes",
-                     "largest batch", "largest square size", "peak", "headroom"],
-            rows=[[v.mode, v.vae, v.verdict, v.peak, v.usable, v.headroom, v.max_batch, v.max_size,
-                   human_bytes(v.peak), human_bytes(v.headroom) if v.headroom >= 0 else "-" + human_bytes(-v.headroom)]
+                     "largest batch", "largest square size"],
+            rows=[[v.mode, v.vae, v.verdict, v.peak, v.usable, v.headroom, v.max_batch, v.max_size]
                   for v in plan.verdicts]))
         notes.append(f"{plan.target}: {human_bytes(plan.capacity)} less {human_bytes(plan.reserve)} reserved for the "
                      f"runtime; 'fits' leaves at least 10% of the rest free; largest batch searched up to "

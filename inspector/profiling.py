@@ -19,7 +19,8 @@ from .context import Component, InspectContext, InspectOptions, check_size
 from .errors import OptionError
 from .guard import quiet
 from .host import Host, _describe
-from .inspection import components_of, inspect_component, native_size, new_run, pipeline_device_dtype
+from .inspection import (activation_predictor, components_of, inspect_component, native_size, new_run,
+                         pipeline_device_dtype)
 from .loading import DEFAULT_MODEL, LoadedPipeline, SourceSpec, load
 from .machine import MachineMonitor
 from .measure import DEFAULT_MAX_SPREAD, Measured, device_peak_flops, measure
@@ -235,6 +236,8 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
     apply_profile_rules(spec, presets, allow_cpu_float16)
     if loaded is None:
         spec.libraries = spec.libraries or host.libraries()
+        if spec.activations is None:
+            spec.activations = activation_predictor(host, options)
         loaded = load(spec, presets)
     pipe = loaded.pipe
     pipe.set_progress_bar_config(disable=True)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .results import ComponentResult, LayerRecord, RunResult, View
-from .units import (UNSTABLE_LEGEND, UNSTABLE_MARK, human_bytes, human_count, human_flops, human_ms, human_pct,
-                    human_ratio, human_spread, human_timing, numeric_columns, shape_text, view_cell)
+from .units import (UNSTABLE_LEGEND, UNSTABLE_MARK, column_label, human_bytes, human_count, human_flops, human_ms,
+                    human_pct, human_ratio, human_spread, human_timing, numeric_columns, shape_text, view_cell)
 
 FORMATS = ("table", "plain", "markdown", "json")
 
@@ -212,18 +212,18 @@ def _shapes(shapes: list[list[int]]) -> str:
     return " ".join(shape_text(s) for s in shapes[:3]) + (" …" if len(shapes) > 3 else "")
 
 
-def view_block(view: View, max_rows: int = 40, *, units: bool = True) -> Block:
-    """A plugin's view as a table, numbers right-aligned; with ``units``, cells formatted by
-    :func:`inspector.units.view_cell` (in the unit the column name states)."""
+def view_block(view: View, max_rows: int = 40) -> Block:
+    """A view as a table, numbers right-aligned, cells formatted by :func:`inspector.units.view_cell`
+    (in the unit the column name states: ``peak_bytes`` headed ``peak``, its cells in MiB)."""
     if view.kind == "note":
         return Line(f"{view.title}: {view.text}")
     if view.kind == "series":
         return Line(series_text(view))
     rows = view.rows[:max_rows]
     numeric = numeric_columns(view.columns, rows)
-    grid = Grid(view.title, [(str(c), "right" if numeric[i] else "left") for i, c in enumerate(view.columns)])
-    for row in rows:  # without units, the cells as they always were (the memory plan's own layout)
-        grid.add([view_cell(c, view.columns[i] if i < len(view.columns) else "") if units else _cell(c)
+    grid = Grid(view.title, [(column_label(c), "right" if numeric[i] else "left") for i, c in enumerate(view.columns)])
+    for row in rows:
+        grid.add([_cell(c) if isinstance(c, (list, dict)) else view_cell(c, view.columns[i] if i < len(view.columns) else "")
                   for i, c in enumerate(row)])
     if len(view.rows) > max_rows:
         grid.caption.append(f"{len(view.rows) - max_rows} more rows in the JSON/CSV/HTML reports")
@@ -264,7 +264,7 @@ def run_blocks(run: RunResult, *, layers: bool = False, depth: int = 2, details:
         blocks.append(pipeline)
     blocks.extend(machine_lines(run))
     # about the whole pipeline (memory plan, fit verdict): their columns say their own units
-    blocks.extend(view_block(view, units=False) for view in run.views)
+    blocks.extend(view_block(view) for view in run.views)
     if run.interrupted:
         blocks.append(Line("interrupted: the figures above are what was measured before Ctrl-C", "yellow"))
     for note in run.notes:

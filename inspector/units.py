@@ -121,6 +121,17 @@ def _unit_of(column: str) -> str | None:
     return None
 
 
+#: a view column whose name ends with this holds exact byte counts: JSON and CSV keep the integers,
+#: the terminal, the TUI and HTML show them in binary units under the name without the suffix
+BYTES_SUFFIX = "_bytes"
+
+
+def column_label(column: Any) -> str:
+    """A view column's heading where people read it: ``peak_bytes`` -> ``peak`` (its cells say MiB)."""
+    name = str(column)
+    return name[: -len(BYTES_SUFFIX)] if name.endswith(BYTES_SUFFIX) and len(name) > len(BYTES_SUFFIX) else name
+
+
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

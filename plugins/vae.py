@@ -67,12 +67,18 @@ def inspect_component(context, component):
     else:
         image = context.example(context.options.batch_size, vae.config.in_channels, context.height, context.width)
 
+    from inspector.memory import window
+
+    decode_part = []
+
     def roundtrip():
         latent = latent_of(vae.encode(image))
-        if decodes:
-            decoded = sample_of(decodes[0].replay(vae))
-        else:
-            decoded = sample_of(vae.decode(latent))
+        with window() as part:  # the decode's own activation peak: the pipeline plan needs it apart
+            if decodes:
+                decoded = sample_of(decodes[0].replay(vae))
+            else:
+                decoded = sample_of(vae.decode(latent))
+        decode_part.append(part)
         return {"latent": latent, "decoded": decoded}
 
     cap = context.capture(vae, roundtrip)
@@ -113,6 +119,10 @@ def inspect_component(context, component):
                                                                           "temporal factor", "scaling factor"],
                              rows=[[latent_channels(vae), spatial, result.details["temporal_compression"],
                                     getattr(cfg, "scaling_factor", None)]], tab="VAE"))
+    if decode_part and decode_part[-1].tracked:
+        decode_in = next(t for _, t in decodes[0].tensors()) if decodes else latent
+        result.details["decode_activation_bytes"] = decode_part[-1].peak
+        result.details["decode_input_shape"] = list(decode_in.shape)
     if decode_kwargs:
         result.details["decode_kwargs"] = {k: v for k, v in decode_kwargs.items() if isinstance(v, (bool, int, float, str))}
     return result

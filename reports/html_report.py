@@ -24,8 +24,8 @@ from markupsafe import Markup
 from inspector.blocks import top_level_blocks
 from inspector.files import atomic_path
 from inspector.results import RunResult, timed_call
-from inspector.units import (UNSTABLE_LEGEND, UNSTABLE_MARK, human_bytes, human_count, human_flops, human_ms,
-                             human_rate, human_ratio, human_spread, numeric_columns, view_cell)
+from inspector.units import (UNSTABLE_LEGEND, UNSTABLE_MARK, column_label, human_bytes, human_count, human_flops,
+                             human_ms, human_rate, human_ratio, human_spread, numeric_columns, view_cell)
 
 
 def script_json(data: Any) -> Markup:
@@ -69,6 +69,7 @@ def environment() -> Any:
     env.filters["pct"] = lambda v: "-" if v is None else f"{100 * v:.1f}%"
     env.filters["scalar"] = _scalar
     env.filters["view_cell"] = _view_cell
+    env.filters["column_label"] = column_label
     env.globals["numeric_columns"] = lambda columns, rows: numeric_columns(columns, rows) + [False] * max(
         0, max((len(r) for r in rows), default=0) - len(columns))
     return env

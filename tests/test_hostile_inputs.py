@@ -228,7 +228,11 @@ def test_saved_runs_with_numbers_no_run_holds_are_refused(cli, tmp_path, where, 
 @pytest.fixture
 def never_loads(monkeypatch):
     """Output checks must come before any loading: loading fails the test."""
+    # imported before the patch: imported after it, they would bind the patched ``load`` for good
+    # (monkeypatch restores what it found there) and every later test in the session would fail
+    import inspector.inspection  # noqa: F401
     import inspector.loading as loading
+    import inspector.profiling  # noqa: F401
 
     def boom(*args, **kwargs):
         raise AssertionError("the pipeline was loaded before the outputs were checked")
@@ -374,7 +378,8 @@ def test_flux_with_random_weights_is_refused_before_allocating(cli, small_machin
     before = psutil.Process().memory_info().rss
     result = cli("inspect", "flux", "--weights", "random")
     assert result.code == 2 and one_line(result.err)
-    assert "random weights needs 6" in result.err and "GiB, 24.0 GiB available" in result.err and "--force" in result.err
+    assert "random weights needs 6" in result.err and "GiB (the weights alone; activations not predicted), 24.0 GiB " \
+        "available" in result.err and "--force" in result.err
     assert psutil.Process().memory_info().rss - before < 2 * 2**30
 
 
@@ -383,9 +388,77 @@ def test_pretrained_weights_are_checked_and_force_overrides(cli, tiny_saved, mon
 
     monkeypatch.setattr(guard, "available_bytes", lambda device: [("in memory", 1024)])
     result = cli("inspect", str(tiny_saved))
-    assert result.code == 2 and "the pretrained weights needs" in result.err and "0.0 GiB available" in result.err
+    assert result.code == 2 and "the pretrained weights needs" in result.err and "1.0 KiB available" in result.err
     assert cli("inspect", "tiny-sd", "--weights", "random").code == 2
     assert cli("inspect", "tiny-sd", "--weights", "random", "--force").code == 0
+
+
+def tiny_sd_weights_and_activations(batch: int) -> tuple[int, int]:
+    """tiny-sd's float32 weight bytes and its predicted activations at ``batch``, as the guard sees them."""
+    import torch
+
+    from inspector.guard import module_bytes
+    from inspector.inspection import activation_predictor
+    from inspector.loading import build_from_configs, quiet_libraries
+
+    quiet_libraries()  # as the CLI does before diffusers is imported
+    host = Host.default()
+    folder = host.presets()["tiny-sd"].path
+    spec = SourceSpec(model="tiny-sd", weights="random", libraries=host.libraries())
+    pipe = build_from_configs(folder, "meta", spec)
+    weights = module_bytes([c for c in pipe.components.values() if isinstance(c, torch.nn.Module)], torch.float32)
+    predicted = activation_predictor(host, InspectOptions(batch_size=batch))(folder, spec)
+    assert predicted is not None and predicted.at == "128x128, batch %d" % batch
+    return weights, predicted.bytes
+
+
+def test_a_run_that_fits_by_weights_but_not_by_predicted_peak_is_refused(cli, monkeypatch, capsys):
+    import inspector.guard as guard
+    from inspector.units import human_bytes
+
+    weights, activations = tiny_sd_weights_and_activations(batch=2)
+    capsys.readouterr()  # the libraries' chatter while the figures were computed here
+    available = weights + activations // 2  # the weights fit, with more than half the memory taken
+    assert weights >= guard.PREDICT_FROM * available
+    monkeypatch.setattr(guard, "available_bytes", lambda device: [("in memory", available)])
+    result = cli("inspect", "tiny-sd", "--weights", "random", "--batch-size", "2")
+    assert result.code == 2 and one_line(result.err), result.err
+    assert (f"random weights needs {human_bytes(weights + activations)} (weights {human_bytes(weights)} + peak "
+            f"activations {human_bytes(activations)} at 128x128, batch 2), {human_bytes(available)} available in "
+            "memory; pass --force") in result.err
+    result = cli("profile", "tiny-sd", "--batch-size", "2", "--no-end-to-end", "--repeats", "1", "--warmup", "0",
+                 "--max-time", "0", "--no-operators")
+    assert result.code == 2 and one_line(result.err) and "+ peak activations" in result.err, result.err
+    # the same run at batch 1 fits in weights + its own activations
+    monkeypatch.setattr(guard, "available_bytes", lambda device: [("in memory", weights + activations)])
+    assert cli("inspect", "tiny-sd", "--weights", "random").code == 0
+    monkeypatch.setattr(guard, "available_bytes", lambda device: [("in memory", available)])
+    assert cli("inspect", "tiny-sd", "--weights", "random", "--batch-size", "2", "--force").code == 0
+
+
+def test_the_guard_predicts_only_when_the_weights_take_half_the_memory_and_says_when_it_could_not(monkeypatch):
+    import inspector.guard as guard
+    from inspector.guard import PredictedActivations, check_memory
+
+    monkeypatch.setattr(guard, "available_bytes", lambda device: [("in memory", 100 * 2**20)])
+    calls = []
+
+    def predict(found):
+        return lambda: calls.append(1) or found
+
+    check_memory(49 * 2**20, "cpu", force=False, what="w", predict=predict(PredictedActivations(2**40, "8x8, batch 1")))
+    assert calls == []  # under half: the weights alone decide, nothing is predicted
+    with pytest.raises(guard.OptionError, match=r"^w needs 101\.0 MiB \(weights 50\.0 MiB \+ peak activations "
+                       r"51\.0 MiB at 8x8, batch 1\), 100\.0 MiB available in memory; pass --force"):
+        check_memory(50 * 2**20, "cpu", force=False, what="w",
+                     predict=predict(PredictedActivations(51 * 2**20, "8x8, batch 1")))
+    check_memory(50 * 2**20, "cpu", force=False, what="w", predict=predict(PredictedActivations(50 * 2**20, "8x8, b")))
+    assert len(calls) == 2
+    with pytest.raises(guard.OptionError, match=r"needs 101\.0 MiB \(the weights alone; activations not predicted\)"):
+        check_memory(101 * 2**20, "cpu", force=False, what="w", predict=predict(None))
+    assert len(calls) == 2  # more than all of it: the weights alone decide
+    check_memory(60 * 2**20, "cpu", force=False, what="w", predict=predict(None))  # no prediction: weights only
+    check_memory(60 * 2**20, "cpu", force=True, what="w", predict=predict(PredictedActivations(2**40, "x")))
 
 
 def test_a_failed_cpu_allocation_is_recorded_like_an_oom():

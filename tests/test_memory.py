@@ -140,6 +140,26 @@ def test_plan_on_meta_equals_plan_on_real_weights(meta_run, real_run):
     assert meta_run.memory_plan.method.startswith("tracked on meta")
 
 
+def test_decode_peak_taken_inside_the_inspection_equals_decoding_apart(meta_run, real_run, tiny_meta, tiny_random):
+    """The plan reuses the VAE plugin's decode peak (a window inside its encode+decode example)
+    instead of decoding again; it must be what decoding alone tracks, on meta and on real weights."""
+    import torch
+
+    from inspector.memory import vae_decode_peaks, window
+
+    for run, loaded in ((meta_run, tiny_meta), (real_run, tiny_random)):
+        details = next(c for c in run.components if c.name == "vae").details
+        assert details["decode_input_shape"] == [2, 4, 16, 16]
+        device = "meta" if loaded is tiny_meta else "cpu"
+        apart = vae_decode_peaks(loaded.pipe.vae, 2, (16, 16), torch.float32, device, ("plain",))["plain"]
+        assert details["decode_activation_bytes"] == apart > 0
+        plain = next(p for p in run.memory_plan.placements if p.mode == "all on device" and p.vae == "plain")
+        assert plain.activations >= apart
+    with window() as outside:  # no tracker: nothing measured, nothing claimed
+        torch.ones(4)
+    assert not outside.tracked and outside.peak == 0
+
+
 def test_sliced_decode_extrapolation_is_within_one_percent(tiny_meta):
     import torch
 
@@ -234,6 +254,32 @@ def test_inspect_fits_in_every_front_end(cli, tmp_path, monkeypatch):
     parser = Sections()
     parser.feed((tmp_path / "run.html").read_text())
     assert "pipeline-views" in parser.ids
+    # byte columns: exact integers in JSON and CSV, binary units where people read them
+    from inspector.units import human_bytes
+
+    view = data["views"][1]
+    peak = view["rows"][0][view["columns"].index("peak_bytes")]
+    assert isinstance(peak, int) and peak == plan["placements"][0]["peak"]
+    csv_peaks = pd.read_csv(tmp_path / "csv" / "view_pipeline_predicted_peak_memory_by_placement.csv")["peak_bytes"]
+    assert int(csv_peaks[0]) == peak
+    assert f"{peak:,}" not in result.out and str(peak) not in result.out
+    terminal_row = next(line for line in result.out.splitlines() if "all on device" in line)
+    assert human_bytes(peak) in terminal_row
+    html = (tmp_path / "run.html").read_text()
+    assert f"<td>{human_bytes(peak)}</td>" in html and f"<td>{peak:,}</td>" not in html
+    assert "<th>peak_bytes</th>" not in html and "<th>peak</th>" in html
+
+
+def test_tui_shows_byte_columns_in_binary_units(meta_run):
+    pytest.importorskip("textual")
+    from inspector.tui.widgets.view_panel import table_text
+    from inspector.units import human_bytes
+
+    view = next(v for v in meta_run.views if v.title == "Predicted peak memory by placement")
+    labels, rows = table_text(view)
+    peak = view.rows[0][view.columns.index("peak_bytes")]
+    assert "peak" in labels and "peak_bytes" not in labels
+    assert rows[0][labels.index("peak")] == human_bytes(peak) and rows[0][0] == view.rows[0][0]
 
 
 def test_bad_fits_value_is_one_line_and_exit_2(cli, tmp_path):

@@ -175,7 +175,7 @@ class InspectorApp(App):
         """Load the model and inspect it (shapes, FLOPs); profiling is a separate step."""
         from inspector.context import InspectOptions
         from inspector.errors import InspectorError
-        from inspector.inspection import inspect_loaded
+        from inspector.inspection import activation_predictor, inspect_loaded
         from inspector.loading import SourceSpec, enforce_offline, load
 
         self.busy = True
@@ -184,10 +184,11 @@ class InspectorApp(App):
         try:
             self.post_message(Progress("loading", 0.05, self.target or "tiny-sd"))
             spec = SourceSpec(model=self.target, **self.source_options)
-            self.loaded = load(spec, self.host.presets())  # presets bring their default weights
-            self.post_message(Progress("inspecting", 0.5, "shapes and FLOPs"))
             options = InspectOptions(**{k: v for k, v in self.profile_options.items()
                                         if k in InspectOptions.__dataclass_fields__})
+            spec.activations = activation_predictor(self.host, options)  # the same memory guard as the CLI
+            self.loaded = load(spec, self.host.presets())  # presets bring their default weights
+            self.post_message(Progress("inspecting", 0.5, "shapes and FLOPs"))
             run = inspect_loaded(self.host, self.loaded, options)
             self.post_message(RunReady(run, "inspected"))
         except InspectorError as exc:

@@ -8,6 +8,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from inspector.results import View
+from inspector.units import column_label, view_cell
 
 from .charts import SeriesChart
 
@@ -33,6 +34,15 @@ def token_chips(view: View) -> Text:
     return text
 
 
+def table_text(view: View) -> tuple[list[str], list[list[str]]]:
+    """A table view's headings and cells as shown: byte columns in binary units (``peak_bytes``
+    headed ``peak``, ``1.5 MiB``), the same rule as the terminal and HTML."""
+    padded = [*view.columns, *[""] * max((len(row) for row in view.rows), default=0)]
+    return ([column_label(c) for c in view.columns],
+            [[cell(v) if isinstance(v, (list, dict)) else view_cell(v, col) for col, v in zip(padded, row)]
+             for row in view.rows])
+
+
 def view_widgets(view: View) -> list[Any]:
     if view.kind == "note":
         return [Static(Text(f"{view.title}: {view.text}"), classes="note")]
@@ -42,8 +52,9 @@ def view_widgets(view: View) -> list[Any]:
     if view.hint == "tokens":
         widgets.append(Static(token_chips(view), classes="tokens"))
     table = DataTable(zebra_stripes=True, classes="view-table")
-    table.add_columns(*[str(c) for c in view.columns])
-    table.add_rows([[cell(v) for v in row] for row in view.rows])
+    labels, rows = table_text(view)
+    table.add_columns(*labels)
+    table.add_rows(rows)
     widgets.append(table)
     return widgets
 
