@@ -98,9 +98,14 @@ def quiet_libraries() -> None:
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.disable_progress_bar()
-    # the environment variable counts only when diffusers is imported after it; a plugin or the
-    # caller may have imported it first ("modules that should be kept in float32" on every cast)
+    # the environment variables count only when the libraries are imported after them; a plugin or
+    # the caller may have imported them first ("modules that should be kept in float32" on every
+    # cast, transformers' "Loading weights" bar on every folder)
     diffusers_logging.set_verbosity_error()
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
 
 
 def torch_dtype(name: str) -> Any:

@@ -266,8 +266,8 @@ def test_inspect_fits_in_every_front_end(cli, tmp_path, monkeypatch):
     terminal_row = next(line for line in result.out.splitlines() if "all on device" in line)
     assert human_bytes(peak) in terminal_row
     html = (tmp_path / "run.html").read_text()
-    assert f"<td>{human_bytes(peak)}</td>" in html and f"<td>{peak:,}</td>" not in html
-    assert "<th>peak_bytes</th>" not in html and "<th>peak</th>" in html
+    assert f'<td class="num">{human_bytes(peak)}</td>' in html and f"{peak:,}</td>" not in html  # right-aligned
+    assert ">peak_bytes</th>" not in html and "<th class=\"num\">peak</th>" in html
 
 
 def test_tui_shows_byte_columns_in_binary_units(meta_run):
