@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import dataclasses
 import re
 import sys
 from dataclasses import dataclass, field
@@ -363,8 +364,36 @@ PIPELINE_COMPARED = (("total_ms", "total", human_ms), ("bare_total_ms", "bare ca
 # --- writing blocks ------------------------------------------------------------------------------
 
 
+#: characters a terminal acts on instead of showing: C0/C1 controls (escape sequences, bell, carriage
+#: return), zero-width and bidirectional-override characters (text that reads other than it is)
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def printable(text: Any, *, newlines: bool = False) -> str:
+    """Text from a run (names, notes, errors: data from strangers) as the terminal may print it:
+    every control character shown as an escape (``\x1b``), never acted on; a newline kept only
+    where ``newlines`` (multi-line text), else shown as ``\n`` too."""
+    def escaped(m: re.Match) -> str:
+        code = ord(m.group())
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    text = _CONTROL.sub(escaped, str(text))
+    return text if newlines else text.replace("\n", "\\n")
+
+
+def _printable_block(block: Block) -> Block:
+    if isinstance(block, Line):
+        return Line(printable(block.text, newlines=True), block.style)
+    return dataclasses.replace(
+        block, title=printable(block.title), columns=[(printable(n), j) for n, j in block.columns],
+        rows=[[printable(c) for c in row] for row in block.rows],
+        total=[printable(c) for c in block.total] if block.total is not None else None,
+        caption=[printable(c, newlines=True) for c in block.caption])
+
+
 def emit(blocks: list[Block], fmt: str, file: TextIO | None = None) -> None:
     file = file or sys.stdout
+    blocks = [_printable_block(b) for b in blocks]
     if fmt in ("plain", "markdown"):
         write = _plain if fmt == "plain" else _markdown
         out = []
@@ -430,13 +459,13 @@ def _rich(block: Block, width: int | None = None) -> Any:
         for n, i in enumerate(kept):
             name, justify = block.columns[i]
             # a width no narrower than a number's cell: headers wrap between words, numbers never
-            table.add_column(name, justify=justify, overflow="fold", width=widths[n] if widths else None)
+            table.add_column(Text(name), justify=justify, overflow="fold", width=widths[n] if widths else None)
         wrap = [widths[n] if widths and not _whole(block, i) else None for n, i in enumerate(kept)]
-        for cells, dim in zip(block.rows, block.dim):
-            table.add_row(*_pick(cells, kept, wrap), style="dim" if dim else None)
+        for cells, dim in zip(block.rows, block.dim):  # Text, not str: rich would read "[...]" as markup
+            table.add_row(*map(Text, _pick(cells, kept, wrap)), style="dim" if dim else None)
         if block.total is not None:
             table.add_section()
-            table.add_row(*_pick(block.total, kept, wrap), style="bold")
+            table.add_row(*map(Text, _pick(block.total, kept, wrap)), style="bold")
         parts.append(table)
         if left_out:
             caption.insert(0, LEFT_OUT.format(width=width, names="; ".join(left_out)))

@@ -228,3 +228,24 @@ def test_markdown_text_lines_stay_apart_when_rendered(piped):
     for name in metrics:
         assert sum(p.startswith(f"{name} metrics:") and p.count(" metrics:") == 1 for p in paragraphs) == 1, name
     assert all("\n" not in p for p in paragraphs if " metrics:" in p or p.startswith("note:"))
+
+
+@pytest.mark.parametrize("fmt", ["table", "plain", "markdown"])
+def test_markup_and_escape_sequences_from_a_run_are_shown_not_obeyed(cli, tmp_path, fmt):
+    """A saved run's names and notes are a stranger's text: "[/oops]" crashed the table renderer
+    (rich read it as markup: exit 1), and an escape sequence or a bidirectional override reached the
+    terminal. They print literally, control characters as escapes, one row per component."""
+    import json
+    from pathlib import Path
+
+    hostile = "[/oops] \x1b[31mred\x1b[0m\nnext \u202eevil"
+    data = json.loads((Path(__file__).parent / "data" / "tiny-profile.json").read_text())
+    data["components"][0]["name"] = hostile
+    data["notes"].append(hostile)
+    path = tmp_path / "hostile.json"
+    path.write_text(json.dumps(data))
+    result = cli("report", str(path), "--format", fmt)
+    assert result.code == 0, result.err
+    assert "\x1b" not in result.out and "\u202e" not in result.out
+    shown = result.out.replace("\\\\", "\\") if fmt == "markdown" else result.out  # Markdown escapes backslashes
+    assert "[/oops] \\x1b[31mred\\x1b[0m\\nnext \\u202eevil" in shown

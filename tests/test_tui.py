@@ -424,3 +424,54 @@ def test_a_job_that_crashes_is_reported(tmp_path, monkeypatch):
             assert any("kaboom" in message and severity == "error" for message, severity in notified)
 
     asyncio.run(scenario())
+
+
+HOSTILE = "[/oops] [bold red]x[/] \x1b[31mred\x1b[0m\nline"
+
+
+def test_markup_and_escape_sequences_in_a_saved_run_are_shown_not_obeyed(tmp_path):
+    """Names, notes, layer names and view cells come from strangers: "[/oops]" would be read as
+    markup (a MarkupError: the TUI dies) and an escape sequence would reach the terminal. Every
+    component and every tab of such a run opens, and the text shows literally."""
+    import json
+
+    from inspector.reports import json_report
+
+    data = json.loads(SAVED_RUN.read_text())
+    for comp in data["components"]:
+        comp["class_name"] = HOSTILE
+        comp["notes"].append(HOSTILE)
+        for layer in comp["layers"][:3]:
+            layer["name"] = layer["name"] + HOSTILE
+            layer["type"] = HOSTILE
+        for view in comp["views"]:
+            view["title"] = HOSTILE
+            if view.get("tab"):
+                view["tab"] = HOSTILE + view["tab"]
+            if view.get("kind") == "table" and view["rows"]:
+                view["rows"][0] = [HOSTILE] * len(view["rows"][0])
+    data["components"][0]["name"] = HOSTILE
+    data["model"]["source"] = HOSTILE
+    data["notes"].append(HOSTILE)
+    path = tmp_path / "hostile.json"
+    path.write_text(json.dumps(data))
+
+    async def scenario():
+        app = InspectorApp(run=json_report.load(path), autoload=False, entrypoints=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: ready(app), timeout=60)
+            await app.show_overview()
+            await pilot.pause(0.2)
+            for comp in app.result.components:
+                await app.show_component(comp.name)
+                await pilot.pause(0.2)
+                tabs = app.screen.query_one("#component-tabs", TabbedContent)
+                for pane in [p.id for p in tabs.query("TabPane")]:
+                    tabs.active = pane
+                    await pilot.pause(0.1)
+            assert "[/oops]" in detail_title(app) or app.selected != data["components"][0]["name"]
+            await app.show_component(data["components"][0]["name"])
+            await pilot.pause(0.2)
+            assert "[/oops]" in detail_title(app) and "\x1b" not in detail_title(app)
+
+    asyncio.run(scenario())

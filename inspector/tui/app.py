@@ -27,6 +27,7 @@ from inspector.sweep import is_sweep_folder
 from .commands import InspectorCommands
 from .main_screen import MainScreen
 from .messages import Progress, RunFailed, RunReady
+from .text import plain
 from .widgets.component_detail import ComponentDetail, PipelineOverview
 from .widgets.component_tree import ComponentTree
 from .widgets.layer_table import LayerTable
@@ -249,7 +250,7 @@ class InspectorApp(App):
         bar = self.screen.query_one("#progress", ProgressBar)
         bar.remove_class("idle")
         bar.update(progress=max(0.0, min(1.0, message.fraction)))
-        self.screen.query_one("#status", Static).update(f"{message.stage} · {message.detail}")
+        self.screen.query_one("#status", Static).update(plain(f"{message.stage} · {message.detail}"))
 
     @on(RunReady)
     async def show_run(self, message: RunReady) -> None:
@@ -269,7 +270,7 @@ class InspectorApp(App):
         screen = self.screen
         screen.query_one("#progress", ProgressBar).update(progress=1.0)
         screen.query_one("#progress", ProgressBar).add_class("idle")
-        screen.query_one("#status", Static).update(message.note or "ready")
+        screen.query_one("#status", Static).update(plain(message.note) if message.note else "ready")
         tree = screen.query_one(ComponentTree)
         tree.show_run(message.run)
         self.sub_title = f"{message.run.model.source} · {message.run.command}" + (
@@ -283,8 +284,8 @@ class InspectorApp(App):
     @on(RunFailed)
     def show_failure(self, message: RunFailed) -> None:
         self.screen.query_one("#progress", ProgressBar).add_class("idle")
-        self.screen.query_one("#status", Static).update(f"error: {message.error}")
-        self.notify(message.error, severity="error", timeout=8)
+        self.screen.query_one("#status", Static).update(plain(f"error: {message.error}"))
+        self.notify(plain(message.error), severity="error", timeout=8)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A job that fails in a way nobody expected still says so, in a notification and the status."""
@@ -322,7 +323,7 @@ class InspectorApp(App):
         self.selected = None
         detail = self.screen.query_one("#detail")
         await detail.remove_children()
-        detail.border_title = f"pipeline · {self.result.model.pipeline_class}"
+        detail.border_title = plain(f"pipeline · {self.result.model.pipeline_class}")
         await detail.mount(PipelineOverview(self.result, id="pipeline-overview"))
 
     async def show_component(self, name: str | None) -> None:
@@ -334,14 +335,14 @@ class InspectorApp(App):
         tabs = self.component_tabs(comp)
         detail = self.screen.query_one("#detail")
         await detail.remove_children()
-        detail.border_title = f"{comp.name} · {comp.class_name}"
+        detail.border_title = plain(f"{comp.name} · {comp.class_name}")
         await detail.mount(ComponentDetail(self.result, comp, tabs, self.depth, initial_tab=self.open_tab,
                                            id="component-detail"))
 
     def component_tabs(self, comp: Any) -> list[Any]:
         tabs: list[Any] = []
         for result in self.host.component_tabs(comp, self.result, on_error=lambda plugin, exc: self.notify(
-                f"plugin {plugin} failed to build its tab: {exc}", severity="error")):
+                plain(f"plugin {plugin} failed to build its tab: {exc}"), severity="error")):
             tabs.extend(result or [])
         return tabs
 
@@ -406,12 +407,12 @@ class InspectorApp(App):
             folder.mkdir(exist_ok=True)  # like --csv: a missing folder is created, its parent must exist
             {"html": html_report.write, "csv": csv_report.write, "json": json_report.write}[kind](self.result, target)
         except InspectorError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(plain(exc), severity="error")
             return None
         except OSError as exc:
-            self.notify(f"cannot write into {folder}: {exc.strerror or exc}", severity="error")
+            self.notify(plain(f"cannot write into {folder}: {exc.strerror or exc}"), severity="error")
             return None
-        self.notify(f"wrote {target}")
+        self.notify(plain(f"wrote {target}"))
         return target
 
     def open_run(self, path: str) -> None:

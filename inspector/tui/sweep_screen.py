@@ -10,6 +10,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from .text import plain
+
 
 class SweepScreen(Screen):
     BINDINGS = [
@@ -35,17 +37,18 @@ class SweepScreen(Screen):
         ok = sum(1 for s in self.statuses.values() if s.status == "ok")
         failed = sum(1 for s in self.statuses.values() if s.status == "failed")
         how = (self.manifest.get("execution") or {}).get("how") if isinstance(self.manifest.get("execution"), dict) else None
-        yield Static(f"sweep {self.root} · {len(self.points)} point(s): {ok} ok, {failed} failed"
-                     + (f" · ran {how}" if isinstance(how, str) else "") + " · Enter opens a point, b comes back here", id="sweep-summary")
+        yield Static(plain(f"sweep {self.root} · {len(self.points)} point(s): {ok} ok, {failed} failed"
+                           + (f" · ran {how}" if isinstance(how, str) else "") + " · Enter opens a point, b comes back here"),
+                     id="sweep-summary")
         table: DataTable = DataTable(id="sweep-points", cursor_type="row", zebra_stripes=True)
         self.axes = [a for a in AXES if any(a in p.params for p in self.points)]
         table.add_columns(*self.axes, "status", "seconds", "reason")
         for point in self.points:
             status = self.statuses.get(point.key)
-            table.add_row(*[str(point.params.get(a, "")) for a in self.axes],
+            table.add_row(*[plain(point.params.get(a, "")) for a in self.axes],
                           status.status if status else "not run",
                           f"{status.seconds:.1f}" if status and status.seconds is not None else "-",
-                          (status.reason or "") if status else "", key=point.key)
+                          plain(status.reason or "") if status else "", key=point.key)
         yield table
         yield Footer()
 
@@ -62,7 +65,7 @@ class SweepScreen(Screen):
         run_path = self.root / "points" / point.key / "run.json"
         if status is None or status.status != "ok" or not run_path.is_file():
             reason = status.reason if status else "not run yet"
-            self.app.notify(f"{point.key}: no run to open ({reason})", severity="warning")
+            self.app.notify(plain(f"{point.key}: no run to open ({reason})"), severity="warning")
             return
         self.app.pop_screen()
         self.app.open_run(str(run_path))

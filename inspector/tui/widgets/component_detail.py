@@ -18,6 +18,7 @@ from inspector.units import human_bytes as _bytes
 from inspector.units import human_count as human
 from inspector.units import human_ms as _ms
 
+from ..text import literal, plain
 from .charts import SeriesChart
 
 from .layer_table import LayerTable
@@ -51,12 +52,12 @@ def summary(comp: ComponentResult) -> Table:
     for key, value in comp.metrics.items():
         rows.append((key, f"{value:.6g}" if isinstance(value, float) else str(value)))
     for label, value in rows:
-        table.add_row(label, value)
+        table.add_row(literal(label), literal(value))
     for note in comp.notes:
-        table.add_row("note", Text(note, style="italic"))
+        table.add_row("note", literal(note, style="italic"))
     for err in comp.errors:
-        table.add_row(Text("error", style="red"), Text(f"{err.get('plugin')} ({err.get('hook')}): {err.get('error')}",
-                                                      style="red"))
+        table.add_row(Text("error", style="red"), literal(f"{err.get('plugin')} ({err.get('hook')}): {err.get('error')}",
+                                                         style="red"))
     return table
 
 
@@ -65,9 +66,9 @@ def measurement_table(comp: ComponentResult) -> DataTable:
     table.add_columns("call", "median", "spread", "p90", "min", "cold", "n", "peak memory", "FLOP/s", "error")
     for m in comp.measurements:
         t = m.timing
-        table.add_row(m.name, _ms(t.median) + (f" {UNSTABLE_MARK}" if t.unstable else ""), human_spread(t.rel_spread),
+        table.add_row(plain(m.name), _ms(t.median) + (f" {UNSTABLE_MARK}" if t.unstable else ""), human_spread(t.rel_spread),
                       _ms(t.p90), _ms(t.min), _ms(t.cold), human(t.count), _bytes(m.memory.peak) if m.memory else "-",
-                      human_rate(m.flops_per_second), m.error or "")
+                      human_rate(m.flops_per_second), plain(m.error or ""))
     return table
 
 
@@ -77,7 +78,7 @@ def overview(run: RunResult) -> Table:
     table.add_column(style="bold")
     table.add_column()
     m, inp = run.model, run.inputs
-    table.add_row("model", f"{m.source} · {m.pipeline_class} · weights {m.weights}")
+    table.add_row("model", literal(f"{m.source} · {m.pipeline_class} · weights {m.weights}"))
     table.add_row("inputs", f"{inp.width}x{inp.height}, batch {inp.batch_size}, {inp.steps} steps, "
                             f"guidance {inp.guidance_scale}")
     total = sum(c.parameters.total for c in run.components if c.parameters)
@@ -87,7 +88,7 @@ def overview(run: RunResult) -> Table:
     if p is None:
         table.add_row("end to end", Text("not profiled yet: press p", style="italic"))
     elif p.error:
-        table.add_row("end to end", Text(p.error, style="red"))
+        table.add_row("end to end", literal(p.error, style="red"))
     else:
         table.add_row("end to end", f"{_ms(p.total)} {human_spread(p.total_rel_spread)}{flag('total')} · "
                                     f"{p.it_per_s or 0:.2f} it/s · {p.num_steps} steps · median of {p.repeats}")
@@ -99,7 +100,7 @@ def overview(run: RunResult) -> Table:
                           + (f" ({human_pct(interval[0])}-{human_pct(interval[1])})" if interval else "")
                           + flag("component_sum_ratio"))
         for reason in p.unstable_reasons:
-            table.add_row(Text(f"{UNSTABLE_MARK} unstable", style="yellow"), reason)
+            table.add_row(Text(f"{UNSTABLE_MARK} unstable", style="yellow"), literal(reason))
     if run.machine is not None:
         mc = run.machine
         state = f"load {mc.start.load} at start" if mc.start.load is not None else "load not readable"
@@ -147,7 +148,8 @@ def plugins_table(run: RunResult) -> DataTable:
     table = DataTable(zebra_stripes=True)
     table.add_columns("plugin", "version", "source", "hooks", "status")
     for p in run.plugins:
-        table.add_row(p.name, p.version or "", p.source, ", ".join(p.hooks), p.error or "ok")
+        table.add_row(plain(p.name), plain(p.version or ""), plain(p.source), plain(", ".join(p.hooks)),
+                      plain(p.error or "ok"))
     return table
 
 

@@ -14,6 +14,8 @@ from textual.widgets import DataTable, Input, Select, Static
 from inspector.results import LayerRecord
 from inspector.units import human_count, human_flops, human_pct, shape_text
 
+from ..text import plain
+
 #: (label, sort key); the table leads with what matters, inputs are shown for the selected row
 #: the numbers people come for right after the name, the module type after them: at 80 columns
 #: the pane shows the name, parameters and their share before anything scrolls
@@ -112,12 +114,12 @@ class LayerTable(Vertical):
         for l in rows:
             flops = human_flops(l.flops) if l.flops is not None else ("-" if l.calls else "not called")
             cells = {
-                "name": _fit("  " * (l.depth - 1) + l.name.rsplit(".", 1)[-1] if l.depth > 1 else l.name, "name"),
-                "type": _fit(l.type, "type"),
+                "name": plain(_fit("  " * (l.depth - 1) + l.name.rsplit(".", 1)[-1] if l.depth > 1 else l.name, "name")),
+                "type": plain(_fit(l.type, "type")),
                 "parameters": _right(human_count(l.parameters)),
                 "param_share": _right(human_pct(self.value(l, "param_share"))),
                 "flops": _right(flops), "flops_share": _right(human_pct(self.value(l, "flops_share"))),
-                "output_shapes": shapes(l.output_shapes) if l.calls else ("(container)" if l.flops is not None else ""),
+                "output_shapes": plain(shapes(l.output_shapes)) if l.calls else ("(container)" if l.flops is not None else ""),
             }
             table.add_row(*(cells[key] for _, key in COLUMNS), key=l.name)  # cells follow the header's order
         self.query_one("#layer-count", Static).update(f"{len(rows)} of {len(self.records)}")
@@ -125,7 +127,7 @@ class LayerTable(Vertical):
 
     def show_inputs(self, layer: LayerRecord | None) -> None:
         text = "" if layer is None else f"{layer.name} · inputs {shapes(layer.input_shapes) or '-'} · calls {layer.calls}"
-        self.query_one("#layer-inputs", Static).update(text)
+        self.query_one("#layer-inputs", Static).update(plain(text))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         name = event.row_key.value if event.row_key is not None else None

@@ -8,7 +8,10 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from inspector.results import View
+from inspector.terminal import printable
 from inspector.units import column_label, view_cell
+
+from ..text import plain
 
 from .charts import SeriesChart
 
@@ -28,7 +31,7 @@ def token_chips(view: View) -> Text:
     text = Text()
     token_col = view.columns.index("token") if "token" in view.columns else 1
     for i, row in enumerate(view.rows):
-        token = str(row[token_col]).replace("</w>", "·")
+        token = printable(str(row[token_col]).replace("</w>", "·"))
         text.append(f" {token} ", style=f"bold white on {TOKEN_COLOURS[i % len(TOKEN_COLOURS)]}")
         text.append(" ")
     return text
@@ -38,17 +41,17 @@ def table_text(view: View) -> tuple[list[str], list[list[str]]]:
     """A table view's headings and cells as shown: byte columns in binary units (``peak_bytes``
     headed ``peak``, ``1.5 MiB``), the same rule as the terminal and HTML."""
     padded = [*view.columns, *[""] * max((len(row) for row in view.rows), default=0)]
-    return ([column_label(c) for c in view.columns],
-            [[cell(v) if isinstance(v, (list, dict)) else view_cell(v, col) for col, v in zip(padded, row)]
+    return ([plain(column_label(c)) for c in view.columns],
+            [[plain(cell(v) if isinstance(v, (list, dict)) else view_cell(v, col)) for col, v in zip(padded, row)]
              for row in view.rows])
 
 
 def view_widgets(view: View) -> list[Any]:
     if view.kind == "note":
-        return [Static(Text(f"{view.title}: {view.text}"), classes="note")]
+        return [Static(Text(printable(f"{view.title}: {view.text}", newlines=True)), classes="note")]
     if view.kind == "series":
-        return [SeriesChart(view.title, view.x, view.series, view.x_label, classes="chart")]
-    widgets: list[Any] = [Static(Text(view.title, style="bold"), classes="view-title")]
+        return [SeriesChart(printable(view.title), view.x, view.series, printable(view.x_label or ""), classes="chart")]
+    widgets: list[Any] = [Static(Text(printable(view.title), style="bold"), classes="view-title")]
     if view.hint == "tokens":
         widgets.append(Static(token_chips(view), classes="tokens"))
     table = DataTable(zebra_stripes=True, classes="view-table")
