@@ -187,11 +187,18 @@ def record(pipe: Any, kwargs: dict[str, Any], seed: int = 0) -> Recording:
     """Run ``pipe(**kwargs)`` once with recording hooks; never raises an ordinary exception (the
     reason the call stopped is kept in ``error``). Ctrl-C is raised again.
 
-    On ``meta`` weights, a call that stops before its first denoising step is done is tried again
-    with the scheduler's timesteps on the CPU, and the recording that got further is kept."""
-    recording = _record_once(pipe, kwargs, seed, timesteps_on_cpu=False)
-    if recording.error is not None and recording.steps < RECORD_STEPS and _on_meta(pipe):
-        second = _record_once(pipe, kwargs, seed, timesteps_on_cpu=True)
+    On ``meta`` weights a call that stops before its denoising steps are done is tried again the
+    other way: with the scheduler's timesteps on the CPU (most schedulers read them with
+    ``.item()``, which ``meta`` cannot answer), or as the pipeline asks; the recording that got
+    further is kept. A UNet pipeline starts with the timesteps on the CPU (its schedulers stop in
+    the first step otherwise, and the UNet moves them to its sample's device); a transformer moves
+    nothing and starts as the pipeline asks. Either order gives the same recording; this one
+    calls the pipeline once instead of twice."""
+    on_meta = _on_meta(pipe)
+    cpu_first = on_meta and getattr(pipe, "components", {}).get("unet") is not None
+    recording = _record_once(pipe, kwargs, seed, timesteps_on_cpu=cpu_first)
+    if on_meta and recording.error is not None and recording.steps < RECORD_STEPS:
+        second = _record_once(pipe, kwargs, seed, timesteps_on_cpu=not cpu_first)
         better = (second.steps, sum(second.counts.values())) > (recording.steps, sum(recording.counts.values()))
         if better:
             second.seconds += recording.seconds
