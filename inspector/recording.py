@@ -110,9 +110,11 @@ def _copy(value: Any) -> Any:
 class Recorder:
     """Installs the recording hooks for the duration of ``with recorder:``; removes them on exit."""
 
-    def __init__(self, pipe: Any, *, timesteps_on_cpu: bool = False) -> None:
+    def __init__(self, pipe: Any, *, timesteps_on_cpu: bool = False, reuse_outputs: bool = False) -> None:
         self.pipe = pipe
         self.timesteps_on_cpu = timesteps_on_cpu
+        self.reuse_outputs = reuse_outputs
+        self._outputs: dict[tuple, Any] = {}
         self.recording = Recording()
         self._patches = Patches()
 
@@ -147,6 +149,8 @@ class Recorder:
                         self._note(_name, "forward", args, kwargs)
 
                     self._patches.hook(comp, pre)
+                    if self.reuse_outputs:
+                        self._reuse_outputs(name, comp)
                     for method in WRAPPED_METHODS:
                         if callable(getattr(comp, method, None)):
                             self._wrap(comp, method, lambda a, k, _n=name, _m=method: self._note(_n, _m, a, k))
@@ -159,6 +163,20 @@ class Recorder:
             self.remove()
             raise
         return self
+
+    def _reuse_outputs(self, name: str, module: Any) -> None:
+        """On ``meta`` a forward's output depends only on the shapes, dtypes and plain values it is
+        given: a second call with the same ones (the negative prompt's encoding, the next denoising
+        step) gets the first call's output instead of running every layer again. The call is still
+        recorded and counted (the hooks sit on ``__call__``)."""
+
+        def around(original: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+            key = (name, _signature(args), _signature(kwargs))
+            if key not in self._outputs:
+                self._outputs[key] = original(*args, **kwargs)
+            return self._outputs[key]
+
+        self._patches.wrap(module, "forward", around)
 
     def _timesteps_on_cpu(self, scheduler: Any) -> None:
         """On ``meta`` weights the pipeline asks for timesteps on ``meta``, where schedulers cannot
@@ -211,7 +229,7 @@ def _record_once(pipe: Any, kwargs: dict[str, Any], seed: int, *, timesteps_on_c
 
     from .host import _describe
 
-    recorder = Recorder(pipe, timesteps_on_cpu=timesteps_on_cpu)
+    recorder = Recorder(pipe, timesteps_on_cpu=timesteps_on_cpu, reuse_outputs=_on_meta(pipe))
     started = time.perf_counter()
     kwargs = dict(kwargs)
     if "num_inference_steps" in kwargs:
@@ -264,6 +282,22 @@ def record_steps(pipe: Any, kwargs: dict[str, Any]) -> int:
     if strength and 0 < strength < 1:
         return math.ceil(RECORD_STEPS / strength) + 1
     return RECORD_STEPS
+
+
+def _signature(value: Any) -> Any:
+    """What a forward's output on ``meta`` can depend on: tensors by shape, dtype and device,
+    containers by their items, plain values as they are; anything else by identity (never shared)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return ("tensor", tuple(value.shape), str(value.dtype), value.device.type)
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_signature(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple((str(k), _signature(v)) for k, v in value.items()))
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return (type(value).__name__, value)
+    return ("object", id(value))
 
 
 def _on_meta(pipe: Any) -> bool:

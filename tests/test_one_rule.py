@@ -128,3 +128,43 @@ def test_patches_keep_signatures_and_leave_objects_exactly_as_found():
     seen.clear()
     module(torch.ones(1, 2))
     assert scheduler.step(1, 2, None) == 3 and seen == []
+
+
+def test_recording_on_meta_reuses_an_output_for_the_same_shapes_and_still_counts_the_call():
+    """On meta, a forward's output depends only on shapes, dtypes and plain values: the second call
+    with the same ones reuses the first output (the negative prompt, the next step), a call with
+    other shapes runs; every call is recorded. With real weights nothing is reused."""
+    import torch
+
+    from inspector.recording import Recorder
+
+    class Counting(torch.nn.Linear):
+        runs = 0
+
+        def forward(self, x, scale=1.0):
+            type(self).runs += 1
+            return super().forward(x) * scale
+
+    class Pipe:
+        def __init__(self, device):
+            with torch.device(device):
+                self.components = {"unet": Counting(4, 4)}
+
+        def __call__(self, device):
+            unet = self.components["unet"]
+            with torch.device(device):
+                a = unet(torch.ones(2, 4))
+                b = unet(torch.ones(2, 4))  # same shapes and values: reused on meta
+                c = unet(torch.ones(3, 4))  # other shape: runs
+                d = unet(torch.ones(2, 4), scale=2.0)  # other plain value: runs
+            return a, b, c, d
+
+    for device, runs in (("meta", 3), ("cpu", 4)):
+        Counting.runs = 0
+        pipe = Pipe(device)
+        recorder = Recorder(pipe, reuse_outputs=device == "meta")
+        with recorder:
+            a, b, c, d = pipe(device)
+        assert Counting.runs == runs and len(recorder.recording.calls["unet"]) == 4
+        assert (a is b) == (device == "meta") and c.shape == (3, 4) and d.shape == (2, 4)
+        assert "forward" not in vars(pipe.components["unet"])  # the wrapper is gone
