@@ -423,13 +423,19 @@ def plan_views(plan: MemoryPlan) -> list[View]:
             title=f"Will it fit: {plan.target}",
             columns=["placement", "vae decode", "verdict", "peak_bytes", "usable_bytes", "headroom_bytes",
                      "largest batch", "largest square size"],
-            rows=[[v.mode, v.vae, v.verdict, v.peak, v.usable, v.headroom, v.max_batch, v.max_size]
-                  for v in plan.verdicts]))
+            rows=[[v.mode, v.vae, v.verdict, v.peak, v.usable, v.headroom, at_least(v.max_batch, MAX_BATCH),
+                   at_least(v.max_size, MAX_SIZE)] for v in plan.verdicts]))
         notes.append(f"{plan.target}: {human_bytes(plan.capacity)} less {human_bytes(plan.reserve)} reserved for the "
                      f"runtime; 'fits' leaves at least 10% of the rest free; largest batch searched up to "
                      f"{MAX_BATCH}, largest square size up to {MAX_SIZE} px")
     views.append(View(title="Memory prediction", kind="note", text="; ".join(notes)))
     return views
+
+
+def at_least(found: int | None, limit: int) -> int | str | None:
+    """A search result as it reads: the search's own limit is a lower bound ("≥64"), not a figure
+    (the JSON's ``verdicts`` keep the integer)."""
+    return f"≥{limit}" if found is not None and found >= limit else found
 
 
 def verdict(peak: int, usable: int) -> str:

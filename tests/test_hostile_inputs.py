@@ -206,6 +206,7 @@ def test_saved_runs_nested_deep_or_holding_huge_numbers(cli, tmp_path, text, mes
     (("components", 3, "timing", "median"), -5, "minimum"),
     (("components", 3, "parameters", "total"), -1, "minimum"),
     (("pipeline", "totals"), [-1.0], "minimum"),
+    (("components",), [], "no components"),
 ])
 def test_saved_runs_with_numbers_no_run_holds_are_refused(cli, tmp_path, where, value, message):
     """A hand-edited run with a 400-digit FLOP count crashed ``report`` (exit 1) and a time of

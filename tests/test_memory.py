@@ -327,3 +327,25 @@ def test_prediction_before_loading_matches_the_inspection(host, meta_run):
     for mode in ("all on device", "model cpu offload", "sequential cpu offload"):
         assert predicted_peak(plan, mode) == predicted_peak(meta_run.memory_plan, mode)
     assert predicted_peak(None) is None
+
+
+def test_a_search_that_reaches_its_limit_reads_as_a_lower_bound():
+    """The largest batch searched up to 64 that still fits is "≥64" where people read it (the
+    JSON keeps the integer), not a figure the search found."""
+    from inspector.memory import MAX_BATCH, MAX_SIZE, at_least, fit_verdicts, placements, plan_views
+    from inspector.results import MemoryPlan
+
+    def plan_at(batch: int, height: int, width: int, vae: str = "plain") -> MemoryPlan:
+        return MemoryPlan(method="test", dtype="float32", attention="fused",
+                          placements=placements([ComponentMemory("unet", 10, batch, 10 + batch)], {}, 0))
+
+    plan = plan_at(1, 64, 64)
+    plan.verdicts = fit_verdicts(plan, 2**40, plan_at, 1, 64, 64, 64)
+    plan.target, plan.capacity = "huge", 2**40
+    top = [v for v in plan.verdicts if v.mode == "all on device"][0]
+    assert top.max_batch == MAX_BATCH and top.max_size == MAX_SIZE
+    table = next(v for v in plan_views(plan) if v.title.startswith("Will it fit"))
+    row = table.rows[0]
+    assert row[table.columns.index("largest batch")] == f"≥{MAX_BATCH}"
+    assert row[table.columns.index("largest square size")] == f"≥{MAX_SIZE}"
+    assert at_least(3, MAX_BATCH) == 3 and at_least(None, MAX_BATCH) is None
