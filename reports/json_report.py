@@ -36,8 +36,8 @@ def load(path: str | Path) -> RunResult:
         raise InspectorError(f"{path} has schema version {data['schema_version']!r}; this version reads {readable}")
     data = migrate(data)
     validate(data, path)
-    if not isinstance(data.get("components"), list) or not data["components"]:  # nothing to show: not a run
-        raise InspectorError(f"{path} holds no components: not a run this tool wrote")
+    if not data.get("components") and data.get("interrupted") is not True:  # only a run cut short has none
+        raise InspectorError(f"{path} holds no components and was not interrupted: not a run this tool wrote")
     try:
         return RunResult.from_dict(data)
     except (TypeError, KeyError, AttributeError, ValueError) as exc:  # schema-valid yet unusable

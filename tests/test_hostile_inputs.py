@@ -612,3 +612,14 @@ def test_a_plugin_may_declare_a_library_model_folders_can_name(configs, monkeypa
     assert host.register(Declares(), name="declares")
     run = run_inspect(host, SourceSpec(model=str(configs), weights="meta"), InspectOptions(steps=2))
     assert run.component("vae").class_name == "MyVae"
+
+
+def test_a_run_interrupted_before_any_component_still_reads(cli, tmp_path):
+    """Ctrl-C while loading writes a run with no components, marked interrupted: ours, so it reads;
+    the same without the mark is refused above."""
+    data = json.loads((Path(__file__).parent / "data" / "tiny-profile.json").read_text())
+    data["components"], data["interrupted"], data["pipeline"] = [], True, None
+    path = tmp_path / "early.json"
+    path.write_text(json.dumps(data))
+    result = cli("report", str(path))
+    assert result.code == 0, result.err
