@@ -50,10 +50,11 @@ def test_every_component_can_be_selected():
             names = []
             for node in tree.root.children:
                 tree.select_node(node)
-                await pilot.pause(0.2)
                 names.append(node.data)
                 comp = next(c for c in app.result.components if c.name == node.data)
-                assert detail_title(app) == f"{comp.name} · {comp.class_name}"
+                # selecting also moves the highlight, which the pane follows: wait for the pane, not a clock
+                await wait_for(pilot, lambda: detail_title(app) == f"{comp.name} · {comp.class_name}"
+                               and bool(app.screen.query("#component-tabs")), timeout=60)
                 tabs = app.screen.query_one("#component-tabs", TabbedContent)
                 panes = [p.id for p in tabs.query("TabPane")]
                 assert panes[0] == "tab-summary" and panes[-1] == "tab-plugins"
