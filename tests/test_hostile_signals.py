@@ -99,15 +99,24 @@ def test_signals_at_many_moments_end_cleanly(tmp_path):
     assert interrupted >= 3  # the moments fell inside runs, not only after them
 
 
-def test_a_signal_inside_a_callback_from_cpp_waits_until_python_is_back(monkeypatch):
-    """Raising inside torch's dispatch mode (called from C++) can abort the process; the
-    interrupt is held and raised a moment later, from plain Python."""
+@pytest.fixture
+def retry_timers(monkeypatch) -> list[float]:
+    """The signal guard with fresh state and its retry timer recorded instead of armed."""
     from inspector import guard
 
     timers: list[float] = []
     monkeypatch.setattr(guard.signal, "setitimer", lambda which, seconds: timers.append(seconds))
     monkeypatch.setattr(guard, "_received", [])
     monkeypatch.setattr(guard, "_pending", [])
+    return timers
+
+
+def test_a_signal_inside_a_callback_from_cpp_waits_until_python_is_back(monkeypatch, retry_timers):
+    """Raising inside torch's dispatch mode (called from C++) can abort the process; the
+    interrupt is held and raised a moment later, from plain Python."""
+    from inspector import guard
+
+    timers = retry_timers
 
     def __torch_dispatch__():  # noqa: N807 - named like the callback C++ makes
         guard._on_sigint(signal.SIGINT, sys._getframe())
@@ -122,7 +131,7 @@ def test_a_signal_inside_a_callback_from_cpp_waits_until_python_is_back(monkeypa
     assert guard.interrupt_exit_code() == 143
 
 
-def test_a_signal_inside_a_finalizer_is_held_not_swallowed(monkeypatch):
+def test_a_signal_inside_a_finalizer_is_held_not_swallowed(monkeypatch, retry_timers):
     """Python drops an exception raised in ``__del__`` and prints "Exception ignored" with a
     traceback: a Ctrl-C landing in a library's finalizer would be noisy and lost. It is held
     and raised once the finalizer has returned."""
@@ -130,10 +139,7 @@ def test_a_signal_inside_a_finalizer_is_held_not_swallowed(monkeypatch):
 
     from inspector import guard
 
-    timers: list[float] = []
-    monkeypatch.setattr(guard.signal, "setitimer", lambda which, seconds: timers.append(seconds))
-    monkeypatch.setattr(guard, "_received", [])
-    monkeypatch.setattr(guard, "_pending", [])
+    timers = retry_timers
     unraisable: list[object] = []
     monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
 
@@ -149,7 +155,7 @@ def test_a_signal_inside_a_finalizer_is_held_not_swallowed(monkeypatch):
     assert guard.interrupted()
 
 
-def test_an_interrupt_python_cannot_propagate_is_delivered_again(monkeypatch):
+def test_an_interrupt_python_cannot_propagate_is_delivered_again(monkeypatch, retry_timers):
     """A weakref callback is not a ``__del__``, yet Python drops what it raises too; the
     interrupt comes back through the unraisable hook and is raised again a moment later."""
     import gc
@@ -157,10 +163,7 @@ def test_an_interrupt_python_cannot_propagate_is_delivered_again(monkeypatch):
 
     from inspector import guard
 
-    timers: list[float] = []
-    monkeypatch.setattr(guard.signal, "setitimer", lambda which, seconds: timers.append(seconds))
-    monkeypatch.setattr(guard, "_received", [])
-    monkeypatch.setattr(guard, "_pending", [])
+    timers = retry_timers
     printed: list[object] = []
     monkeypatch.setattr(guard, "_previous_unraisablehook", printed.append)
     monkeypatch.setattr(sys, "unraisablehook", guard._on_unraisable)
