@@ -101,12 +101,14 @@ class FlopCounter:
     def __enter__(self) -> FlopCounter:
         from torch.utils._python_dispatch import TorchDispatchMode
 
+        from .metaops import call
+
         counter = self
 
         class _Mode(TorchDispatchMode):
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
                 kwargs = kwargs or {}
-                out = func(*args, **kwargs)
+                out = call(func, args, kwargs)
                 formula = counter._registry.get(func._overloadpacket)
                 if formula is not None:
                     counter.total += int(formula(*args, **kwargs, out_val=out))

@@ -171,11 +171,13 @@ def tracking() -> Iterator[ActivationTracker]:
     """Track the activation bytes of whatever runs inside (no FLOPs, no module hooks)."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
+    from .metaops import call
+
     tracker = ActivationTracker()
 
     class _Mode(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-            out = func(*args, **(kwargs or {}))
+            out = call(func, args, kwargs or {})
             tracker.add(out, args, kwargs)
             return out
 

@@ -18,6 +18,7 @@ method) again with the same arguments.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -248,8 +249,10 @@ def _record_once(pipe: Any, kwargs: dict[str, Any], seed: int, *, timesteps_on_c
             fresh = None
     if fresh is not None:
         pipe.scheduler = fresh
+    from .metaops import cached
+
     try:
-        with recorder, torch.no_grad():
+        with recorder, torch.no_grad(), (cached() if _on_meta(pipe) else contextlib.nullcontext()):
             generator = torch.Generator("cpu").manual_seed(seed)
             pipe(**kwargs, generator=generator)
     except Exception as exc:  # noqa: BLE001 - a recording that stops early is still a recording
