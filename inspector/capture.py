@@ -139,9 +139,9 @@ def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True, lay
     tracker = ActivationTracker()
     counter = FlopCounter(count=count_flops, tracker=tracker)
     modules = [(name, mod) for name, mod in root.named_modules() if name] if layers else []
+    counts = subtree_parameters(root) if layers else {}
     records = {
-        name: LayerRecord(name=name, type=type(mod).__name__, depth=name.count(".") + 1,
-                          parameters=sum(p.numel() for p in mod.parameters()))
+        name: LayerRecord(name=name, type=type(mod).__name__, depth=name.count(".") + 1, parameters=counts[mod])
         for name, mod in modules
     }
     started: dict[str, list[int]] = {}
@@ -172,7 +172,7 @@ def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True, lay
 
         return pre, post
 
-    training = {mod: mod.training for _, mod in root.named_modules()}
+    training = {mod: mod.training for mod in root.modules()}
     try:
         for name, mod in modules:
             pre, post = make_hooks(name)
@@ -187,11 +187,28 @@ def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True, lay
         tracker.stop()
         for handle in handles:
             handle.remove()
-        for mod, was_training in training.items():
-            mod.train(was_training)
+        for mod, was_training in training.items():  # each module's own flag (``train()`` would recurse)
+            mod.training = was_training
     if counter is not None:
         sum_containers(records)
     return Capture(layers=list(records.values()), flops=total(), value=value, activation_bytes=tracker.peak)
+
+
+def subtree_parameters(root: Any) -> dict[Any, int]:
+    """``sum(p.numel() for p in mod.parameters())`` for every module under ``root``, in one walk:
+    each module's own parameters plus its children's totals. A parameter shared by two modules
+    (tied weights) is counted once per subtree by ``parameters()``; where any is shared, each
+    module is counted that way instead."""
+    every = [mod for _, mod in root.named_modules(remove_duplicate=False)]
+    modules = list(dict.fromkeys(every))
+    params = [p for mod in modules for p in mod._parameters.values() if p is not None]
+    if len(modules) != len(every) or len(params) != len(set(map(id, params))):
+        return {mod: sum(p.numel() for p in mod.parameters()) for mod in modules}
+    counts: dict[Any, int] = {}
+    for mod in reversed(modules):  # every module after its descendants
+        own = sum(p.numel() for p in mod._parameters.values() if p is not None)
+        counts[mod] = own + sum(counts[child] for child in mod._modules.values() if child is not None)
+    return counts
 
 
 def sum_containers(records: dict[str, LayerRecord]) -> None:

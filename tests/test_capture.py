@@ -60,3 +60,46 @@ def test_repeated_calls_add_flops_and_keep_first_shapes():
     assert layer.calls == 2
     assert layer.input_shapes == [[1, 4]] and layer.output_shapes == [[1, 8]]
     assert layer.flops == 2 * 4 * 8 * (1 + 3) == cap.flops
+
+
+def _naive_counts(root):
+    return {mod: sum(p.numel() for p in mod.parameters()) for mod in root.modules()}
+
+
+@pytest.mark.parametrize("model", ["tiny-sd", "tiny-sdxl", "tiny-sd3", "tiny-flux"])
+def test_parameters_per_layer_are_what_parameters_counts(presets, model):
+    from inspector.capture import subtree_parameters
+    from inspector.loading import SourceSpec, load
+
+    pipe = load(SourceSpec(model=model, weights="meta"), presets).pipe
+    for comp in pipe.components.values():
+        if isinstance(comp, torch.nn.Module):
+            assert subtree_parameters(comp) == _naive_counts(comp)
+
+
+def test_parameters_per_layer_with_tied_weights_and_shared_modules():
+    from inspector.capture import subtree_parameters
+
+    shared = torch.nn.Linear(3, 3)
+    tied = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 10, bias=False))
+    tied[1].weight = tied[0].weight
+    models = [
+        torch.nn.Sequential(torch.nn.Sequential(shared, torch.nn.ReLU()), torch.nn.Sequential(shared)),
+        torch.nn.Sequential(shared, shared),
+        tied,
+        torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ModuleList([torch.nn.Linear(2, 5), None])),
+    ]
+    for model in models:
+        assert subtree_parameters(model) == _naive_counts(model)
+
+
+def test_capture_leaves_each_modules_training_flag_as_it_was():
+    from inspector.capture import capture
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sequential(torch.nn.Dropout(), torch.nn.Linear(2, 2)))
+    model.train()
+    model[1].eval()
+    model[0].training = False
+    before = {name: m.training for name, m in model.named_modules()}
+    capture(model, lambda: model(torch.ones(1, 2)))
+    assert {name: m.training for name, m in model.named_modules()} == before
