@@ -138,14 +138,14 @@ def rule_case(draw, op: str) -> tuple:
         weight = draw(st.sampled_from([None, "c", "c+1"]))
         weight = None if weight is None else other((c,) if weight == "c" else (c + 1,))
         hw = max(1, x.numel() // (shape[0] * c)) + (0 if draw(st.integers(0, 4)) else 1)
-        return op, lambda: A.native_group_norm.default(x, weight, None if weight is None else other((c,)), n, c, hw,
-                                                       groups, 1e-5)
+        bias = None if weight is None else other((c,))
+        return op, lambda: A.native_group_norm.default(x, weight, bias, n, c, hw, groups, 1e-5)
     if op == "layer_norm":
         k = draw(st.integers(1, len(shape)))
         normalized = list(shape[-k:]) if draw(st.integers(0, 4)) else [s + 1 for s in shape[-k:]]
         weight = other(tuple(normalized)) if draw(st.booleans()) else None
-        return op, lambda: A.native_layer_norm.default(x, normalized, weight, other(tuple(normalized))
-                                                       if weight is not None else None, 1e-5)
+        bias = other(tuple(normalized)) if weight is not None else None
+        return op, lambda: A.native_layer_norm.default(x, normalized, weight, bias, 1e-5)
     if op == "gelu":
         approximate = draw(st.sampled_from(["none", "tanh"]))
         return op, lambda: A.gelu.default(x, approximate=approximate)
