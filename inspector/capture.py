@@ -26,6 +26,8 @@ class Capture:
     value: Any = None
     #: peak bytes of the tensors the call created (see ``inspector.memory``)
     activation_bytes: int = 0
+    #: the same with CPU convolution workspace (``ActivationTracker.cpu_peak``)
+    cpu_activation_bytes: int = 0
 
 
 def iter_tensors(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -113,7 +115,7 @@ class FlopCounter:
                 if formula is not None:
                     counter.total += int(formula(*args, **kwargs, out_val=out))
                 if counter.tracker is not None:
-                    counter.tracker.add(out, args, kwargs)
+                    counter.tracker.add(out, args, kwargs, func)
                 return out
 
         self._mode = _Mode()
@@ -191,7 +193,8 @@ def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True, lay
             mod.training = was_training
     if counter is not None:
         sum_containers(records)
-    return Capture(layers=list(records.values()), flops=total(), value=value, activation_bytes=tracker.peak)
+    return Capture(layers=list(records.values()), flops=total(), value=value, activation_bytes=tracker.peak,
+                   cpu_activation_bytes=max(tracker.cpu_peak, tracker.peak))
 
 
 def subtree_parameters(root: Any) -> dict[Any, int]:

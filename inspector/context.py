@@ -232,6 +232,7 @@ class InspectContext:
         result.layers.extend(cap.layers)
         result.flops = (result.flops or 0) + cap.flops
         result.activation_bytes = max(result.activation_bytes or 0, cap.activation_bytes)
+        result.cpu_activation_bytes = max(result.cpu_activation_bytes or 0, cap.cpu_activation_bytes)
         result.outputs.extend(tensor_infos(outputs, prefix))
 
 

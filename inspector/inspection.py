@@ -167,8 +167,11 @@ def add_memory_plan(host: Host, ctx: InspectContext, run: RunResult, fits: str |
     from .memory import fit_verdicts, plan_memory, plan_views
 
     target = resolve_target(fits) if fits else None  # a bad value fails before any work below
+    # a named device gets its own plan: a CPU's counts convolution workspace, a GPU's does not;
+    # without one, the plan is for the device the run's tensors are on
+    cpu = fits.strip().lower() == "cpu" if fits else None
     try:
-        plan = plan_memory(ctx.pipe, ctx, run.components)
+        plan = plan_memory(ctx.pipe, ctx, run.components, cpu=cpu)
     except Exception as exc:  # noqa: BLE001 - a prediction we cannot make must not cost the inspection
         run.notes.append(f"memory not predicted: {type(exc).__name__}: {exc}")
         return
@@ -186,7 +189,7 @@ def add_memory_plan(host: Host, ctx: InspectContext, run: RunResult, fits: str |
             if key not in components_at:
                 components_at[key] = [inspect_component(host, probe_ctx, c, augment=False)
                                       for c in components_of(ctx.pipe)]
-            return plan_memory(ctx.pipe, probe_ctx, components_at[key], (vae_variant,))
+            return plan_memory(ctx.pipe, probe_ctx, components_at[key], (vae_variant,), cpu=cpu)
 
         plan.target, plan.capacity, plan.reserve = label, capacity, reserve
         plan.verdicts = fit_verdicts(plan, capacity - reserve, probe if ctx.on_meta else None,
@@ -261,12 +264,13 @@ def predict_memory(host: Host, spec: SourceSpec, options: InspectOptions) -> Any
         loaded = load(meta_spec, host.presets())
     except Exception:  # noqa: BLE001 - no prediction; the caller's own check still runs
         return None
-    return plan_on_meta(host, loaded.pipe, options)[0]
+    return plan_on_meta(host, loaded.pipe, options, cpu=str(spec.device or "cpu").startswith("cpu"))[0]
 
 
-def plan_on_meta(host: Host, pipe: Any, options: InspectOptions) -> tuple[Any, InspectContext]:
+def plan_on_meta(host: Host, pipe: Any, options: InspectOptions, cpu: bool = False) -> tuple[Any, InspectContext]:
     """The memory plan of a pipeline built on ``meta`` at ``options``' size and batch (the
-    pipeline's native size where none is given), and the context it was predicted in."""
+    pipeline's native size where none is given), and the context it was predicted in.
+    ``cpu``: for a CPU, convolution workspace included."""
     from .memory import plan_memory
 
     attention = getattr(options, "attention", None)  # profile's --attention changes what is held
@@ -281,7 +285,7 @@ def plan_on_meta(host: Host, pipe: Any, options: InspectOptions) -> tuple[Any, I
                          weights="meta", shared={"memory_only": True})
     check_size(ctx.height, ctx.width, ctx.size_multiple)
     components = [inspect_component(host, ctx, c, augment=False) for c in components_of(pipe)]
-    return plan_memory(pipe, ctx, components), ctx
+    return plan_memory(pipe, ctx, components, cpu=cpu), ctx
 
 
 def activation_predictor(host: Host, options: InspectOptions) -> Any:
@@ -298,7 +302,7 @@ def activation_predictor(host: Host, options: InspectOptions) -> Any:
         try:
             with library_warnings():
                 pipe = build_from_configs(folder, "meta", dataclasses.replace(spec, weights="meta", activations=None))
-                plan, ctx = plan_on_meta(host, pipe, options)
+                plan, ctx = plan_on_meta(host, pipe, options, cpu=str(spec.device or "cpu").startswith("cpu"))
         except Exception:  # noqa: BLE001 - no prediction: the guard falls back to the weights alone
             return None
         row = next((p for p in plan.placements if p.mode == "all on device" and p.vae == "plain"), None)

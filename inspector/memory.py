@@ -23,8 +23,19 @@ which returns what the fused kernels return (the output and a float32 log-sum-ex
 With ``--attention eager`` the processors do explicit matmuls and softmax and the matrix
 is counted, as it is allocated.
 
-What is not counted: kernels' private workspaces (cuDNN convolution workspaces, cuBLAS
-handles), the CUDA context (reserved apart in the fit verdict) and allocator rounding.
+CPU convolution workspace: a CPU convolution allocates inside the operator, beyond the tensor
+it returns, and frees it before returning: with oneDNN (PyTorch's default CPU path for float32
+NCHW inputs) a copy of the input and of the weight reordered into the blocked layouts its
+kernels read; with PyTorch's own kernel (``torch.backends.mkldnn.enabled = False``) the im2col
+buffer of the whole batch, ``N * C_in * k_h * k_w * H_out * W_out`` elements. Both follow from
+the shapes (:func:`cpu_conv_workspace`; ``bench/memory_prediction.py`` checks one convolution
+and whole calls against peak RSS), so the tracker also keeps ``cpu_peak``: the highest of the
+live bytes plus the running convolution's workspace. It is what a CPU holds, and what ``--fits
+cpu`` and a run on a CPU use; other devices get ``peak``.
+
+What is not counted: other kernels' private workspaces (cuDNN convolution workspaces, which
+depend on the algorithm cuDNN picks; cuBLAS handles; CPU matmul packing buffers), the CUDA
+context (reserved apart in the fit verdict) and allocator rounding.
 """
 from __future__ import annotations
 
@@ -68,24 +79,35 @@ class ActivationTracker:
     def __init__(self) -> None:
         self.live = 0
         self.peak = 0
+        #: the peak with each CPU convolution's workspace added while it runs (module docstring)
+        self.cpu_peak = 0
         self._refs: dict[int, tuple[Any, int]] = {}
         #: open :class:`Window` s, each keeping the highest ``live`` since it opened
         self._windows: list[Window] = []
 
-    def add(self, out: Any, args: tuple = (), kwargs: dict | None = None) -> None:
+    def add(self, out: Any, args: tuple = (), kwargs: dict | None = None, func: Any = None) -> None:
         """Count ``out``'s storages unless they alias an input's (views, in-place results,
-        ``weight.t()``: those bytes were there before the op)."""
+        ``weight.t()``: those bytes were there before the op). ``func``, the operator that made
+        ``out``, tells a convolution apart for ``cpu_peak``."""
         import torch
 
         outs = [out] if isinstance(out, torch.Tensor) else \
             [t for t in out if isinstance(t, torch.Tensor)] if isinstance(out, (tuple, list)) else []
-        if not outs:
-            return
-        inputs = _storage_keys(args)
-        if kwargs:
-            inputs |= _storage_keys(tuple(kwargs.values()))
-        for tensor in outs:
-            self._add_tensor(tensor, inputs)
+        if outs:
+            inputs = _storage_keys(args)
+            if kwargs:
+                inputs |= _storage_keys(tuple(kwargs.values()))
+            for tensor in outs:
+                self._add_tensor(tensor, inputs)
+        workspace = cpu_conv_workspace(func, args) if func is not None else 0
+        self._cpu_top(self.live + workspace)
+
+    def _cpu_top(self, value: int) -> None:
+        if value > self.cpu_peak:
+            self.cpu_peak = value
+        for window in self._windows:
+            if value > window.cpu_top:
+                window.cpu_top = value
 
     def _add_tensor(self, tensor: Any, inputs: set[int]) -> None:
         try:
@@ -103,6 +125,7 @@ class ActivationTracker:
         for window in self._windows:
             if self.live > window.top:
                 window.top = self.live
+        self._cpu_top(self.live)
 
     def _freed(self, key: int) -> Callable[[Any], None]:
         def callback(_ref: Any) -> None:
@@ -126,6 +149,7 @@ class Window:
     def __init__(self, base: int) -> None:
         self.base = base
         self.top = base
+        self.cpu_top = base
         #: whether a tracker was counting (``peak`` means nothing otherwise)
         self.tracked = False
 
@@ -133,10 +157,47 @@ class Window:
     def peak(self) -> int:
         return self.top - self.base
 
+    @property
+    def cpu_peak(self) -> int:
+        return max(self.cpu_top, self.top) - self.base
+
 
 #: the tracker counting in this context (set by :func:`tracking` and ``capture``), for :func:`window`
 _ACTIVE: contextvars.ContextVar[ActivationTracker | None] = contextvars.ContextVar("ldm_inspector_tracker",
                                                                                   default=None)
+
+
+def cpu_conv_workspace(func: Any, args: tuple) -> int:
+    """Bytes a CPU convolution allocates inside the operator for ``aten.convolution(args)``
+    (module docstring), with this torch's CPU backend settings; 0 for any other operator and for
+    what is not modelled (transposed or grouped convolutions, dtypes other than float32,
+    layouts other than NCHW-contiguous)."""
+    import torch
+
+    if func is not torch.ops.aten.convolution.default or len(args) < 9:
+        return 0
+    x, weight, _bias, stride, padding, dilation, transposed, _output_padding, groups = args[:9]
+    if not isinstance(x, torch.Tensor) or not isinstance(weight, torch.Tensor) or transposed or groups != 1 or \
+            x.dtype != torch.float32 or x.dim() not in (4, 5) or not x.is_contiguous():
+        return 0
+    kernel = list(weight.shape[2:])
+    stride, padding, dilation = list(stride), list(padding), list(dilation)
+    pointwise = all(k == 1 for k in kernel) and all(s == 1 for s in stride) and all(p == 0 for p in padding)
+    # PyTorch's choice (Convolution.cpp, use_mkldnn): oneDNN for float32 unless a single-threaded
+    # unstrided 1x1 convolution of a batch under 16, which goes to a matmul
+    onednn = torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled and not (
+        pointwise and x.shape[0] < 16 and torch.get_num_threads() <= 1 and all(d == 1 for d in dilation))
+    if onednn:
+        return x.numel() * x.element_size() + weight.numel() * weight.element_size()
+    if pointwise:
+        return 0
+    out_elems = 1
+    for i, k in enumerate(kernel):
+        out_elems *= (x.shape[2 + i] + 2 * padding[i] - dilation[i] * (k - 1) - 1) // stride[i] + 1
+    columns = x.shape[0] * x.shape[1] * out_elems
+    for k in kernel:
+        columns *= k
+    return columns * x.element_size()
 
 
 @contextlib.contextmanager
@@ -178,7 +239,7 @@ def tracking() -> Iterator[ActivationTracker]:
     class _Mode(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
             out = call(func, args, kwargs or {})
-            tracker.add(out, args, kwargs)
+            tracker.add(out, args, kwargs, func)
             return out
 
     try:
@@ -245,8 +306,8 @@ def largest_module_bytes(module: Any) -> int:
 
 
 def vae_decode_peaks(vae: Any, batch: int, latent_hw: tuple[int, int], dtype: Any, device: Any,
-                     variants: tuple[str, ...] = ("plain", "sliced", "tiled"), plain: int | None = None
-                     ) -> dict[str, int]:
+                     variants: tuple[str, ...] = ("plain", "sliced", "tiled"), plain: int | None = None,
+                     cpu: bool = False) -> dict[str, int]:
     """Activation peak of ``vae.decode`` as a text-to-image pipeline calls it, plain and, where
     the VAE supports them, sliced (one image at a time) and tiled. The VAE's settings are restored.
     ``plain``: the plain decode's peak where the inspection already tracked it (the VAE plugin's
@@ -254,7 +315,8 @@ def vae_decode_peaks(vae: Any, batch: int, latent_hw: tuple[int, int], dtype: An
 
     Sliced decoding beyond two images is extrapolated from one and two (each further image adds
     its latent slice and its decoded image, the rest of the peak is one image's decode; within 1%
-    of decoding them all, ``tests/test_memory.py``), so a batch of 64 costs three decodes, not 64."""
+    of decoding them all, ``tests/test_memory.py``), so a batch of 64 costs three decodes, not 64.
+    ``cpu``: peaks on a CPU, convolution workspace included (``ActivationTracker.cpu_peak``)."""
     import torch
 
     channels = int(getattr(vae.config, "latent_channels", 4))
@@ -272,7 +334,7 @@ def vae_decode_peaks(vae: Any, batch: int, latent_hw: tuple[int, int], dtype: An
         with torch.no_grad(), tracking() as tracker:
             out = vae.decode(latent)
             del out
-        return tracker.peak
+        return max(tracker.cpu_peak, tracker.peak) if cpu else tracker.peak
 
     tile = getattr(vae, "tile_latent_min_size", None)
     same_as_plain = {"sliced": batch == 1,  # diffusers slices only batches of more than one
@@ -298,9 +360,10 @@ def vae_decode_peaks(vae: Any, batch: int, latent_hw: tuple[int, int], dtype: An
     return peaks
 
 
-def component_memories(pipe: Any, components: list[ComponentResult], vae_peaks: dict[str, int] | None
-                       ) -> list[ComponentMemory]:
-    """One entry per component whose device memory counts: its weights and its call's activations."""
+def component_memories(pipe: Any, components: list[ComponentResult], vae_peaks: dict[str, int] | None,
+                       cpu: bool = False) -> list[ComponentMemory]:
+    """One entry per component whose device memory counts: its weights and its call's activations
+    (``cpu``: on a CPU, convolution workspace included)."""
     out = []
     for comp in components:
         if not comp.present or comp.parameters is None:
@@ -311,7 +374,8 @@ def component_memories(pipe: Any, components: list[ComponentResult], vae_peaks: 
         if comp.kind == "vae" and vae_peaks:
             acts, call = vae_peaks.get("plain", 0), "decode"
         else:
-            acts, call = comp.activation_bytes or 0, "forward"
+            acts, call = (comp.cpu_activation_bytes if cpu and comp.cpu_activation_bytes is not None
+                          else comp.activation_bytes) or 0, "forward"
         out.append(ComponentMemory(component=comp.name, weights=weights, activations=acts, peak=weights + acts,
                                    largest_module=largest, call=call))
     return out
@@ -359,27 +423,33 @@ def attention_kind(pipe: Any) -> str:
 
 
 def plan_memory(pipe: Any, ctx: Any, components: list[ComponentResult],
-                vae_variants: tuple[str, ...] = ("plain", "sliced", "tiled")) -> MemoryPlan:
-    """The memory plan of a pipeline whose components were just inspected (``ctx``: the run)."""
+                vae_variants: tuple[str, ...] = ("plain", "sliced", "tiled"), cpu: bool | None = None) -> MemoryPlan:
+    """The memory plan of a pipeline whose components were just inspected (``ctx``: the run).
+    ``cpu``: plan for a CPU, convolution workspace included; by default where the run's tensors
+    are on the CPU."""
     dtype = str(ctx.dtype).replace("torch.", "")
     on_meta = ctx.on_meta
+    if cpu is None:
+        cpu = str(ctx.device) == "cpu"
     vae = pipe.components.get("vae")
     vae_peaks: dict[str, int] = {}
     notes: list[str] = []
     if vae is not None and callable(getattr(vae, "decode", None)):
         channels = int(getattr(vae.config, "latent_channels", 4))
-        known = next((c.details.get("decode_activation_bytes") for c in components if c.name == "vae" and
+        detail = "decode_cpu_activation_bytes" if cpu else "decode_activation_bytes"
+        known = next((c.details.get(detail) for c in components if c.name == "vae" and
                       c.details.get("decode_input_shape") == [ctx.options.batch_size, channels, *ctx.latent_size]),
                      None)
         try:
             vae_peaks = vae_decode_peaks(vae, ctx.options.batch_size, ctx.latent_size, ctx.dtype, ctx.device,
-                                         vae_variants, plain=known if isinstance(known, int) else None)
+                                         vae_variants, plain=known if isinstance(known, int) else None, cpu=cpu)
         except Exception as exc:  # a VAE we cannot drive: its roundtrip figure stands in
             notes.append(f"VAE decode not predicted apart ({type(exc).__name__}); its encode+decode example used")
-    memories = component_memories(pipe, components, vae_peaks)
+    memories = component_memories(pipe, components, vae_peaks, cpu)
     carried = sum(tensor_bytes(c.inputs) for c in components if c.kind in DENOISER_KINDS and c.present)
+    method = "tracked on meta tensors (no weights)" if on_meta else f"tracked on real tensors ({ctx.device})"
     plan = MemoryPlan(
-        method="tracked on meta tensors (no weights)" if on_meta else f"tracked on real tensors ({ctx.device})",
+        method=method + (", CPU convolution workspace included" if cpu else ""),
         dtype=dtype, attention=attention_kind(pipe), components=memories,
         placements=placements(memories, vae_peaks, carried), carried=carried, notes=notes)
     if not any(c.activation_bytes for c in components if c.present):

@@ -237,6 +237,9 @@ class ComponentResult:
     metrics: dict[str, float | int | str | None] = field(default_factory=dict)
     #: peak bytes held by tensors the example call created (activations), tracked op by op
     activation_bytes: int | None = field(default=None, metadata=NON_NEGATIVE)
+    #: the same peak on a CPU, where convolutions also hold a workspace while they run
+    #: (``inspector.memory.cpu_conv_workspace``); what ``--fits cpu`` and a run on a CPU plan with
+    cpu_activation_bytes: int | None = field(default=None, metadata=NON_NEGATIVE)
 
     def timed_call(self) -> Measurement | None:
         """The measurement ``timing`` comes from (the VAE's ``decode``, the UNet's one call): its

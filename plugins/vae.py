@@ -122,6 +122,7 @@ def inspect_component(context, component):
     if decode_part and decode_part[-1].tracked:
         decode_in = next(t for _, t in decodes[0].tensors()) if decodes else latent
         result.details["decode_activation_bytes"] = decode_part[-1].peak
+        result.details["decode_cpu_activation_bytes"] = decode_part[-1].cpu_peak
         result.details["decode_input_shape"] = list(decode_in.shape)
     if decode_kwargs:
         result.details["decode_kwargs"] = {k: v for k, v in decode_kwargs.items() if isinstance(v, (bool, int, float, str))}

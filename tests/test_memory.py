@@ -130,14 +130,34 @@ def test_flops_unchanged_by_fused_attention_on_meta(tiny_meta):
     assert ours == counter.get_total_flops()
 
 
-def test_plan_on_meta_equals_plan_on_real_weights(meta_run, real_run):
+def test_plan_on_meta_equals_plan_on_real_weights(meta_run, real_run, tiny_meta, tiny_random):
+    """The tensors' plan made on meta equals the one made on real weights; the run on CPU tensors
+    plans for the CPU by default (convolution workspace included)."""
+    import torch
+
+    from inspector.context import InspectContext, InspectOptions
+    from inspector.memory import plan_memory
+
+    def ctx(loaded, device):
+        return InspectContext(pipe=loaded.pipe, options=InspectOptions(batch_size=2), device=device,
+                              dtype=torch.float32, height=128, width=128, weights="meta" if device == "meta" else "random")
+
     predicted = {m.component: m for m in meta_run.memory_plan.components}
-    measured = {m.component: m for m in real_run.memory_plan.components}
+    tensors_on_cpu = plan_memory(tiny_random.pipe, ctx(tiny_random, "cpu"), real_run.components, cpu=False)
+    measured = {m.component: m for m in tensors_on_cpu.components}
     assert set(predicted) == {"text_encoder", "unet", "vae"}
     for name, m in predicted.items():
         assert m.weights == measured[name].weights
         assert abs(m.activations - measured[name].activations) <= 0.001 * measured[name].activations, name
-    assert meta_run.memory_plan.method.startswith("tracked on meta")
+    assert meta_run.memory_plan.method == "tracked on meta tensors (no weights)"
+    assert real_run.memory_plan.method == "tracked on real tensors (cpu), CPU convolution workspace included"
+    on_cpu = plan_memory(tiny_meta.pipe, ctx(tiny_meta, "meta"), meta_run.components, cpu=True)
+    for m in on_cpu.components:
+        assert m.activations >= predicted[m.component].activations
+    unet = next(c for c in meta_run.components if c.name == "unet")
+    assert unet.cpu_activation_bytes > unet.activation_bytes  # its convolutions' workspace shows
+    real_unet = next(c for c in real_run.components if c.name == "unet")
+    assert real_unet.cpu_activation_bytes == unet.cpu_activation_bytes
 
 
 def test_decode_peak_taken_inside_the_inspection_equals_decoding_apart(meta_run, real_run, tiny_meta, tiny_random):
@@ -153,6 +173,11 @@ def test_decode_peak_taken_inside_the_inspection_equals_decoding_apart(meta_run,
         device = "meta" if loaded is tiny_meta else "cpu"
         apart = vae_decode_peaks(loaded.pipe.vae, 2, (16, 16), torch.float32, device, ("plain",))["plain"]
         assert details["decode_activation_bytes"] == apart > 0
+        on_cpu = vae_decode_peaks(loaded.pipe.vae, 2, (16, 16), torch.float32, device, ("plain",), cpu=True)["plain"]
+        assert details["decode_cpu_activation_bytes"] == on_cpu >= apart
+        # on meta every convolution input is NCHW-contiguous, as on CUDA; on a CPU GroupNorm keeps
+        # the channels-last layout attention leaves, where oneDNN reorders no input
+        assert on_cpu > apart or device == "cpu"
         plain = next(p for p in run.memory_plan.placements if p.mode == "all on device" and p.vae == "plain")
         assert plain.activations >= apart
     with window() as outside:  # no tracker: nothing measured, nothing claimed
@@ -323,10 +348,32 @@ def test_prediction_before_loading_matches_the_inspection(host, meta_run):
     from inspector.loading import SourceSpec
     from inspector.memory import predicted_peak
 
-    plan = predict_memory(host, SourceSpec(model="tiny-sd", weights="random"), InspectOptions(batch_size=2))
+    import torch
+
+    from inspector.context import InspectContext
+    from inspector.memory import plan_memory
+
+    # for a GPU: the tensors, as inspect plans on meta
+    plan = predict_memory(host, SourceSpec(model="tiny-sd", weights="random", device="cuda"),
+                          InspectOptions(batch_size=2))
     for mode in ("all on device", "model cpu offload", "sequential cpu offload"):
         assert predicted_peak(plan, mode) == predicted_peak(meta_run.memory_plan, mode)
+    # for the CPU: with convolution workspace, as ``--fits cpu`` plans
+    plan = predict_memory(host, SourceSpec(model="tiny-sd", weights="random", device="cpu"),
+                          InspectOptions(batch_size=2))
+    pipe = host_pipe(host)
+    ctx = InspectContext(pipe=pipe, options=InspectOptions(batch_size=2), device="meta", dtype=torch.float32,
+                         height=128, width=128, weights="meta")
+    on_cpu = plan_memory(pipe, ctx, meta_run.components, cpu=True)
+    for mode in ("all on device", "model cpu offload", "sequential cpu offload"):
+        assert predicted_peak(plan, mode) == predicted_peak(on_cpu, mode) > predicted_peak(meta_run.memory_plan, mode)
     assert predicted_peak(None) is None
+
+
+def host_pipe(host):
+    from inspector.loading import SourceSpec, load
+
+    return load(SourceSpec(model="tiny-sd", weights="meta"), host.presets()).pipe
 
 
 def test_a_search_that_reaches_its_limit_reads_as_a_lower_bound():
@@ -349,3 +396,48 @@ def test_a_search_that_reaches_its_limit_reads_as_a_lower_bound():
     assert row[table.columns.index("largest batch")] == f"≥{MAX_BATCH}"
     assert row[table.columns.index("largest square size")] == f"≥{MAX_SIZE}"
     assert at_least(3, MAX_BATCH) == 3 and at_least(None, MAX_BATCH) is None
+
+
+CONV_RSS = r"""
+import json, torch
+from inspector.measure import MemoryMeter
+from inspector.memory import cpu_conv_workspace
+out = []
+with torch.no_grad():
+    for enabled in (True, False):
+        with torch.backends.mkldnn.flags(enabled=enabled):
+            for c_in, size in ((128, 128), (512, 32)):
+                conv = torch.nn.Conv2d(c_in, c_in, 3, padding=1)
+                x = torch.randn(1, c_in, size, size)
+                args = (x, conv.weight, conv.bias, [1, 1], [1, 1], [1, 1], False, [0, 0], 1)
+                predicted = x.numel() * 4 + cpu_conv_workspace(torch.ops.aten.convolution.default, args)
+                conv(x)
+                peaks = []
+                for _ in range(3):
+                    with MemoryMeter("cpu") as meter:
+                        y = conv(x)
+                        del y
+                    peaks.append(meter.stats.peak)
+                out.append([enabled, c_in, size, predicted, min(peaks)])
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="peak RSS is read from /proc")
+def test_cpu_convolution_workspace_is_what_the_process_holds():
+    """An independent measurement: peak RSS growth over one convolution (glibc returning every
+    freed block at once) is its output plus the workspace the rule predicts, with oneDNN and with
+    PyTorch's own kernel (whose im2col buffer is 9x the input here)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", MALLOC_TRIM_THRESHOLD_="131072")
+    proc = subprocess.run([sys.executable, "-c", CONV_RSS], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout.strip().splitlines()[-1])
+    for enabled, c_in, size, predicted, measured in rows:
+        assert abs(predicted - measured) <= 0.1 * measured, (enabled, c_in, size, predicted, measured)
+    native = [r for r in rows if not r[0] and r[1] == 128]
+    assert native[0][4] > 8 * 128 * 128 * 128 * 4  # the im2col buffer is there to be seen
