@@ -82,6 +82,30 @@ def flop_registry() -> dict[Any, Callable[..., int]]:
     return table
 
 
+#: FLOPs by operator and input shapes: torch's formulas read only shapes (and the plain
+#: arguments), and spend most of their time mapping over the arguments to get them
+_FLOPS: dict[tuple, int] = {}
+
+
+def _flop_key(func: Any, args: tuple, kwargs: dict) -> tuple | None:
+    """``(func, shapes and plain values of the arguments)``, or None where an argument is neither."""
+    import torch
+
+    def part(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return ("T", tuple(value.shape), value.dtype)
+        if isinstance(value, (list, tuple)):
+            return (type(value).__name__, tuple(part(v) for v in value))
+        if value is None or type(value) in (bool, int, float, str):
+            return (type(value).__name__, value)
+        raise TypeError
+
+    try:
+        return (func, part(args), tuple(sorted((k, part(v)) for k, v in kwargs.items())))
+    except TypeError:
+        return None
+
+
 class FlopCounter:
     """Counts FLOPs of every op that runs inside it, with torch's own formulas.
 
@@ -113,7 +137,13 @@ class FlopCounter:
                 out = call(func, args, kwargs)
                 formula = counter._registry.get(func._overloadpacket)
                 if formula is not None:
-                    counter.total += int(formula(*args, **kwargs, out_val=out))
+                    key = _flop_key(func, args, kwargs)
+                    flops = _FLOPS.get(key) if key is not None else None
+                    if flops is None:
+                        flops = int(formula(*args, **kwargs, out_val=out))
+                        if key is not None and len(_FLOPS) < 100_000:
+                            _FLOPS[key] = flops
+                    counter.total += flops
                 if counter.tracker is not None:
                     counter.tracker.add(out, args, kwargs, func)
                 return out
