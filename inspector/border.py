@@ -25,12 +25,14 @@ def json_problem(value: Any, where: str, depth: int = 0) -> str | None:
     if value is None or isinstance(value, (bool, int, float, str)):
         return None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            problem = json_problem(getattr(value, f.name), f"{where}.{f.name}", depth + 1)
+        for name in _field_names(type(value)):
+            problem = json_problem(getattr(value, name), f"{where}.{name}", depth + 1)
             if problem:
                 return problem
         return None
     if isinstance(value, (list, tuple)):
+        if all(type(item) in _PLAIN for item in value):  # shapes, rows of numbers: nothing to walk
+            return None
         for i, item in enumerate(value):
             problem = json_problem(item, f"{where}[{i}]", depth + 1)
             if problem:
@@ -45,6 +47,14 @@ def json_problem(value: Any, where: str, depth: int = 0) -> str | None:
                 return problem
         return None
     return f"{where} is a {type(value).__module__}.{type(value).__name__}, not JSON data"
+
+
+_PLAIN = frozenset({int, float, str, bool, type(None)})
+
+
+@lru_cache(maxsize=256)
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 @lru_cache(maxsize=1)
