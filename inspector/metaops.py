@@ -32,8 +32,9 @@ import contextlib
 import os
 from typing import Any, Iterator
 
-#: entries kept before the cache starts again (each is a few hundred bytes)
-MAX_ENTRIES = 200_000
+#: entries kept before the cache starts again (each a few hundred bytes: at most some 25 MB; sd21 at
+#: 512x512 makes about 330)
+MAX_ENTRIES = 50_000
 
 _CACHE: dict[tuple, tuple[type | None, tuple[tuple[tuple[int, ...], tuple[int, ...], Any], ...]]] = {}
 _UNCACHEABLE: set[Any] = set()
