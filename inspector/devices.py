@@ -81,7 +81,11 @@ def resolve_target(text: str) -> tuple[str, int, int]:
         return "this machine's memory", int(vm.total), int(vm.total - vm.available)
     size = parse_size(key)
     if size is None:
-        raise OptionError(f"--fits {text!r}: give a size such as 24GiB, or one of {', '.join([*DEVICES, 'cpu'])}")
+        from .precheck import did_you_mean
+
+        hint = did_you_mean(key, [*DEVICES, "cpu"])
+        raise OptionError(f"--fits {text!r}{hint}: give a size such as 24GiB, or one of "
+                          f"{', '.join([*DEVICES, 'cpu'])}")
     return text.strip(), size, 0
 
 

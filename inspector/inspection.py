@@ -195,7 +195,9 @@ def add_memory_plan(host: Host, ctx: InspectContext, run: RunResult, fits: str |
         plan.verdicts = fit_verdicts(plan, capacity - reserve, probe if ctx.on_meta else None,
                                      ctx.options.batch_size, ctx.height, ctx.width, multiple)
         if not ctx.on_meta:
-            plan.notes.append("largest batch and size are searched on meta weights only (--weights meta)")
+            from .memory import NOT_SEARCHED
+
+            plan.notes.append(NOT_SEARCHED)
     run.memory_plan = plan
     run.views = plan_views(plan)
     add_roofline(run, fits)

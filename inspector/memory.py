@@ -52,6 +52,8 @@ MODES = ("all on device", "model cpu offload", "sequential cpu offload")
 MAX_BATCH = 64
 MAX_SIZE = 2048
 DENOISER_KINDS = ("unet", "transformer")
+#: the plan's note when ``--fits`` could not search for the largest batch and size
+NOT_SEARCHED = "largest batch and size are searched on meta weights only (--weights meta)"
 
 
 def _storage_keys(values: tuple) -> set[int]:
@@ -381,14 +383,15 @@ def component_memories(pipe: Any, components: list[ComponentResult], vae_peaks: 
     return out
 
 
-def placements(memories: list[ComponentMemory], vae_peaks: dict[str, int], carried: int
+def placements(memories: list[ComponentMemory], vae_peaks: dict[str, int], carried: int, cpu: bool = False
                ) -> list[PlacementPrediction]:
     """Peak device memory under each placement and VAE decode variant.
 
     all on device: every weight, plus the largest call's activations (components run one
     after another); model cpu offload: the largest weights-plus-activations of one model;
     sequential cpu offload: the largest activations plus the largest single module's
-    weights. Tensors carried between components are added to each."""
+    weights. Tensors carried between components are added to each. On a CPU (``cpu``) only
+    everything on the device: offloading to the CPU frees no memory there."""
     rows = []
     weights_total = sum(m.weights for m in memories)
     for vae_variant in [v for v in ("plain", "sliced", "tiled") if v in vae_peaks] or ["plain"]:
@@ -400,6 +403,8 @@ def placements(memories: list[ComponentMemory], vae_peaks: dict[str, int], carri
         top = max(calls, key=lambda c: calls[c])
         rows.append(PlacementPrediction("all on device", vae_variant, weights_total + calls[top] + carried,
                                         weights_total, calls[top], top))
+        if cpu:
+            continue
         top = max(calls, key=lambda c: by[c].weights + calls[c])
         rows.append(PlacementPrediction("model cpu offload", vae_variant, by[top].weights + calls[top] + carried,
                                         by[top].weights, calls[top], top))
@@ -449,9 +454,10 @@ def plan_memory(pipe: Any, ctx: Any, components: list[ComponentResult],
     carried = sum(tensor_bytes(c.inputs) for c in components if c.kind in DENOISER_KINDS and c.present)
     method = "tracked on meta tensors (no weights)" if on_meta else f"tracked on real tensors ({ctx.device})"
     plan = MemoryPlan(
-        method=method + (", CPU convolution workspace included" if cpu else ""),
+        method=method + (", for a CPU: convolution workspace included, no offload placements" if cpu else
+                         ", tensors only (no kernel workspace)"),
         dtype=dtype, attention=attention_kind(pipe), components=memories,
-        placements=placements(memories, vae_peaks, carried), carried=carried, notes=notes)
+        placements=placements(memories, vae_peaks, carried, cpu), carried=carried, notes=notes, cpu=cpu)
     if not any(c.activation_bytes for c in components if c.present):
         plan.notes.append("no component ran an example call: activations are not predicted")
     return plan
@@ -479,12 +485,13 @@ def plan_views(plan: MemoryPlan) -> list[View]:
     from .units import human_bytes
 
     # byte columns hold exact integers (JSON, CSV); front ends show them in binary units
+    basis = "on a CPU, convolution workspace included" if plan.cpu else "tensors only, no kernel workspace"
     views = [View(
-        title="Predicted memory by component",
+        title=f"Predicted memory by component ({basis})",
         columns=["component", "call", "weights_bytes", "activations_bytes", "peak_bytes", "largest_module_bytes"],
         rows=[[m.component, m.call, m.weights, m.activations, m.peak, m.largest_module] for m in plan.components])]
     views.append(View(
-        title="Predicted peak memory by placement",
+        title=f"Predicted peak memory by placement ({basis})",
         columns=["placement", "vae decode", "peak_bytes", "weights_on_device_bytes", "activations_bytes",
                  "peak reached in"],
         rows=[[p.mode, p.vae, p.peak, p.weights_on_device, p.activations, p.bottleneck] for p in plan.placements]))
@@ -497,9 +504,12 @@ def plan_views(plan: MemoryPlan) -> list[View]:
                      "largest batch", "largest square size"],
             rows=[[v.mode, v.vae, v.verdict, v.peak, v.usable, v.headroom, at_least(v.max_batch, MAX_BATCH),
                    at_least(v.max_size, MAX_SIZE)] for v in plan.verdicts]))
-        notes.append(f"{plan.target}: {human_bytes(plan.capacity)} less {human_bytes(plan.reserve)} reserved for the "
-                     f"runtime; 'fits' leaves at least 10% of the rest free; largest batch searched up to "
-                     f"{MAX_BATCH}, largest square size up to {MAX_SIZE} px")
+        held = "in use now" if plan.cpu else "reserved for the runtime"
+        searched = NOT_SEARCHED not in plan.notes
+        notes.append(f"{plan.target}: {human_bytes(plan.capacity)} less {human_bytes(plan.reserve)} {held}; 'fits' "
+                     "leaves at least 10% of the rest free" + (
+                         f"; largest batch searched up to {MAX_BATCH}, largest square size up to {MAX_SIZE} px"
+                         if searched else ""))
     views.append(View(title="Memory prediction", kind="note", text="; ".join(notes)))
     return views
 

@@ -258,10 +258,10 @@ class ComponentMemory:
     on the device at once. ``call`` names what was run (``forward``, ``decode``, ...)."""
 
     component: str
-    weights: int
-    activations: int
-    peak: int
-    largest_module: int = 0
+    weights: int = field(metadata=NON_NEGATIVE)
+    activations: int = field(metadata=NON_NEGATIVE)
+    peak: int = field(metadata=NON_NEGATIVE)
+    largest_module: int = field(default=0, metadata=NON_NEGATIVE)
     call: str = "forward"
 
 
@@ -276,9 +276,9 @@ class PlacementPrediction:
 
     mode: str
     vae: str
-    peak: int
-    weights_on_device: int
-    activations: int
+    peak: int = field(metadata=NON_NEGATIVE)
+    weights_on_device: int = field(metadata=NON_NEGATIVE)
+    activations: int = field(metadata=NON_NEGATIVE)
     bottleneck: str
 
 
@@ -291,12 +291,12 @@ class FitVerdict:
 
     mode: str
     vae: str
-    peak: int
-    usable: int
+    peak: int = field(metadata=NON_NEGATIVE)
+    usable: int = field(metadata=NON_NEGATIVE)
     headroom: int
     verdict: str
-    max_batch: int | None = None
-    max_size: int | None = None
+    max_batch: int | None = field(default=None, metadata=NON_NEGATIVE)
+    max_size: int | None = field(default=None, metadata=NON_NEGATIVE)
 
 
 @dataclass
@@ -312,12 +312,15 @@ class MemoryPlan:
     attention: str
     components: list[ComponentMemory] = field(default_factory=list)
     placements: list[PlacementPrediction] = field(default_factory=list)
-    carried: int = 0
+    carried: int = field(default=0, metadata=NON_NEGATIVE)
     target: str | None = None
-    capacity: int | None = None
-    reserve: int = 0
+    capacity: int | None = field(default=None, metadata=NON_NEGATIVE)
+    reserve: int = field(default=0, metadata=NON_NEGATIVE)
     verdicts: list[FitVerdict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: planned for a CPU: each convolution's workspace counted, and no offload placements (offloading
+    #: to the CPU frees nothing there); otherwise the tensors alone, as for a GPU
+    cpu: bool = False
 
 
 @dataclass

@@ -73,6 +73,7 @@ def tables(run: RunResult) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
                "present": c["present"], "plugin": c["plugin"], "parameters_total": params.get("total"),
                "parameters_trainable": params.get("trainable"), "parameters_bytes": params.get("bytes"),
                "flops": c["flops"], **_timing("time", c.get("timing")), **_timed_call(c), **_memory(c.get("memory")),
+               "activation_bytes": c.get("activation_bytes"), "cpu_activation_bytes": c.get("cpu_activation_bytes"),
                "errors_count": len(c.get("errors") or [])}
         row.update({f"metric_{name}": (c.get("metrics") or {}).get(name) for name in metric_names})
         rows.append(row)

@@ -149,8 +149,11 @@ def test_plan_on_meta_equals_plan_on_real_weights(meta_run, real_run, tiny_meta,
     for name, m in predicted.items():
         assert m.weights == measured[name].weights
         assert abs(m.activations - measured[name].activations) <= 0.001 * measured[name].activations, name
-    assert meta_run.memory_plan.method == "tracked on meta tensors (no weights)"
-    assert real_run.memory_plan.method == "tracked on real tensors (cpu), CPU convolution workspace included"
+    assert meta_run.memory_plan.method == "tracked on meta tensors (no weights), tensors only (no kernel workspace)"
+    assert not meta_run.memory_plan.cpu and real_run.memory_plan.cpu
+    assert real_run.memory_plan.method == ("tracked on real tensors (cpu), for a CPU: convolution workspace included, "
+                                           "no offload placements")
+    assert {p.mode for p in real_run.memory_plan.placements} == {"all on device"}
     on_cpu = plan_memory(tiny_meta.pipe, ctx(tiny_meta, "meta"), meta_run.components, cpu=True)
     for m in on_cpu.components:
         assert m.activations >= predicted[m.component].activations
@@ -261,8 +264,10 @@ def test_inspect_fits_in_every_front_end(cli, tmp_path, monkeypatch):
     assert plan["capacity"] == 2**20
     assert {v["verdict"] for v in plan["verdicts"]} == {"does not fit"}
     assert all(v["max_batch"] is None for v in plan["verdicts"])
-    assert [v["title"] for v in data["views"]][:2] == ["Predicted memory by component",
-                                                       "Predicted peak memory by placement"]
+    # a size is planned as a GPU is: the tensors; the titles say so
+    assert [v["title"] for v in data["views"]][:2] == [
+        "Predicted memory by component (tensors only, no kernel workspace)",
+        "Predicted peak memory by placement (tensors only, no kernel workspace)"]
     import pandas as pd
 
     table = pd.read_csv(tmp_path / "csv" / "view_pipeline_will_it_fit_1mib.csv")
@@ -285,7 +290,7 @@ def test_inspect_fits_in_every_front_end(cli, tmp_path, monkeypatch):
     view = data["views"][1]
     peak = view["rows"][0][view["columns"].index("peak_bytes")]
     assert isinstance(peak, int) and peak == plan["placements"][0]["peak"]
-    csv_peaks = pd.read_csv(tmp_path / "csv" / "view_pipeline_predicted_peak_memory_by_placement.csv")["peak_bytes"]
+    csv_peaks = pd.read_csv(tmp_path / "csv" / "view_pipeline_predicted_peak_memory_by_placement_tensors_only_no_kernel_workspace.csv")["peak_bytes"]
     assert int(csv_peaks[0]) == peak
     assert f"{peak:,}" not in result.out and str(peak) not in result.out
     terminal_row = next(line for line in result.out.splitlines() if "all on device" in line)
@@ -300,7 +305,7 @@ def test_tui_shows_byte_columns_in_binary_units(meta_run):
     from inspector.tui.widgets.view_panel import table_text
     from inspector.units import human_bytes
 
-    view = next(v for v in meta_run.views if v.title == "Predicted peak memory by placement")
+    view = next(v for v in meta_run.views if v.title.startswith("Predicted peak memory by placement"))
     labels, rows = table_text(view)
     peak = view.rows[0][view.columns.index("peak_bytes")]
     assert "peak" in labels and "peak_bytes" not in labels
@@ -365,8 +370,9 @@ def test_prediction_before_loading_matches_the_inspection(host, meta_run):
     ctx = InspectContext(pipe=pipe, options=InspectOptions(batch_size=2), device="meta", dtype=torch.float32,
                          height=128, width=128, weights="meta")
     on_cpu = plan_memory(pipe, ctx, meta_run.components, cpu=True)
-    for mode in ("all on device", "model cpu offload", "sequential cpu offload"):
-        assert predicted_peak(plan, mode) == predicted_peak(on_cpu, mode) > predicted_peak(meta_run.memory_plan, mode)
+    assert predicted_peak(plan) == predicted_peak(on_cpu) > predicted_peak(meta_run.memory_plan)
+    for mode in ("model cpu offload", "sequential cpu offload"):  # offloading to the CPU frees nothing there
+        assert predicted_peak(plan, mode) is None
     assert predicted_peak(None) is None
 
 
