@@ -99,7 +99,7 @@ def tracked_peak(call) -> tuple[int, int]:
     with torch.no_grad(), tracking() as tracker:
         result = call()
         del result
-    return tracker.peak, max(tracker.peak, tracker.cpu_peak)
+    return tracker.peak, tracker.cpu_peak
 
 
 def run_model(model: str, size: int | None, device: str, dtype: str, batch: int, steps: int) -> dict:

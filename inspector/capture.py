@@ -224,7 +224,7 @@ def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True, lay
     if counter is not None:
         sum_containers(records)
     return Capture(layers=list(records.values()), flops=total(), value=value, activation_bytes=tracker.peak,
-                   cpu_activation_bytes=max(tracker.cpu_peak, tracker.peak))
+                   cpu_activation_bytes=tracker.cpu_peak)
 
 
 def subtree_parameters(root: Any) -> dict[Any, int]:

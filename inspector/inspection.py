@@ -266,13 +266,14 @@ def predict_memory(host: Host, spec: SourceSpec, options: InspectOptions) -> Any
         loaded = load(meta_spec, host.presets())
     except Exception:  # noqa: BLE001 - no prediction; the caller's own check still runs
         return None
-    return plan_on_meta(host, loaded.pipe, options, cpu=str(spec.device or "cpu").startswith("cpu"))[0]
+    return plan_on_meta(host, loaded.pipe, options, spec.device or "cpu")[0]
 
 
-def plan_on_meta(host: Host, pipe: Any, options: InspectOptions, cpu: bool = False) -> tuple[Any, InspectContext]:
+def plan_on_meta(host: Host, pipe: Any, options: InspectOptions, run_device: str | None = None
+                 ) -> tuple[Any, InspectContext]:
     """The memory plan of a pipeline built on ``meta`` at ``options``' size and batch (the
-    pipeline's native size where none is given), and the context it was predicted in.
-    ``cpu``: for a CPU, convolution workspace included."""
+    pipeline's native size where none is given), and the context it was predicted in, for the
+    ``run_device`` the run will use (a CPU's plan counts convolution workspace; the default: a GPU's)."""
     from .memory import plan_memory
 
     attention = getattr(options, "attention", None)  # profile's --attention changes what is held
@@ -287,7 +288,7 @@ def plan_on_meta(host: Host, pipe: Any, options: InspectOptions, cpu: bool = Fal
                          weights="meta", shared={"memory_only": True})
     check_size(ctx.height, ctx.width, ctx.size_multiple)
     components = [inspect_component(host, ctx, c, augment=False) for c in components_of(pipe)]
-    return plan_memory(pipe, ctx, components, cpu=cpu), ctx
+    return plan_memory(pipe, ctx, components, cpu=str(run_device or "").startswith("cpu")), ctx
 
 
 def activation_predictor(host: Host, options: InspectOptions) -> Any:
@@ -304,7 +305,7 @@ def activation_predictor(host: Host, options: InspectOptions) -> Any:
         try:
             with library_warnings():
                 pipe = build_from_configs(folder, "meta", dataclasses.replace(spec, weights="meta", activations=None))
-                plan, ctx = plan_on_meta(host, pipe, options, cpu=str(spec.device or "cpu").startswith("cpu"))
+                plan, ctx = plan_on_meta(host, pipe, options, spec.device or "cpu")
         except Exception:  # noqa: BLE001 - no prediction: the guard falls back to the weights alone
             return None
         row = next((p for p in plan.placements if p.mode == "all on device" and p.vae == "plain"), None)

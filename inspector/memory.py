@@ -81,7 +81,8 @@ class ActivationTracker:
     def __init__(self) -> None:
         self.live = 0
         self.peak = 0
-        #: the peak with each CPU convolution's workspace added while it runs (module docstring)
+        #: the peak with each CPU convolution's workspace added while it runs (module docstring);
+        #: never below ``peak``: every new storage updates both
         self.cpu_peak = 0
         self._refs: dict[int, tuple[Any, int]] = {}
         #: open :class:`Window` s, each keeping the highest ``live`` since it opened
@@ -161,7 +162,7 @@ class Window:
 
     @property
     def cpu_peak(self) -> int:
-        return max(self.cpu_top, self.top) - self.base
+        return self.cpu_top - self.base
 
 
 #: the tracker counting in this context (set by :func:`tracking` and ``capture``), for :func:`window`
@@ -336,7 +337,7 @@ def vae_decode_peaks(vae: Any, batch: int, latent_hw: tuple[int, int], dtype: An
         with torch.no_grad(), tracking() as tracker:
             out = vae.decode(latent)
             del out
-        return max(tracker.cpu_peak, tracker.peak) if cpu else tracker.peak
+        return tracker.cpu_peak if cpu else tracker.peak
 
     tile = getattr(vae, "tile_latent_min_size", None)
     same_as_plain = {"sliced": batch == 1,  # diffusers slices only batches of more than one

@@ -48,16 +48,6 @@ class _NotCacheable(Exception):
     pass
 
 
-def _plain_types() -> tuple[type, ...]:
-    global _PLAIN
-    if _PLAIN is None:
-        import torch
-
-        _PLAIN = (bool, int, float, complex, str, type(None), torch.dtype, torch.device, torch.memory_format,
-                  torch.layout)
-    return _PLAIN
-
-
 def _describe(value: Any, tensor_type: type, plain: tuple[type, ...]) -> Any:
     if isinstance(value, tensor_type):
         if value.device.type != "meta" or value.layout is not _STRIDED or type(value) not in _TENSOR_TYPES:
@@ -76,11 +66,14 @@ _TENSOR_TYPES: tuple[type, ...] = ()
 
 
 def _setup() -> None:
-    global _STRIDED, _TENSOR_TYPES
+    """Names from torch, looked up once (torch is imported on first use, not with this module)."""
+    global _STRIDED, _TENSOR_TYPES, _PLAIN
     import torch
 
     _STRIDED = torch.strided
     _TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)
+    _PLAIN = (bool, int, float, complex, str, type(None), torch.dtype, torch.device, torch.memory_format,
+              torch.layout)
 
 
 def _storage_size(shape: tuple[int, ...], stride: tuple[int, ...], itemsize: int) -> int:
@@ -103,41 +96,28 @@ def call(func: Any, args: tuple, kwargs: dict) -> Any:
     if not ENABLED or func in _UNCACHEABLE or func._schema.is_mutable:
         STATS["bypassed"] += 1
         return func(*args, **kwargs)
-    plain = _plain_types()
     try:
-        key = (func, _describe(args, torch.Tensor, plain),
-               _describe(tuple(sorted(kwargs.items())), torch.Tensor, plain) if kwargs else ())
+        key = (func, _describe(args, torch.Tensor, _PLAIN),
+               _describe(tuple(sorted(kwargs.items())), torch.Tensor, _PLAIN) if kwargs else ())
     except _NotCacheable:
         STATS["bypassed"] += 1
         return func(*args, **kwargs)
     found = _CACHE.get(key)
     if found is not None:
         STATS["hits"] += 1
-        container, specs = found
-        outs = [torch.empty_strided(shape, stride, dtype=dtype, device="meta") for shape, stride, dtype in specs]
-        value = outs[0] if container is None else container(outs)
-        if _checking():
-            _check(func, args, kwargs, value)
-        return value
+        return _answer(func, args, kwargs, found)
     STATS["misses"] += 1
     rule = _rules().get(func)
     spec = rule(*args, **kwargs) if rule is not None else None
     if spec is not None:  # a first call answered by the rule, checked like a repeat
-        _CACHE[key] = spec
-        container, specs = spec
-        outs = [torch.empty_strided(shape, stride, dtype=dtype, device="meta") for shape, stride, dtype in specs]
-        value = outs[0] if container is None else container(outs)
-        if _checking():
-            _check(func, args, kwargs, value)
-        return value
+        _store(key, spec)
+        return _answer(func, args, kwargs, spec)
     out = func(*args, **kwargs)
     spec = _spec_of(out, args, kwargs)
     if spec is None:
         _UNCACHEABLE.add(func)
     else:
-        if len(_CACHE) >= MAX_ENTRIES:
-            _CACHE.clear()
-        _CACHE[key] = spec
+        _store(key, spec)
     return out
 
 
@@ -208,8 +188,6 @@ def _unary(x: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _softmax(x: Any, dim: Any, half_to_float: Any) -> Any:
-    import torch
-
     dtype = _plain(x)
     if dtype is None or type(dim) is not int or not -x.dim() <= dim < max(x.dim(), 1) or half_to_float is not False:
         return None
@@ -252,6 +230,24 @@ def _rules() -> dict[Any, Any]:
         if safe is not None:
             _RULES[safe.default] = _safe_softmax
     return _RULES
+
+
+def _store(key: tuple, spec: Any) -> None:
+    if len(_CACHE) >= MAX_ENTRIES:
+        _CACHE.clear()
+    _CACHE[key] = spec
+
+
+def _answer(func: Any, args: tuple, kwargs: dict, spec: Any) -> Any:
+    """New ``meta`` tensors as ``spec`` describes them (checked against the operator when asked)."""
+    import torch
+
+    container, specs = spec
+    outs = [torch.empty_strided(shape, stride, dtype=dtype, device="meta") for shape, stride, dtype in specs]
+    value = outs[0] if container is None else container(outs)
+    if _checking():
+        _check(func, args, kwargs, value)
+    return value
 
 
 def _spec_of(out: Any, args: tuple, kwargs: dict) -> Any:
