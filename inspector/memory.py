@@ -103,7 +103,8 @@ class ActivationTracker:
             for tensor in outs:
                 self._add_tensor(tensor, inputs)
         workspace = cpu_conv_workspace(func, args) if func is not None else 0
-        self._cpu_top(self.live + workspace)
+        if workspace:  # without one, each new storage has updated cpu_peak already
+            self._cpu_top(self.live + workspace)
 
     def _cpu_top(self, value: int) -> None:
         if value > self.cpu_peak:
