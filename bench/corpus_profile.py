@@ -26,10 +26,10 @@ def main(names: list[str]) -> None:
     import diffusers
 
     diffusers.utils.logging.set_verbosity_error()
-    from inspector.context import InspectOptions
-    from inspector.host import Host
+    from inspector.plugin.context import InspectOptions
+    from inspector.plugin.host import Host
     from inspector.inspection import inspect_loaded
-    from inspector.loading import LoadedPipeline, SourceSpec
+    from inspector.sources.loading import LoadedPipeline, SourceSpec
     from inspector.profiling import ProfileOptions, run_profile
 
     host = Host.default(entrypoints=False)

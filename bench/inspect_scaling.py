@@ -20,10 +20,10 @@ PRESETS = ("tiny-sd", "sd15", "sd21", "sdxl", "sd3", "flux")
 
 
 def phase(preset: str) -> dict:
-    from inspector.context import InspectOptions
-    from inspector.host import Host
+    from inspector.plugin.context import InspectOptions
+    from inspector.plugin.host import Host
     from inspector.inspection import run_inspect
-    from inspector.loading import SourceSpec, quiet_libraries
+    from inspector.sources.loading import SourceSpec, quiet_libraries
 
     quiet_libraries()
     import diffusers

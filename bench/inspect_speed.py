@@ -27,10 +27,10 @@ from _common import gib, peak_rss_bytes, run_phase  # noqa: E402
 
 
 def phase_ours() -> dict:
-    from inspector.context import InspectOptions
-    from inspector.host import Host
+    from inspector.plugin.context import InspectOptions
+    from inspector.plugin.host import Host
     from inspector.inspection import run_inspect
-    from inspector.loading import SourceSpec, quiet_libraries
+    from inspector.sources.loading import SourceSpec, quiet_libraries
 
     quiet_libraries()
     # Imports are not what we time: diffusers and transformers load their classes lazily,
@@ -52,7 +52,7 @@ def phase_torchinfo() -> dict:
     import torchinfo
     from diffusers import UNet2DConditionModel
 
-    from inspector.loading import quiet_libraries
+    from inspector.sources.loading import quiet_libraries
     from plugins_path import preset_dir
 
     quiet_libraries()

@@ -36,7 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def contexts(host, loaded, size, batch):
-    from inspector.context import InspectContext, InspectOptions
+    from inspector.plugin.context import InspectContext, InspectOptions
     from inspector.inspection import native_size, pipeline_device_dtype
 
     pipe = loaded.pipe
@@ -79,7 +79,7 @@ def calls(ctx):
 def measured_peak(call, device) -> int:
     import torch
 
-    from inspector.measure import MemoryMeter
+    from inspector.measure.timing import MemoryMeter
 
     with torch.no_grad():
         call()  # once before: one-time caches (oneDNN primitives, cuDNN plans) are not activations
@@ -94,7 +94,7 @@ def tracked_peak(call) -> tuple[int, int]:
     """The tracker's peak on real tensors, and its peak with CPU convolution workspace."""
     import torch
 
-    from inspector.memory import tracking
+    from inspector.measure.activations import tracking
 
     with torch.no_grad(), tracking() as tracker:
         result = call()
@@ -105,10 +105,10 @@ def tracked_peak(call) -> tuple[int, int]:
 def run_model(model: str, size: int | None, device: str, dtype: str, batch: int, steps: int) -> dict:
     import torch
 
-    from inspector.context import InspectOptions
-    from inspector.host import Host
+    from inspector.plugin.context import InspectOptions
+    from inspector.plugin.host import Host
     from inspector.inspection import inspect_loaded
-    from inspector.loading import SourceSpec, load
+    from inspector.sources.loading import SourceSpec, load
 
     host = Host.default(entrypoints=False)
     presets = host.presets()
@@ -120,7 +120,7 @@ def run_model(model: str, size: int | None, device: str, dtype: str, batch: int,
     predict_s = time.perf_counter() - t0
     predicted = {m.component: m for m in plan.components}
     if device == "cpu":  # the plan --fits cpu makes: convolution workspace included
-        from inspector.memory import plan_memory
+        from inspector.measure.memory_plan import plan_memory
 
         cpu_plan = plan_memory(meta.pipe, contexts(host, meta, size, batch), predicted_run.components, cpu=True)
         predicted_cpu = {m.component: m.activations for m in cpu_plan.components}
@@ -163,7 +163,7 @@ def pipeline_peak(pipe, ctx, plan, steps: int) -> dict:
     predicted all-on-device peak (weights included)."""
     import torch
 
-    from inspector.memory import predicted_peak
+    from inspector.measure.memory_plan import predicted_peak
 
     pipe.set_progress_bar_config(disable=True)
     kwargs = {"prompt": ctx.options.prompt, "height": ctx.height, "width": ctx.width, "num_inference_steps": steps,
@@ -190,7 +190,7 @@ def conv_rows() -> list[dict]:
     ``cpu_conv_workspace`` predicts."""
     import torch
 
-    from inspector.memory import cpu_conv_workspace
+    from inspector.measure.activations import cpu_conv_workspace
 
     rows = []
     with torch.no_grad():
@@ -243,7 +243,7 @@ def main() -> None:
         size = None if model.startswith("tiny") else args.size
         # convolution kernels allocate workspaces inside the operator (oneDNN: input and weight
         # reordered; PyTorch's own CPU convolution: the im2col buffer); the CPU prediction models
-        # the one this setting selects (inspector.memory.cpu_conv_workspace)
+        # the one this setting selects (inspector.measure.activations.cpu_conv_workspace)
         with torch.backends.mkldnn.flags(enabled=args.onednn == "on"):
             results.append(run_model(model, size, args.device, args.dtype, args.batch_size, args.steps))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.dtype}, "

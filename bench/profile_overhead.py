@@ -27,8 +27,8 @@ def main() -> None:
     parser.add_argument("--only", choices=CASES)
     args = parser.parse_args()
 
-    from inspector.host import Host
-    from inspector.loading import SourceSpec, quiet_libraries
+    from inspector.plugin.host import Host
+    from inspector.sources.loading import SourceSpec, quiet_libraries
     from inspector.profiling import ProfileOptions, run_profile
 
     quiet_libraries()

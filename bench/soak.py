@@ -35,9 +35,9 @@ def main() -> None:
 
     import torch
 
-    from inspector.host import Host
-    from inspector.loading import SourceSpec, load, quiet_libraries
-    from inspector.measure import rss_bytes
+    from inspector.plugin.host import Host
+    from inspector.sources.loading import SourceSpec, load, quiet_libraries
+    from inspector.measure.timing import rss_bytes
     from inspector.profiling import ProfileOptions, run_profile
 
     quiet_libraries()

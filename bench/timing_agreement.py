@@ -59,9 +59,9 @@ def main() -> None:
 
     import torch
 
-    from inspector.host import Host
+    from inspector.plugin.host import Host
     from inspector.inspection import pipeline_device_dtype
-    from inspector.loading import SourceSpec, load, quiet_libraries
+    from inspector.sources.loading import SourceSpec, load, quiet_libraries
     from inspector.plugins.text_encoder import input_ids
     from inspector.plugins.unet import example_inputs
     from inspector.plugins.vae import latent_of

@@ -11,7 +11,7 @@ import statistics
 import time
 
 from inspector import hookimpl
-from inspector.results import View
+from inspector.results.records import View
 
 LDM_INSPECTOR_API = 1
 DENOISERS = ("unet", "transformer", "prior")

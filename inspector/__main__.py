@@ -1,3 +1,3 @@
-from .cli import main
+from inspector.cli.commands import main
 
 main()

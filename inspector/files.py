@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from .errors import InspectorError
+from inspector.errors import InspectorError
 
 
 @contextlib.contextmanager

@@ -6,11 +6,11 @@ import platform
 import sys
 from typing import Any, Iterator
 
-from .context import Component, InspectContext, InspectOptions, check_size
-from .guard import quiet
-from .host import Host, _describe
-from .loading import LoadedPipeline, SourceSpec, load
-from .results import ComponentResult, Environment, HookFailure, Inputs, ModelInfo, RunResult
+from inspector.plugin.context import Component, InspectContext, InspectOptions, check_size
+from inspector.runtime.libraries import quiet
+from inspector.plugin.host import Host, _describe
+from inspector.sources.loading import LoadedPipeline, SourceSpec, load
+from inspector.results.records import ComponentResult, Environment, HookFailure, Inputs, ModelInfo, RunResult
 
 
 def environment(device: Any, dtype: Any) -> Environment:
@@ -35,7 +35,7 @@ def native_size(pipe: Any) -> tuple[int, int]:
     h, w = (getattr(params.get(k), "default", None) for k in ("height", "width"))
     if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
         return h, w
-    from .context import vae_scale_factor
+    from inspector.plugin.context import vae_scale_factor
 
     scale = vae_scale_factor(pipe)
     for name in ("unet", "transformer"):
@@ -100,7 +100,7 @@ def pipeline_notes(pipe: Any, components: list[ComponentResult], recording: Any 
 
 
 def _on_meta(pipe: Any) -> bool:
-    from .recording import _on_meta as on_meta
+    from inspector.measure.recording import _on_meta as on_meta
 
     try:
         return on_meta(pipe)
@@ -163,8 +163,8 @@ def add_memory_plan(host: Host, ctx: InspectContext, run: RunResult, fits: str |
     a failure becomes a run note, never a failed inspection."""
     import dataclasses
 
-    from .devices import resolve_target
-    from .memory import fit_verdicts, plan_memory, plan_views
+    from inspector.measure.devices import resolve_target
+    from inspector.measure.memory_plan import fit_verdicts, plan_memory, plan_views
 
     target = resolve_target(fits) if fits else None  # a bad value fails before any work below
     # a named device gets its own plan: a CPU's counts convolution workspace, a GPU's does not;
@@ -195,7 +195,7 @@ def add_memory_plan(host: Host, ctx: InspectContext, run: RunResult, fits: str |
         plan.verdicts = fit_verdicts(plan, capacity - reserve, probe if ctx.on_meta else None,
                                      ctx.options.batch_size, ctx.height, ctx.width, multiple)
         if not ctx.on_meta:
-            from .memory import NOT_SEARCHED
+            from inspector.measure.memory_plan import NOT_SEARCHED
 
             plan.notes.append(NOT_SEARCHED)
     run.memory_plan = plan
@@ -206,8 +206,8 @@ def add_memory_plan(host: Host, ctx: InspectContext, run: RunResult, fits: str |
 def add_roofline(run: RunResult, device_name: str | None) -> None:
     """A roofline bound per component for a named device (``--fits h100``, or the CUDA device a
     profile ran on), as a view about the whole pipeline."""
-    from .devices import ROOFLINE_COLUMNS, lookup, roofline_rows
-    from .results import View
+    from inspector.measure.devices import ROOFLINE_COLUMNS, lookup, roofline_rows
+    from inspector.results.records import View
 
     device = lookup(device_name) if device_name else None
     if device is None:
@@ -274,11 +274,11 @@ def plan_on_meta(host: Host, pipe: Any, options: InspectOptions, run_device: str
     """The memory plan of a pipeline built on ``meta`` at ``options``' size and batch (the
     pipeline's native size where none is given), and the context it was predicted in, for the
     ``run_device`` the run will use (a CPU's plan counts convolution workspace; the default: a GPU's)."""
-    from .memory import plan_memory
+    from inspector.measure.memory_plan import plan_memory
 
     attention = getattr(options, "attention", None)  # profile's --attention changes what is held
     if attention:
-        from .profiling import set_attention
+        from inspector.profiling import set_attention
 
         set_attention(pipe, attention)
     device, dtype = pipeline_device_dtype(pipe)
@@ -298,8 +298,9 @@ def activation_predictor(host: Host, options: InspectOptions) -> Any:
     the VAE decoding whole), at ``options``' size and batch; ``None`` when it cannot be predicted."""
     import dataclasses
 
-    from .guard import PredictedActivations, library_warnings
-    from .loading import build_from_configs
+    from inspector.sources.memory_guard import PredictedActivations
+    from inspector.runtime.libraries import library_warnings
+    from inspector.sources.loading import build_from_configs
 
     def predict(folder: Any, spec: SourceSpec) -> PredictedActivations | None:
         try:

@@ -2,7 +2,7 @@
 
 For each component: the inspection pass (shapes, FLOPs), then the plugins'
 ``profile_component`` hook, which times calls through :meth:`ProfileContext.measure`.
-Then the real pipeline call, instrumented (:mod:`inspector.tracing`) and bare,
+Then the real pipeline call, instrumented (:mod:`inspector.measure.tracing`) and bare,
 alternately, so the overhead of the instrumentation is measured, not assumed.
 
 An out-of-memory error in one component is recorded on that component and the
@@ -15,17 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .context import Component, InspectContext, InspectOptions, check_size
-from .errors import OptionError
-from .guard import quiet
-from .host import Host, _describe
-from .inspection import (activation_predictor, components_of, inspect_component, native_size, new_run,
-                         pipeline_device_dtype)
-from .loading import DEFAULT_MODEL, LoadedPipeline, SourceSpec, load
-from .machine import MachineMonitor
-from .measure import DEFAULT_MAX_SPREAD, Measured, device_peak_flops, measure
-from .precheck import did_you_mean
-from .results import ComponentResult, HookFailure, Measurement, ProfileSettings, RunResult
+from inspector.plugin.context import Component, InspectContext, InspectOptions, check_size
+from inspector.errors import OptionError
+from inspector.runtime.libraries import quiet
+from inspector.plugin.host import Host, _describe
+from inspector.inspection import (
+    activation_predictor, components_of, inspect_component, native_size, new_run, pipeline_device_dtype)
+from inspector.sources.loading import DEFAULT_MODEL, LoadedPipeline, SourceSpec, load
+from inspector.measure.machine import MachineMonitor
+from inspector.measure.timing import DEFAULT_MAX_SPREAD, Measured, device_peak_flops, measure
+from inspector.sources.precheck import did_you_mean
+from inspector.results.records import ComponentResult, HookFailure, Measurement, ProfileSettings, RunResult
 
 #: progress(stage, fraction, detail): stage is a component name or "pipeline".
 Progress = Callable[[str, float, str], None]
@@ -111,7 +111,7 @@ class ProfileContext(InspectContext):
 
     def _operators(self, result: ComponentResult, name: str, fn: Callable[[], Any]) -> None:
         """One more call, untimed, under torch.profiler: the top operators as a view."""
-        from .oplevel import top_operators
+        from inspector.measure.operators import top_operators
 
         try:
             result.views.append(top_operators(fn, self.device, f"Top operators: {name}"))
@@ -129,7 +129,7 @@ def is_cpu_allocation_failure(exc: BaseException) -> bool:
 
 
 def _empty_timing():
-    from .results import TimingStats
+    from inspector.results.records import TimingStats
 
     return TimingStats(median=float("nan"), iqr=float("nan"), min=float("nan"), max=float("nan"), count=0)
 
@@ -142,7 +142,7 @@ def free_memory(device: Any) -> None:
         torch.cuda.empty_cache()
 
 
-from .devices import resolve_device  # noqa: E402 - re-exported: the one device rule
+from inspector.measure.devices import resolve_device  # noqa: E402 - re-exported: the one device rule
 
 
 def apply_profile_rules(spec: SourceSpec, presets: dict[str, Any], allow_cpu_float16: bool = False) -> SourceSpec:
@@ -273,18 +273,18 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
             run.components.append(result)
             profile_one(host, ctx, component, result)
             host.augment_component(ctx, component, result, on_error=_error_recorder(result, "augment_component"))
-        from .inspection import pipeline_notes
+        from inspector.inspection import pipeline_notes
 
         run.notes = pipeline_notes(pipe, run.components, ctx.recording)
-        from .inspection import add_memory_plan
+        from inspector.inspection import add_memory_plan
 
         add_memory_plan(host, ctx, run)
         if str(device).startswith("cuda"):
-            from .inspection import add_roofline
+            from inspector.inspection import add_roofline
 
             add_roofline(run, name)
         if options.end_to_end:
-            from .tracing import profile_pipeline
+            from inspector.measure.tracing import profile_pipeline
 
             run.pipeline = profile_pipeline(ctx, run)
         if options.trace:
@@ -301,8 +301,8 @@ def write_pipeline_trace(ctx: ProfileContext, run: RunResult, path: str) -> None
     """One extra, untimed end-to-end call under torch.profiler, written as a Chrome/Perfetto trace."""
     import torch
 
-    from .oplevel import write_trace
-    from .tracing import pipeline_kwargs
+    from inspector.measure.operators import write_trace
+    from inspector.measure.tracing import pipeline_kwargs
 
     kwargs = pipeline_kwargs(ctx)
 

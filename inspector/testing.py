@@ -18,7 +18,7 @@ Fixtures:
     interfere). It fails the test if the plugin does not register cleanly.
 ``ldm_run``
     A helper: ``ldm_run(host, "inspect" | "profile", model="tiny-sd", weights=None, **options)``
-    runs the command in-process and returns the :class:`~inspector.results.RunResult`.
+    runs the command in-process and returns the :class:`~inspector.results.records.RunResult`.
     Profile runs default to 2 steps, no warm-up, one repeat.
 """
 from __future__ import annotations
@@ -30,15 +30,15 @@ import pytest
 
 @pytest.fixture(scope="session")
 def ldm_tiny_pipeline() -> Any:
-    from inspector.host import Host
-    from inspector.loading import SourceSpec, load
+    from inspector.plugin.host import Host
+    from inspector.sources.loading import SourceSpec, load
 
     return load(SourceSpec(model="tiny-sd"), Host.default(entrypoints=False).presets())
 
 
 @pytest.fixture
 def ldm_plugin_host() -> Callable[..., Any]:
-    from inspector.host import Host
+    from inspector.plugin.host import Host
 
     def make(plugin: Any, name: str | None = None, builtins: bool = True) -> Host:
         host = Host.default(builtins=builtins, entrypoints=False)
@@ -52,9 +52,9 @@ def ldm_plugin_host() -> Callable[..., Any]:
 
 @pytest.fixture
 def ldm_run() -> Callable[..., Any]:
-    from inspector.context import InspectOptions
+    from inspector.plugin.context import InspectOptions
     from inspector.inspection import run_inspect
-    from inspector.loading import SourceSpec
+    from inspector.sources.loading import SourceSpec
     from inspector.profiling import prepare_profile, run_profile
 
     def run(host: Any, command: str = "inspect", model: str = "tiny-sd", weights: str | None = None,

@@ -1,7 +1,7 @@
 """Built-in plugins, one module per component kind, installed as ``inspector.plugins``.
 
 They are registered through the same path as third-party plugins
-(:meth:`inspector.host.Host.load_module` / :meth:`~inspector.host.Host.register`)
+(:meth:`inspector.plugin.host.Host.load_module` / :meth:`~inspector.plugin.host.Host.register`)
 and can be blocked by their short name, e.g.
 ``LDM_INSPECTOR_BLOCK_PLUGINS=vae``. ``generic`` handles whatever no other
 plugin claims and runs last.

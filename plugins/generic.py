@@ -44,7 +44,7 @@ def inspect_component(context, component):
     if config is not None and hasattr(config, "to_dict"):
         config = config.to_dict()
     if isinstance(config, dict):
-        from inspector.views import json_safe
+        from inspector.plugin.views import json_safe
 
         result.details["config"] = json_safe(config)
     return result
@@ -53,7 +53,7 @@ def inspect_component(context, component):
 def add_kind_view(result, call) -> None:
     """Views for the kinds the generic plugin replays: a ControlNet's residuals per block and its
     conditioning scale, a prior's embedding shapes, an image encoder's embeddings."""
-    from inspector.results import View
+    from inspector.results.records import View
 
     shape = lambda info: "x".join(map(str, info.shape))  # noqa: E731
     if result.kind == "controlnet":
@@ -90,6 +90,6 @@ def profile_component(context, component, result):
 def component_tabs(component, run):
     if component.plugin != "generic":
         return None
-    from inspector.views import tabs_from_views
+    from inspector.plugin.views import tabs_from_views
 
     return tabs_from_views(component) or None

@@ -1,6 +1,6 @@
 """Tabs the TUI shows beside every component's own: the pipeline's predicted memory (views
-made in the core by ``inspector.memory``) and, after ``profile``, the component's top
-operators (views made by ``inspector.oplevel``). This plugin only hands existing views over."""
+made in the core by ``inspector.measure.memory_plan``) and, after ``profile``, the component's top
+operators (views made by ``inspector.measure.operators``). This plugin only hands existing views over."""
 from __future__ import annotations
 
 from inspector import hookimpl
@@ -8,7 +8,7 @@ from inspector import hookimpl
 
 @hookimpl
 def component_tabs(component, run):
-    from inspector.results import Tab
+    from inspector.results.records import Tab
 
     tabs = []
     operators = [v for v in component.views if v.title.startswith("Top operators")]

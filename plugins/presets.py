@@ -5,7 +5,7 @@ from importlib import resources
 from pathlib import Path
 
 from inspector import hookimpl
-from inspector.loading import Preset
+from inspector.sources.loading import Preset
 
 PRESETS_DIR = Path(str(resources.files("inspector") / "presets"))
 

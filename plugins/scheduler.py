@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from inspector import hookimpl
-from inspector.results import View
-from inspector.views import json_safe  # noqa: F401 - moved to inspector.views; still importable here
+from inspector.results.records import View
+from inspector.plugin.views import json_safe  # noqa: F401 - moved to inspector.views; still importable here
 
 
 def is_scheduler(obj) -> bool:
@@ -39,7 +39,7 @@ def timesteps_note(scheduler_name: str, steps: int, timesteps: list) -> str | No
 
 
 def schedule(scheduler, steps: int, image_seq_len: int = 4096) -> dict:
-    from inspector.context import planned_scheduler
+    from inspector.plugin.context import planned_scheduler
 
     copy = planned_scheduler(scheduler, steps, image_seq_len)
     timesteps = [float(t) for t in copy.timesteps]
@@ -87,7 +87,7 @@ def denoise_loop(scheduler_cls, config, steps: int, sample, noise, image_seq_len
     """Every ``step()`` of a fresh scheduler over its timesteps, as a pipeline makes them."""
     import inspect
 
-    from inspector.context import planned_scheduler
+    from inspector.plugin.context import planned_scheduler
 
     sched = planned_scheduler(scheduler_cls.from_config(config), steps, image_seq_len)
     accepts_generator = "generator" in inspect.signature(sched.step).parameters
@@ -130,7 +130,7 @@ def profile_component(context, component, result):
     try:
         measured = context.measure(result, "loop", lambda: denoise_loop(type(sched), config, steps, sample, noise, seq))
     except Exception as exc:  # noqa: BLE001 - a scheduler with its own calling convention (Wuerstchen's)
-        from inspector.host import _describe
+        from inspector.plugin.host import _describe
 
         result.notes.append(f"step() not timed in isolation: a synthetic loop cannot drive {type(sched).__name__} "
                             f"({_describe(exc)}); the end-to-end profile times every real step() call")
@@ -138,7 +138,7 @@ def profile_component(context, component, result):
     if measured is not None:
         # one measurement per step() call, which is what a pipeline run makes `steps` of
         per_step = scale_timing(measured.timing, 1.0 / n_calls)
-        from inspector.results import Measurement
+        from inspector.results.records import Measurement
 
         result.measurements.append(Measurement(name="step", timing=per_step, memory=measured.memory,
                                                calls_per_run=n_calls))
@@ -176,6 +176,6 @@ def profile_component(context, component, result):
 def component_tabs(component, run):
     if component.kind != "scheduler":
         return None
-    from inspector.views import tabs_from_views
+    from inspector.plugin.views import tabs_from_views
 
     return tabs_from_views(component)

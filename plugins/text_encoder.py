@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from inspector import hookimpl
-from inspector.results import View
+from inspector.results.records import View
 
 
 def is_text_encoder(obj) -> bool:
@@ -81,7 +81,7 @@ def inspect_component(context, component):
 
 
 def _info(name, tensor):
-    from inspector.results import TensorInfo
+    from inspector.results.records import TensorInfo
 
     return TensorInfo(name, list(tensor.shape), str(tensor.dtype).replace("torch.", ""))
 
@@ -102,7 +102,7 @@ def profile_component(context, component, result):
     calls = context.calls_per_run(component.name) or (2 if context.cfg else 1)
     measured = context.measure(result, "forward", run_once, flops=result.flops, calls_per_run=calls)
     if measured is not None:
-        from inspector.capture import tensor_infos
+        from inspector.measure.capture import tensor_infos
 
         result.details["pooled_output"] = next(
             ([o.name, o.shape] for o in tensor_infos(measured.value) if o.name in ("pooler_output", "text_embeds")),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from inspector import hookimpl
-from inspector.results import View
+from inspector.results.records import View
 
 
 def is_tokenizer(obj) -> bool:
@@ -84,7 +84,7 @@ def profile_component(context, component, result):
 def component_tabs(component, run):
     if component.kind != "tokenizer":
         return None
-    from inspector.views import tabs_from_views
+    from inspector.plugin.views import tabs_from_views
 
     d = component.details
     summary = (f"{d.get('prompt_token_count', '?')} tokens of at most {d.get('model_max_length', '?')}; "

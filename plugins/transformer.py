@@ -4,8 +4,8 @@ SD3 and Flux only."""
 from __future__ import annotations
 
 from inspector import hookimpl
-from inspector.blocks import add_block_timing, top_level_blocks
-from inspector.results import View
+from inspector.results.blocks import add_block_timing, top_level_blocks
+from inspector.results.records import View
 
 
 def kind_of(obj) -> str | None:
@@ -136,6 +136,6 @@ def profile_component(context, component, result):
 def component_tabs(component, run):
     if component.kind != "transformer" or component.plugin != "transformer":
         return None
-    from inspector.views import tabs_from_views
+    from inspector.plugin.views import tabs_from_views
 
     return tabs_from_views(component)

@@ -3,8 +3,8 @@ call (recorded), FLOPs and time by block. Without a recording, SD-style inputs a
 from __future__ import annotations
 
 from inspector import hookimpl
-from inspector.blocks import add_block_timing, top_level_blocks
-from inspector.results import TensorInfo, View
+from inspector.results.blocks import add_block_timing, top_level_blocks
+from inspector.results.records import TensorInfo, View
 
 
 UNET_CLASSES = ("UNet2DConditionModel", "UNetMotionModel", "UNet3DConditionModel", "UNetSpatioTemporalConditionModel")
@@ -158,7 +158,7 @@ def inspect_component(context, component):
 
 
 def _flat(kwargs):
-    from inspector.capture import iter_tensors
+    from inspector.measure.capture import iter_tensors
 
     return list(iter_tensors(kwargs))
 
@@ -186,6 +186,6 @@ def profile_component(context, component, result):
 def component_tabs(component, run):
     if component.kind != "unet":
         return None
-    from inspector.views import tabs_from_views
+    from inspector.plugin.views import tabs_from_views
 
     return tabs_from_views(component)

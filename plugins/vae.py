@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from inspector import hookimpl
-from inspector.results import TensorInfo, View
+from inspector.results.records import TensorInfo, View
 
 ENCODE_PARTS = ("encoder", "quant_conv")
 DECODE_PARTS = ("decoder", "post_quant_conv")
@@ -67,7 +67,7 @@ def inspect_component(context, component):
     else:
         image = context.example(context.options.batch_size, vae.config.in_channels, context.height, context.width)
 
-    from inspector.memory import window
+    from inspector.measure.activations import window
 
     decode_part = []
 
@@ -243,6 +243,6 @@ def component_tabs(component, run):
     for m in decode:
         peak = f"{m.memory.peak / 2**20:.1f} MiB" if m.memory else "-"
         lines.append(f"{m.name}: {m.timing.median:.2f} ms median, peak memory {peak}")
-    from inspector.views import tabs_from_views
+    from inspector.plugin.views import tabs_from_views
 
     return tabs_from_views(component, lead={"VAE": [View(title="VAE", kind="note", text="\n".join(lines))]})

@@ -22,7 +22,7 @@ from typing import Any
 
 from inspector.errors import InspectorError
 from inspector.files import atomic_path
-from inspector.results import RunResult, timed_call
+from inspector.results.records import RunResult, timed_call
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 

@@ -21,11 +21,12 @@ from typing import Any
 
 from markupsafe import Markup
 
-from inspector.blocks import top_level_blocks
+from inspector.results.blocks import top_level_blocks
 from inspector.files import atomic_path
-from inspector.results import RunResult, timed_call
-from inspector.units import (UNSTABLE_LEGEND, UNSTABLE_MARK, column_label, human_bytes, human_count, human_flops,
-                             human_ms, human_rate, human_ratio, human_spread, numeric_columns, view_cell)
+from inspector.results.records import RunResult, timed_call
+from inspector.results.units import (
+    UNSTABLE_LEGEND, UNSTABLE_MARK, column_label, human_bytes, human_count, human_flops, human_ms, human_rate,
+    human_ratio, human_spread, numeric_columns, view_cell)
 
 
 def script_json(data: Any) -> Markup:
@@ -263,7 +264,7 @@ def render_comparison(comparison: Any) -> str:
                           "kind": "bar", "x": [r["component"] for r in present], "series": scaled, "text": text,
                           "x_label": "component", "y_label": unit})
     template = environment().get_template("compare.html.j2")
-    from inspector.terminal import PIPELINE_COMPARED
+    from inspector.reports.compare import PIPELINE_COMPARED
 
     fmt = {"parameters": human_count, "bytes": human_bytes, "flops": human_flops, "time_ms": human_ms,
            "memory_bytes": human_bytes}

@@ -7,7 +7,8 @@ from typing import Any
 
 from inspector.errors import InspectorError
 from inspector.files import write_text
-from inspector.results import READABLE_VERSIONS, SCHEMA_VERSION, RunResult, migrate
+from inspector.results.serialize import READABLE_VERSIONS, SCHEMA_VERSION, migrate
+from inspector.results.records import RunResult
 
 
 def dumps(run: RunResult) -> str:
@@ -76,7 +77,7 @@ def validate(data: Any, path: str | Path = "run") -> None:
     """Check ``data`` against the committed JSON Schema; the first problem becomes one line."""
     import jsonschema
 
-    from .schema import committed_schema
+    from inspector.results.schema import committed_schema
 
     validator = jsonschema.Draft202012Validator(committed_schema())
     # the most relevant error, descending into ``anyOf`` (a ``TimingStats | None`` field): "-5 is less

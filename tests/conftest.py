@@ -32,7 +32,7 @@ def library_loggers_on_the_process_stderr():
 
 @pytest.fixture(scope="session")
 def host():
-    from inspector.host import Host
+    from inspector.plugin.host import Host
 
     return Host.default(entrypoints=False)
 
@@ -45,7 +45,7 @@ def presets(host):
 @pytest.fixture(scope="session")
 def tiny_saved(tmp_path_factory, presets) -> Path:
     """The tiny pipeline with random weights, written by ``save_pretrained`` (safetensors)."""
-    from inspector.loading import SourceSpec, load
+    from inspector.sources.loading import SourceSpec, load
 
     folder = tmp_path_factory.mktemp("tiny") / "tiny-sd"
     load(SourceSpec(model="tiny-sd"), presets).pipe.save_pretrained(folder, safe_serialization=True)
@@ -62,7 +62,7 @@ class CliResult:
 @pytest.fixture
 def cli(capsys):
     """Run ``ldm-inspector ARGS`` in-process; returns exit code, stdout and stderr."""
-    from inspector.cli import main
+    from inspector.cli.commands import main
 
     def run(*args: str) -> CliResult:
         try:

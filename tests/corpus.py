@@ -32,7 +32,7 @@ def _seed(value: int = 0) -> None:
 def clip_tokenizer():
     from transformers import CLIPTokenizer
 
-    from inspector.preset_files import tokenizer_file_kwargs
+    from inspector.sources.preset_files import tokenizer_file_kwargs
 
     return CLIPTokenizer.from_pretrained(CLIP_TOKENIZER, **tokenizer_file_kwargs(CLIPTokenizer, CLIP_TOKENIZER))
 

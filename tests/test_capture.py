@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from inspector.capture import FlopCounter, capture, iter_tensors
-from inspector.loading import SourceSpec, load
+from inspector.measure.capture import FlopCounter, capture, iter_tensors
+from inspector.sources.loading import SourceSpec, load
 
 
 def unet_flops(presets, weights):
@@ -68,8 +68,8 @@ def _naive_counts(root):
 
 @pytest.mark.parametrize("model", ["tiny-sd", "tiny-sdxl", "tiny-sd3", "tiny-flux"])
 def test_parameters_per_layer_are_what_parameters_counts(presets, model):
-    from inspector.capture import subtree_parameters
-    from inspector.loading import SourceSpec, load
+    from inspector.measure.capture import subtree_parameters
+    from inspector.sources.loading import SourceSpec, load
 
     pipe = load(SourceSpec(model=model, weights="meta"), presets).pipe
     for comp in pipe.components.values():
@@ -78,7 +78,7 @@ def test_parameters_per_layer_are_what_parameters_counts(presets, model):
 
 
 def test_parameters_per_layer_with_tied_weights_and_shared_modules():
-    from inspector.capture import subtree_parameters
+    from inspector.measure.capture import subtree_parameters
 
     shared = torch.nn.Linear(3, 3)
     tied = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 10, bias=False))
@@ -94,7 +94,7 @@ def test_parameters_per_layer_with_tied_weights_and_shared_modules():
 
 
 def test_capture_leaves_each_modules_training_flag_as_it_was():
-    from inspector.capture import capture
+    from inspector.measure.capture import capture
 
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sequential(torch.nn.Dropout(), torch.nn.Linear(2, 2)))
     model.train()

@@ -113,7 +113,7 @@ def _own_calls(pipe, kwargs):
         if isinstance(comp, torch.nn.Module):
             def pre(_m, args, kw, _name=name):
                 if _name not in seen:
-                    from inspector.capture import iter_tensors
+                    from inspector.measure.capture import iter_tensors
 
                     tensors = list(iter_tensors(list(args))) + list(iter_tensors(kw))
                     seen[_name] = [list(t.shape) for _, t in tensors]
@@ -129,10 +129,10 @@ def _own_calls(pipe, kwargs):
 
 @pytest.mark.parametrize("name", ["lcm", "sd3", "pixart", "auraflow", "sdxl", "wan", "kandinsky22", "controlnet"])
 def test_shapes_match_the_pipelines_own_calls(host, corpus_pipes, name):
-    from inspector.calls import call_kwargs
-    from inspector.context import InspectOptions
+    from inspector.measure.calls import call_kwargs
+    from inspector.plugin.context import InspectOptions
     from inspector.inspection import inspect_loaded
-    from inspector.loading import LoadedPipeline
+    from inspector.sources.loading import LoadedPipeline
 
     entry = corpus.CORPUS[name]
     pipe = corpus_pipes(name)
@@ -150,9 +150,9 @@ def test_shapes_match_the_pipelines_own_calls(host, corpus_pipes, name):
 
 def test_known_shape_rules(host, corpus_pipes):
     """The cases the issue found wrong: sequence lengths and batches are the pipeline's."""
-    from inspector.context import InspectOptions
+    from inspector.plugin.context import InspectOptions
     from inspector.inspection import inspect_loaded
-    from inspector.loading import LoadedPipeline
+    from inspector.sources.loading import LoadedPipeline
 
     def inspected(name):
         entry = corpus.CORPUS[name]
@@ -175,8 +175,8 @@ def test_known_shape_rules(host, corpus_pipes):
 
 @pytest.mark.parametrize("name", ["sd", "lcm", "flux"])
 def test_instrumented_equals_bare_for_every_compatible_scheduler(corpus_pipes, name):
-    from inspector.calls import call_kwargs, pipeline_output
-    from inspector.tracing import PipelineTracer
+    from inspector.measure.calls import call_kwargs, pipeline_output
+    from inspector.measure.tracing import PipelineTracer
 
     entry = corpus.CORPUS[name]
     pipe = corpus_pipes(name)
@@ -209,8 +209,8 @@ def test_instrumented_equals_bare_for_every_compatible_scheduler(corpus_pipes, n
 
 
 def test_wrappers_keep_the_wrapped_signature(corpus_pipes):
-    from inspector.recording import Recorder
-    from inspector.tracing import PipelineTracer
+    from inspector.measure.recording import Recorder
+    from inspector.measure.tracing import PipelineTracer
 
     pipe = corpus_pipes("lcm")
     before = {name: inspect.signature(getattr(pipe.components[c], name))
@@ -231,7 +231,7 @@ def test_end_to_end_failure_keeps_measurements(cli, corpus_folders, tmp_path, mo
 
     out = tmp_path / "run.json"
     folder = corpus_folders("sd")
-    from inspector import tracing
+    from inspector.measure import tracing
 
     real = tracing.profile_pipeline
 
@@ -253,9 +253,9 @@ def test_end_to_end_failure_keeps_measurements(cli, corpus_folders, tmp_path, mo
 def test_dedicated_views(host, corpus_pipes):
     """ControlNet residuals and scale, motion frames, prior embeddings, DC-AE compression, Gemma's
     real sequence length."""
-    from inspector.context import InspectOptions
+    from inspector.plugin.context import InspectOptions
     from inspector.inspection import inspect_loaded
-    from inspector.loading import LoadedPipeline
+    from inspector.sources.loading import LoadedPipeline
 
     def inspected(name):
         entry = corpus.CORPUS[name]
@@ -284,10 +284,10 @@ def test_dedicated_views(host, corpus_pipes):
 def test_motion_module_table_matches_the_pipelines_own_call(host, corpus_pipes):
     """The Motion tab's table, one row per motion-module group, against hooks on a real call of the
     pipeline: the frames its UNet was passed, and the sequence each group's temporal attention saw."""
-    from inspector.calls import call_kwargs
-    from inspector.context import InspectOptions
+    from inspector.measure.calls import call_kwargs
+    from inspector.plugin.context import InspectOptions
     from inspector.inspection import inspect_loaded
-    from inspector.loading import LoadedPipeline
+    from inspector.sources.loading import LoadedPipeline
 
     frames = 3  # neither the suite's 2 nor AnimateDiff's default 16
     entry = corpus.CORPUS["animatediff"]
@@ -370,7 +370,7 @@ def test_dedicated_views_reach_every_front_end(cli, corpus_folders, tmp_path, mo
     """The terminal (``--details``), JSON, CSV and HTML all carry the dedicated table, row for row."""
     import csv
 
-    from inspector.units import human_count
+    from inspector.results.units import human_count
 
     monkeypatch.delenv("COLUMNS", raising=False)
     out = tmp_path
@@ -404,9 +404,9 @@ def test_dedicated_views_reach_every_front_end(cli, corpus_folders, tmp_path, mo
 
 
 def test_sd15_safety_checker_is_inspected_on_meta(host):
-    from inspector.context import InspectOptions
+    from inspector.plugin.context import InspectOptions
     from inspector.inspection import run_inspect
-    from inspector.loading import SourceSpec
+    from inspector.sources.loading import SourceSpec
 
     run = run_inspect(host, SourceSpec(model="sd15"), InspectOptions(steps=2, height=256, width=256))
     checker = run.component("safety_checker")

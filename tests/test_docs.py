@@ -6,7 +6,7 @@ import inspect
 import re
 from pathlib import Path
 
-from inspector import hookspecs
+from inspector.plugin import hookspecs
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 

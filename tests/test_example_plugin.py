@@ -76,14 +76,14 @@ def test_plugins_command_lists_it(cli):
 def test_uninstalling_removes_it(cli, tmp_path, monkeypatch):
     """Uninstalled, as importlib.metadata sees it (its entry point gone), the plugin is gone from the
     plugin list and from the run. The installed environment itself is never changed."""
-    from inspector.host import Host
+    from inspector.plugin.host import Host
 
     installed_entry_points = metadata.entry_points
 
     def without_weight_stats(group):
         return [ep for ep in installed_entry_points(group=group) if ep.name != "weight_stats"]
 
-    monkeypatch.setattr("inspector.host.metadata.entry_points", without_weight_stats)
+    monkeypatch.setattr("inspector.plugin.host.metadata.entry_points", without_weight_stats)
     assert "weight_stats" not in {r.name for r in Host.default().plugin_records()}
     out = tmp_path / "run.json"
     result = cli("inspect", "--steps", "2", "--json", str(out))

@@ -8,10 +8,10 @@ from importlib import metadata
 import pytest
 
 from inspector import hookimpl
-from inspector.context import InspectOptions
-from inspector.host import Host
+from inspector.plugin.context import InspectOptions
+from inspector.plugin.host import Host
 from inspector.inspection import run_inspect
-from inspector.loading import SourceSpec
+from inspector.sources.loading import SourceSpec
 from inspector.plugins import BUILTIN_PLUGINS
 
 OPTIONS = InspectOptions(steps=4)
@@ -166,7 +166,7 @@ def test_blocked_builtin_component_falls_to_generic(monkeypatch):
 
 
 def test_duplicate_preset_is_rejected_by_the_host(fresh_host):
-    from inspector.loading import Preset
+    from inspector.sources.loading import Preset
     from pathlib import Path
 
     class Dup:

@@ -22,10 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inspector import terminal
+from inspector.cli import terminal
 from inspector.errors import InspectorError
-from inspector.loading import SourceSpec, load
-from inspector.preset_files import materialize_preset
+from inspector.sources.loading import SourceSpec, load
+from inspector.sources.preset_files import materialize_preset
 from inspector.reports import csv_report, html_report, json_report
 
 TINY = Path(__file__).resolve().parents[1] / "inspector" / "presets" / "tiny-sd"
@@ -73,7 +73,7 @@ def dumps(value) -> str:
 
 @pytest.fixture(scope="module")
 def presets():
-    from inspector.host import Host
+    from inspector.plugin.host import Host
 
     return Host.default(entrypoints=False).presets()
 
@@ -238,7 +238,7 @@ ENV = {
        env=st.dictionaries(st.sampled_from(sorted(ENV)), st.none(), max_size=3).flatmap(
            lambda keys: st.fixed_dictionaries({k: ENV[k] for k in keys})))
 def test_fuzz_cli_options_and_environment(model, options, env):
-    from inspector.cli import main
+    from inspector.cli.commands import main
 
     args = ["inspect", model, "--weights", "meta"]
     for key, value in options.items():

@@ -20,14 +20,15 @@ from pathlib import Path
 import pytest
 
 from inspector import hookimpl
-from inspector.context import InspectOptions
+from inspector.plugin.context import InspectOptions
 from inspector.errors import InspectorError, SourceError
-from inspector.host import Host
+from inspector.plugin.host import Host
 from inspector.inspection import run_inspect
-from inspector.loading import SourceSpec
-from inspector.preset_files import materialize_preset
+from inspector.sources.loading import SourceSpec
+from inspector.sources.preset_files import materialize_preset
 from inspector.reports import csv_report, html_report, json_report
-from inspector.results import SCHEMA_VERSION, View
+from inspector.results.serialize import SCHEMA_VERSION
+from inspector.results.records import View
 
 TINY = Path(__file__).resolve().parents[1] / "inspector" / "presets" / "tiny-sd"
 SAVED_RUN = Path(__file__).parent / "data" / "tiny-profile.json"
@@ -232,7 +233,7 @@ def never_loads(monkeypatch):
     # imported before the patch: imported after it, they would bind the patched ``load`` for good
     # (monkeypatch restores what it found there) and every later test in the session would fail
     import inspector.inspection  # noqa: F401
-    import inspector.loading as loading
+    import inspector.sources.loading as loading
     import inspector.profiling  # noqa: F401
 
     def boom(*args, **kwargs):
@@ -368,7 +369,7 @@ def test_report_embeds_no_file_a_saved_run_merely_names(tmp_path, cli):
 
 @pytest.fixture
 def small_machine(monkeypatch):
-    import inspector.guard as guard
+    import inspector.runtime.signals as guard
 
     monkeypatch.setattr(guard, "available_bytes", lambda device: [("in memory", 24 * 2**30)])
 
@@ -385,7 +386,7 @@ def test_flux_with_random_weights_is_refused_before_allocating(cli, small_machin
 
 
 def test_pretrained_weights_are_checked_and_force_overrides(cli, tiny_saved, monkeypatch):
-    import inspector.guard as guard
+    import inspector.runtime.signals as guard
 
     monkeypatch.setattr(guard, "available_bytes", lambda device: [("in memory", 1024)])
     result = cli("inspect", str(tiny_saved))
@@ -398,9 +399,9 @@ def tiny_sd_weights_and_activations(batch: int) -> tuple[int, int]:
     """tiny-sd's float32 weight bytes and its predicted activations at ``batch``, as the guard sees them."""
     import torch
 
-    from inspector.guard import module_bytes
+    from inspector.sources.memory_guard import module_bytes
     from inspector.inspection import activation_predictor
-    from inspector.loading import build_from_configs, quiet_libraries
+    from inspector.sources.loading import build_from_configs, quiet_libraries
 
     quiet_libraries()  # as the CLI does before diffusers is imported
     host = Host.default()
@@ -414,8 +415,8 @@ def tiny_sd_weights_and_activations(batch: int) -> tuple[int, int]:
 
 
 def test_a_run_that_fits_by_weights_but_not_by_predicted_peak_is_refused(cli, monkeypatch, capsys):
-    import inspector.guard as guard
-    from inspector.units import human_bytes
+    import inspector.runtime.signals as guard
+    from inspector.results.units import human_bytes
 
     weights, activations = tiny_sd_weights_and_activations(batch=2)
     capsys.readouterr()  # the libraries' chatter while the figures were computed here
@@ -441,8 +442,8 @@ def test_a_run_that_fits_by_weights_but_not_by_predicted_peak_is_refused(cli, mo
 
 
 def test_the_guard_predicts_only_when_the_weights_take_half_the_memory_and_says_when_it_could_not(monkeypatch):
-    import inspector.guard as guard
-    from inspector.guard import PredictedActivations, check_memory
+    import inspector.runtime.signals as guard
+    from inspector.sources.memory_guard import PredictedActivations, check_memory
 
     monkeypatch.setattr(guard, "available_bytes", lambda device: [("in memory", 100 * 2**20)])
     calls = []
@@ -469,7 +470,7 @@ def test_a_failed_cpu_allocation_is_recorded_like_an_oom():
     import torch
 
     from inspector.profiling import ProfileContext, ProfileOptions
-    from inspector.results import ComponentResult
+    from inspector.results.records import ComponentResult
 
     ctx = ProfileContext(pipe=None, options=ProfileOptions(warmup=0, repeats=1), device=torch.device("cpu"),
                          dtype=torch.float32)
@@ -498,7 +499,7 @@ def test_loading_a_folder_prints_nothing_but_our_line(cli, tiny_saved, monkeypat
 def test_library_warnings_are_captured_and_shown_with_debug(capsys, monkeypatch):
     import warnings
 
-    from inspector.guard import captured, library_warnings
+    from inspector.runtime.libraries import captured, library_warnings
 
     with library_warnings():
         warnings.warn("torch_dtype is deprecated", FutureWarning)

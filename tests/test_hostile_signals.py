@@ -102,7 +102,7 @@ def test_signals_at_many_moments_end_cleanly(tmp_path):
 @pytest.fixture
 def retry_timers(monkeypatch) -> list[float]:
     """The signal guard with fresh state and its retry timer recorded instead of armed."""
-    from inspector import guard
+    from inspector.runtime import signals as guard
 
     timers: list[float] = []
     monkeypatch.setattr(guard.signal, "setitimer", lambda which, seconds: timers.append(seconds))
@@ -114,7 +114,7 @@ def retry_timers(monkeypatch) -> list[float]:
 def test_a_signal_inside_a_callback_from_cpp_waits_until_python_is_back(monkeypatch, retry_timers):
     """Raising inside torch's dispatch mode (called from C++) can abort the process; the
     interrupt is held and raised a moment later, from plain Python."""
-    from inspector import guard
+    from inspector.runtime import signals as guard
 
     timers = retry_timers
 
@@ -137,7 +137,7 @@ def test_a_signal_inside_a_finalizer_is_held_not_swallowed(monkeypatch, retry_ti
     and raised once the finalizer has returned."""
     import gc
 
-    from inspector import guard
+    from inspector.runtime import signals as guard
 
     timers = retry_timers
     unraisable: list[object] = []
@@ -161,7 +161,7 @@ def test_an_interrupt_python_cannot_propagate_is_delivered_again(monkeypatch, re
     import gc
     import weakref
 
-    from inspector import guard
+    from inspector.runtime import signals as guard
 
     timers = retry_timers
     printed: list[object] = []

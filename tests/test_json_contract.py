@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from inspector.context import InspectOptions
+from inspector.plugin.context import InspectOptions
 from inspector.inspection import run_inspect
-from inspector.loading import SourceSpec
+from inspector.sources.loading import SourceSpec
 from inspector.reports import json_report
-from inspector.results import RunResult
+from inspector.results.records import RunResult
 
 
 

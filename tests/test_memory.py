@@ -5,26 +5,26 @@ import json
 
 import pytest
 
-from inspector.results import ComponentMemory
+from inspector.results.records import ComponentMemory
 
 
 @pytest.fixture(scope="module")
 def tiny_meta(presets):
-    from inspector.loading import SourceSpec, load
+    from inspector.sources.loading import SourceSpec, load
 
     return load(SourceSpec(model="tiny-sd", weights="meta"), presets)
 
 
 @pytest.fixture(scope="module")
 def tiny_random(presets):
-    from inspector.loading import SourceSpec, load
+    from inspector.sources.loading import SourceSpec, load
 
     return load(SourceSpec(model="tiny-sd", weights="random", device="cpu"), presets)
 
 
 @pytest.fixture(scope="module")
 def meta_run(host, tiny_meta):
-    from inspector.context import InspectOptions
+    from inspector.plugin.context import InspectOptions
     from inspector.inspection import inspect_loaded
 
     return inspect_loaded(host, tiny_meta, InspectOptions(batch_size=2))
@@ -32,7 +32,7 @@ def meta_run(host, tiny_meta):
 
 @pytest.fixture(scope="module")
 def real_run(host, tiny_random):
-    from inspector.context import InspectOptions
+    from inspector.plugin.context import InspectOptions
     from inspector.inspection import inspect_loaded
 
     return inspect_loaded(host, tiny_random, InspectOptions(batch_size=2))
@@ -52,7 +52,7 @@ def unet_kwargs(device: str):
 def test_tracker_counts_what_it_creates_and_frees():
     import torch
 
-    from inspector.memory import tracking
+    from inspector.measure.activations import tracking
 
     x = torch.ones(1000)  # made before: not counted
     with tracking() as tracker:
@@ -71,7 +71,7 @@ def test_tracker_agrees_with_torch_mem_tracker(tiny_random):
     import torch
     from torch.distributed._tools.mem_tracker import MemTracker, _MemRefType
 
-    from inspector.capture import capture
+    from inspector.measure.capture import capture
 
     unet = tiny_random.pipe.unet
     kwargs = unet_kwargs("cpu")
@@ -89,7 +89,7 @@ def test_tracker_agrees_with_torch_mem_tracker(tiny_random):
 
 def test_meta_prediction_equals_tracking_on_real_tensors(tiny_meta, tiny_random):
     """The whole point: what meta predicts is what the same call holds with real weights."""
-    from inspector.capture import capture
+    from inspector.measure.capture import capture
 
     predicted = capture(tiny_meta.pipe.unet, lambda: tiny_meta.pipe.unet(**unet_kwargs("meta"))).activation_bytes
     measured = capture(tiny_random.pipe.unet, lambda: tiny_random.pipe.unet(**unet_kwargs("cpu"))).activation_bytes
@@ -102,7 +102,7 @@ def test_meta_attention_counts_as_fused_not_as_the_math_fallback():
     import torch
     from diffusers.models.attention_processor import Attention, AttnProcessor, AttnProcessor2_0
 
-    from inspector.capture import capture
+    from inspector.measure.capture import capture
 
     attn = Attention(query_dim=32, heads=2, dim_head=16).to("meta")
     x = torch.empty(1, 1024, 32, device="meta")
@@ -118,7 +118,7 @@ def test_meta_attention_counts_as_fused_not_as_the_math_fallback():
 def test_flops_unchanged_by_fused_attention_on_meta(tiny_meta):
     from torch.utils.flop_counter import FlopCounterMode
 
-    from inspector.capture import capture
+    from inspector.measure.capture import capture
 
     unet = tiny_meta.pipe.unet
     ours = capture(unet, lambda: unet(**unet_kwargs("meta"))).flops
@@ -135,8 +135,8 @@ def test_plan_on_meta_equals_plan_on_real_weights(meta_run, real_run, tiny_meta,
     plans for the CPU by default (convolution workspace included)."""
     import torch
 
-    from inspector.context import InspectContext, InspectOptions
-    from inspector.memory import plan_memory
+    from inspector.plugin.context import InspectContext, InspectOptions
+    from inspector.measure.memory_plan import plan_memory
 
     def ctx(loaded, device):
         return InspectContext(pipe=loaded.pipe, options=InspectOptions(batch_size=2), device=device,
@@ -168,7 +168,8 @@ def test_decode_peak_taken_inside_the_inspection_equals_decoding_apart(meta_run,
     instead of decoding again; it must be what decoding alone tracks, on meta and on real weights."""
     import torch
 
-    from inspector.memory import vae_decode_peaks, window
+    from inspector.measure.memory_plan import vae_decode_peaks
+    from inspector.measure.activations import window
 
     for run, loaded in ((meta_run, tiny_meta), (real_run, tiny_random)):
         details = next(c for c in run.components if c.name == "vae").details
@@ -191,7 +192,8 @@ def test_decode_peak_taken_inside_the_inspection_equals_decoding_apart(meta_run,
 def test_sliced_decode_extrapolation_is_within_one_percent(tiny_meta):
     import torch
 
-    from inspector.memory import tracking, vae_decode_peaks
+    from inspector.measure.activations import tracking
+    from inspector.measure.memory_plan import vae_decode_peaks
 
     vae = tiny_meta.pipe.vae
     predicted = vae_decode_peaks(vae, 5, (16, 16), torch.float32, "meta", ("sliced",))["sliced"]
@@ -206,7 +208,7 @@ def test_sliced_decode_extrapolation_is_within_one_percent(tiny_meta):
 
 
 def test_placements_follow_diffusers_offload_rules():
-    from inspector.memory import placements
+    from inspector.measure.memory_plan import placements
 
     mems = [ComponentMemory("text_encoder", 100, 10, 110, largest_module=40),
             ComponentMemory("unet", 1000, 300, 1300, largest_module=50),
@@ -221,8 +223,8 @@ def test_placements_follow_diffusers_offload_rules():
 
 
 def test_fit_search_finds_the_largest_batch_and_size():
-    from inspector.memory import fit_verdicts, placements
-    from inspector.results import MemoryPlan
+    from inspector.measure.memory_plan import fit_verdicts, placements
+    from inspector.results.records import MemoryPlan
 
     def plan_at(batch: int, height: int, width: int, vae: str = "plain") -> MemoryPlan:
         acts = batch * height * width
@@ -239,7 +241,7 @@ def test_fit_search_finds_the_largest_batch_and_size():
 
 
 def test_resolve_target_sizes_and_names():
-    from inspector.devices import DEVICES, resolve_target
+    from inspector.measure.devices import DEVICES, resolve_target
     from inspector.errors import OptionError
 
     assert resolve_target("24GiB")[1] == 24 * 2**30
@@ -285,7 +287,7 @@ def test_inspect_fits_in_every_front_end(cli, tmp_path, monkeypatch):
     parser.feed((tmp_path / "run.html").read_text())
     assert "pipeline-views" in parser.ids
     # byte columns: exact integers in JSON and CSV, binary units where people read them
-    from inspector.units import human_bytes
+    from inspector.results.units import human_bytes
 
     view = data["views"][1]
     peak = view["rows"][0][view["columns"].index("peak_bytes")]
@@ -303,7 +305,7 @@ def test_inspect_fits_in_every_front_end(cli, tmp_path, monkeypatch):
 def test_tui_shows_byte_columns_in_binary_units(meta_run):
     pytest.importorskip("textual")
     from inspector.tui.widgets.view_panel import table_text
-    from inspector.units import human_bytes
+    from inspector.results.units import human_bytes
 
     view = next(v for v in meta_run.views if v.title.startswith("Predicted peak memory by placement"))
     labels, rows = table_text(view)
@@ -327,7 +329,7 @@ def test_tui_gets_the_pipeline_memory_tab(host, meta_run):
 
 
 def test_roofline_bound_for_a_named_device(meta_run):
-    from inspector.devices import DEVICES, roofline_rows
+    from inspector.measure.devices import DEVICES, roofline_rows
 
     h100 = DEVICES["h100"]
     rows = {r[0]: r for r in roofline_rows(meta_run.components, h100, "float32", {})}
@@ -348,15 +350,15 @@ def test_inspect_fits_named_device_adds_roofline(cli, tmp_path):
 
 def test_prediction_before_loading_matches_the_inspection(host, meta_run):
     """What a memory guard calls before weights exist gives the plan inspect gives."""
-    from inspector.context import InspectOptions
+    from inspector.plugin.context import InspectOptions
     from inspector.inspection import predict_memory
-    from inspector.loading import SourceSpec
-    from inspector.memory import predicted_peak
+    from inspector.sources.loading import SourceSpec
+    from inspector.measure.memory_plan import predicted_peak
 
     import torch
 
-    from inspector.context import InspectContext
-    from inspector.memory import plan_memory
+    from inspector.plugin.context import InspectContext
+    from inspector.measure.memory_plan import plan_memory
 
     # for a GPU: the tensors, as inspect plans on meta
     plan = predict_memory(host, SourceSpec(model="tiny-sd", weights="random", device="cuda"),
@@ -377,7 +379,7 @@ def test_prediction_before_loading_matches_the_inspection(host, meta_run):
 
 
 def host_pipe(host):
-    from inspector.loading import SourceSpec, load
+    from inspector.sources.loading import SourceSpec, load
 
     return load(SourceSpec(model="tiny-sd", weights="meta"), host.presets()).pipe
 
@@ -385,8 +387,8 @@ def host_pipe(host):
 def test_a_search_that_reaches_its_limit_reads_as_a_lower_bound():
     """The largest batch searched up to 64 that still fits is "≥64" where people read it (the
     JSON keeps the integer), not a figure the search found."""
-    from inspector.memory import MAX_BATCH, MAX_SIZE, at_least, fit_verdicts, placements, plan_views
-    from inspector.results import MemoryPlan
+    from inspector.measure.memory_plan import MAX_BATCH, MAX_SIZE, at_least, fit_verdicts, placements, plan_views
+    from inspector.results.records import MemoryPlan
 
     def plan_at(batch: int, height: int, width: int, vae: str = "plain") -> MemoryPlan:
         return MemoryPlan(method="test", dtype="float32", attention="fused",
@@ -406,8 +408,8 @@ def test_a_search_that_reaches_its_limit_reads_as_a_lower_bound():
 
 CONV_RSS = r"""
 import json, torch
-from inspector.measure import MemoryMeter
-from inspector.memory import cpu_conv_workspace
+from inspector.measure.timing import MemoryMeter
+from inspector.measure.memory_plan import cpu_conv_workspace
 out = []
 with torch.no_grad():
     for enabled in (True, False):

@@ -12,7 +12,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inspector import metaops
+from inspector.measure import metaops
 
 A = torch.ops.aten
 
@@ -227,7 +227,7 @@ def _scrub(value):
 
 def _inspect(host, source, options):
     from inspector.inspection import run_inspect
-    from inspector.loading import SourceSpec
+    from inspector.sources.loading import SourceSpec
 
     return _scrub(dataclasses.asdict(run_inspect(host, SourceSpec(model=source, weights="meta"), options)))
 
@@ -236,7 +236,7 @@ def _inspect(host, source, options):
 def test_an_inspection_is_the_same_with_the_cache_and_without(host, tmp_path, monkeypatch, model):
     """Every figure (shapes, FLOPs, layers, recorded calls, memory plan) with the cache off, then
     on with every answer it gives checked against the operator."""
-    from inspector.context import InspectOptions
+    from inspector.plugin.context import InspectOptions
 
     options = InspectOptions()
     source = model

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from inspector import hookspecs
-from inspector.results import HookFailure, RunResult, migrate
+from inspector.plugin import hookspecs
+from inspector.results.records import HookFailure, RunResult
+from inspector.results.serialize import migrate
 
 
 def test_one_typed_method_per_hook_with_firstresult_from_the_spec(host):
@@ -19,7 +20,7 @@ def test_one_typed_method_per_hook_with_firstresult_from_the_spec(host):
 
 
 def test_hook_failure_is_one_dataclass_that_reads_like_the_old_dict():
-    from inspector.host import HookTimeout
+    from inspector.plugin.host import HookTimeout
 
     failure = HookFailure.from_exception("p", "inspect_component", ValueError("bad"))
     assert failure["plugin"] == "p" and failure.get("kind") == "exception" and "bad" in failure["error"]
@@ -30,9 +31,9 @@ def test_hook_failure_is_one_dataclass_that_reads_like_the_old_dict():
 
 
 def test_failures_round_trip_through_json(host):
-    from inspector.context import InspectOptions
+    from inspector.plugin.context import InspectOptions
     from inspector.inspection import run_inspect
-    from inspector.loading import SourceSpec
+    from inspector.sources.loading import SourceSpec
 
     class Exploding:
         @staticmethod
@@ -41,7 +42,7 @@ def test_failures_round_trip_through_json(host):
             if component.name == "vae":
                 raise RuntimeError("boom")
 
-    from inspector.host import Host
+    from inspector.plugin.host import Host
 
     h = Host.default(entrypoints=False)
     assert h.register(Exploding(), name="exploding")
@@ -82,8 +83,8 @@ def test_version_1_runs_migrate(tmp_path):
 
 
 def test_views_pick_their_tab_by_field():
-    from inspector.results import ComponentResult, View
-    from inspector.views import tabs_from_views
+    from inspector.results.records import ComponentResult, View
+    from inspector.plugin.views import tabs_from_views
 
     comp = ComponentResult(name="x", class_name="X", library=None, present=True, views=[
         View(title="A", tab="One"), View(title="B"), View(title="C", tab="Two"), View(title="Renamed", tab="One")])
@@ -99,7 +100,7 @@ def test_patches_keep_signatures_and_leave_objects_exactly_as_found():
 
     import torch
 
-    from inspector.patches import Patches
+    from inspector.measure.patches import Patches
 
     class Scheduler:
         def step(self, model_output, timestep, sample, generator=None, return_dict=True):
@@ -136,7 +137,7 @@ def test_recording_on_meta_reuses_an_output_for_the_same_shapes_and_still_counts
     other shapes runs; every call is recorded. With real weights nothing is reused."""
     import torch
 
-    from inspector.recording import Recorder
+    from inspector.measure.recording import Recorder
 
     class Counting(torch.nn.Linear):
         runs = 0

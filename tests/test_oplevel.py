@@ -6,7 +6,7 @@ import json
 import pytest
 
 from inspector.profiling import ProfileOptions, run_profile
-from inspector.loading import SourceSpec
+from inspector.sources.loading import SourceSpec
 
 STEPS = 3
 
@@ -88,7 +88,7 @@ def test_the_profiler_backend_writes_nothing_to_the_terminal():
     import sys
 
     code = ("import torch\n"
-            "from inspector.oplevel import top_operators\n"
+            "from inspector.measure.operators import top_operators\n"
             "top_operators(lambda: torch.ones(3) + 1, 'cpu', 'x')\n")
     env = {k: v for k, v in os.environ.items() if k not in ("KINETO_LOG_LEVEL", "LDM_INSPECTOR_DEBUG")}
     quiet = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)

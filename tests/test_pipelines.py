@@ -6,10 +6,10 @@ import json
 import pytest
 import torch
 
-from inspector.context import InspectOptions
+from inspector.plugin.context import InspectOptions
 from inspector.errors import SourceError
 from inspector.inspection import run_inspect
-from inspector.loading import SourceSpec
+from inspector.sources.loading import SourceSpec
 from inspector.profiling import ProfileOptions, run_profile
 
 PUBLISHED = {

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from inspector.precheck import did_you_mean, shipped_presets, size_multiple_from_configs
+from inspector.sources.precheck import did_you_mean, shipped_presets, size_multiple_from_configs
 
 
 def test_did_you_mean():
@@ -51,7 +51,7 @@ def test_unknown_scheduler_is_suggested_before_loading(cli):
 
 IMPORTED_AFTER_ERROR = """
 import json, sys
-from inspector.cli import main
+from inspector.cli.commands import main
 try:
     main(sys.argv[1:])
 except SystemExit as exc:
@@ -89,8 +89,8 @@ def test_folder_errors_import_no_heavy_library(tmp_path):
 @pytest.mark.parametrize("name", ["tiny-sd", "tiny-sdxl", "tiny-sd3", "tiny-flux", "sd21"])
 def test_size_multiple_from_configs_matches_the_loaded_pipeline(host, presets, name):
     """The light rule read from JSON agrees with the one the inspection applies to the built pipeline."""
-    from inspector.context import InspectContext, InspectOptions
-    from inspector.loading import SourceSpec, load
+    from inspector.plugin.context import InspectContext, InspectOptions
+    from inspector.sources.loading import SourceSpec, load
 
     loaded = load(SourceSpec(model=name, weights="meta"), presets)
     ctx = InspectContext(pipe=loaded.pipe, options=InspectOptions(), device="meta", dtype=None, height=64,
@@ -99,7 +99,7 @@ def test_size_multiple_from_configs_matches_the_loaded_pipeline(host, presets, n
 
 
 def test_light_registry_matches_the_full_host(presets, monkeypatch):
-    from inspector.precheck import preset_folders
+    from inspector.sources.precheck import preset_folders
 
     monkeypatch.setenv("LDM_INSPECTOR_DISABLE_PLUGIN_AUTOLOAD", "1")
     assert preset_folders() == {name: preset.path for name, preset in presets.items()}
@@ -109,8 +109,9 @@ def test_light_registry_has_entry_point_presets_and_loads_no_component_plugin(mo
     """A plugin's preset is known to the early check; the built-in component plugins stay unimported."""
     import types
 
-    from inspector import hookimpl, precheck
-    from inspector.loading import Preset
+    from inspector import hookimpl
+    from inspector.sources import precheck
+    from inspector.sources.loading import Preset
 
     plugin = types.SimpleNamespace(register_presets=hookimpl(
         lambda register: register(Preset(name="acme-xl", path=tmp_path, description="a plugin's preset"))))
@@ -121,7 +122,7 @@ def test_light_registry_has_entry_point_presets_and_loads_no_component_plugin(mo
         def load(self):
             return plugin
 
-    monkeypatch.setattr("inspector.host.metadata.entry_points", lambda group: [FakeEntryPoint()])
+    monkeypatch.setattr("inspector.plugin.host.metadata.entry_points", lambda group: [FakeEntryPoint()])
     monkeypatch.delenv("LDM_INSPECTOR_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     monkeypatch.delitem(sys.modules, "inspector.plugins.unet", raising=False)
     assert precheck.preset_folders()["acme-xl"] == tmp_path
@@ -132,11 +133,11 @@ def test_light_registry_has_entry_point_presets_and_loads_no_component_plugin(mo
 
 
 def test_inspect_of_a_preset_imports_no_writer_it_was_not_asked_for(tmp_path):
-    code = ("import sys; from inspector.cli import main\n"
+    code = ("import sys; from inspector.cli.commands import main\n"
             "try:\n    main(['inspect', 'tiny-sd', '--steps', '2', '--json', 'run.json'])\n"
             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
             "print(sorted(m for m in ('inspector.reports.html_report', 'inspector.reports.csv_report', 'pandas',"
-            " 'plotly', 'textual', 'inspector.profiling', 'inspector.tracing', 'torchinfo') if m in sys.modules))")
+            " 'plotly', 'textual', 'inspector.profiling', 'inspector.measure.tracing', 'torchinfo') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "[]"

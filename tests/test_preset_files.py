@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from inspector.errors import SourceError
-from inspector.loading import SourceSpec, build_from_configs, load
-from inspector.precheck import shipped_presets, shipped_presets_dir
-from inspector.preset_files import (CLIP_TOKENIZER_FILES, SHARED_DIR, materialize_preset, shared_clip_tokenizer_dir,
-                                    shared_files)
+from inspector.sources.loading import SourceSpec, build_from_configs, load
+from inspector.sources.precheck import shipped_presets, shipped_presets_dir
+from inspector.sources.preset_files import (
+    CLIP_TOKENIZER_FILES, SHARED_DIR, materialize_preset, shared_clip_tokenizer_dir, shared_files)
 
 PROMPT = "a photograph of an astronaut riding a horse"
 #: ids of PROMPT with the stand-in vocabulary, padded to 12 (taken before the vocabulary was shared)
@@ -62,9 +62,9 @@ def test_the_shared_folder_is_not_a_preset(host, cli):
 
 @pytest.mark.parametrize("preset", sorted(shipped_presets()))
 def test_presets_tokenize_as_before(preset, monkeypatch):
-    import inspector.vocab
+    import inspector.sources.vocab
 
-    monkeypatch.setattr(inspector.vocab, "real_clip_tokenizer", lambda **kwargs: None)  # the stand-in itself
+    monkeypatch.setattr(inspector.sources.vocab, "real_clip_tokenizer", lambda **kwargs: None)  # the stand-in itself
     pipe = build_from_configs(shipped_presets()[preset], "meta", SourceSpec(model=preset))
     checked = 0
     for name, tok in pipe.components.items():

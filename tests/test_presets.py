@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from inspector.context import InspectOptions
+from inspector.plugin.context import InspectOptions
 from inspector.inspection import run_inspect
-from inspector.loading import SourceSpec
+from inspector.sources.loading import SourceSpec
 
 PUBLISHED = {
     "sd15": {"unet": 859_520_964, "vae": 83_653_863, "text_encoder": 123_060_480},

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from inspector import hookimpl
-from inspector.host import Host
-from inspector.measure import measure, summarize
+from inspector.plugin.host import Host
+from inspector.measure.timing import measure, summarize
 from inspector.profiling import ProfileOptions, run_profile
-from inspector.loading import SourceSpec, load
-from inspector.tracing import PipelineTracer
+from inspector.sources.loading import SourceSpec, load
+from inspector.measure.tracing import PipelineTracer
 
 FAST = dict(steps=4, warmup=0, repeats=2, e2e_repeats=1)
 
@@ -30,7 +30,7 @@ def run(host, tmp_path_factory):
 
 
 class FakeClock:
-    """``time.perf_counter`` for ``inspector.measure``: advances only when a timed call says so,
+    """``time.perf_counter`` for ``inspector.measure.timing``: advances only when a timed call says so,
     so timing tests check the arithmetic exactly instead of a wall-clock window."""
 
     def __init__(self) -> None:
@@ -47,10 +47,10 @@ class FakeClock:
 def clock(monkeypatch):
     import types
 
-    import inspector.measure
+    import inspector.measure.timing
 
     fake = FakeClock()
-    monkeypatch.setattr(inspector.measure, "time", types.SimpleNamespace(perf_counter=fake.perf_counter))
+    monkeypatch.setattr(inspector.measure.timing, "time", types.SimpleNamespace(perf_counter=fake.perf_counter))
     return fake
 
 
@@ -204,7 +204,7 @@ def test_ctrl_c_keeps_what_was_measured(host, cli, tmp_path):
 
 
 def test_ctrl_c_in_the_cli_writes_partial_json_and_exits_130(cli, tmp_path, monkeypatch):
-    import inspector.tracing as tracing
+    import inspector.measure.tracing as tracing
 
     def interrupted(ctx, run):
         raise KeyboardInterrupt

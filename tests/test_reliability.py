@@ -18,12 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inspector import hookimpl
-from inspector.checkpoints import check_safetensors
-from inspector.context import InspectOptions
+from inspector.sources.checkpoints import check_safetensors
+from inspector.plugin.context import InspectOptions
 from inspector.errors import InspectorError, SourceError
-from inspector.host import Host
+from inspector.plugin.host import Host
 from inspector.inspection import run_inspect
-from inspector.loading import SourceSpec, load
+from inspector.sources.loading import SourceSpec, load
 from inspector.reports import json_report
 
 from .conftest import make_hf_cache
@@ -175,7 +175,7 @@ OPTION_VALUES = {
        options=st.dictionaries(st.sampled_from(sorted(OPTION_VALUES)), st.none(), max_size=4).flatmap(
            lambda keys: st.fixed_dictionaries({k: OPTION_VALUES[k] for k in keys})))
 def test_cli_options_only_ever_fail_with_our_errors(model, options):
-    from inspector.cli import main
+    from inspector.cli.commands import main
 
     args = ["inspect", model] if model else ["inspect"]
     for key, value in options.items():
@@ -267,7 +267,7 @@ def test_bad_timeout_setting_is_one_line(cli, monkeypatch):
 
 
 def test_ctrl_c_during_load_exits_130_and_writes_nothing(cli, tmp_path, monkeypatch):
-    import inspector.loading as loading
+    import inspector.sources.loading as loading
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 from inspector import hookimpl
-from inspector.host import Host
-from inspector.loading import SourceSpec
+from inspector.plugin.host import Host
+from inspector.sources.loading import SourceSpec
 from inspector.profiling import ProfileOptions, run_profile
 from inspector.reports import csv_report, html_report, json_report
 from inspector.reports.compare import compare
-from inspector.reports.schema import build_schema, committed_schema
+from inspector.results.schema import build_schema, committed_schema
 
 from .browser import chromium_path, open_page
 from .optional import check_required, needs
@@ -38,7 +38,7 @@ class Hostile:
 
     @hookimpl
     def augment_component(self, component, result):
-        from inspector.results import View
+        from inspector.results.records import View
 
         if component.name == "unet":
             result.views.append(View(title="<i>hostile</i> view", columns=["label", "value"],
@@ -142,10 +142,10 @@ def test_json_schema_is_committed_and_validates_runs(hostile_run, host):
     import jsonschema
 
     schema = build_schema()
-    assert committed_schema() == schema, "regenerate: python -m inspector.reports.schema > reports/schema/run.schema.json"
+    assert committed_schema() == schema, "regenerate: python -m inspector.results.schema > reports/schema/run.schema.json"
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(hostile_run.to_dict(), schema)
-    from inspector.context import InspectOptions
+    from inspector.plugin.context import InspectOptions
     from inspector.inspection import run_inspect
 
     jsonschema.validate(run_inspect(host, SourceSpec(model="sd15"), InspectOptions(steps=2)).to_dict(), schema)
@@ -176,7 +176,7 @@ def test_compare_float32_and_bfloat16(tmp_path, cli):
 
 
 def test_compare_says_when_runs_are_not_comparable(tmp_path, cli, host):
-    from inspector.context import InspectOptions
+    from inspector.plugin.context import InspectOptions
     from inspector.inspection import run_inspect
 
     for name, size in (("small", 64), ("large", 128)):
@@ -375,7 +375,7 @@ class ViewTables(HTMLParser):
 def test_view_tables_format_numbers_as_the_terminal_does(hostile_run):
     """The operator table: times in ms/µs/s, the share as a percentage, FLOPs with SI units, counts
     with separators, every number right-aligned: the same text the terminal prints."""
-    from inspector.terminal import view_block
+    from inspector.cli.terminal import view_block
 
     parser = ViewTables()
     parser.feed(html_report.render(hostile_run))

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from inspector.context import InspectOptions
+from inspector.plugin.context import InspectOptions
 from inspector.inspection import run_inspect
-from inspector.loading import SourceSpec
+from inspector.sources.loading import SourceSpec
 from inspector.profiling import ProfileOptions, run_profile
 
 
@@ -37,7 +37,7 @@ def test_vae_time_goes_with_decode_flops_everywhere(profiled, tmp_path):
     from rich.console import Console
 
     from inspector.reports import csv_report, html_report
-    from inspector.terminal import summary_table
+    from inspector.cli.terminal import summary_table
 
     vae = profiled.component("vae")
     call = vae.timed_call()
@@ -55,7 +55,7 @@ def test_vae_time_goes_with_decode_flops_everywhere(profiled, tmp_path):
 
 
 def test_timed_call_of_a_saved_run_matches(profiled):
-    from inspector.results import RunResult, timed_call
+    from inspector.results.records import RunResult, timed_call
 
     data = profiled.to_dict()
     saved = RunResult.from_dict(data)

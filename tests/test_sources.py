@@ -8,10 +8,10 @@ import shutil
 import pytest
 import torch
 
-from inspector.context import InspectOptions
+from inspector.plugin.context import InspectOptions
 from inspector.errors import SourceError
 from inspector.inspection import inspect_loaded, run_inspect
-from inspector.loading import SourceSpec, load
+from inspector.sources.loading import SourceSpec, load
 
 from .conftest import make_hf_cache
 from .ldm_format import to_ldm_state_dict

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from inspector import measure as measure_mod
-from inspector.machine import MachineMonitor, summarize_machine
-from inspector.measure import measure, percentile, relative_spread, summarize
-from inspector.results import MachineSample, Measurement, PipelineRun, RunResult, TimingStats
-from inspector.tracing import judge_stability, paired_ratio_interval
+from inspector.measure import timing as measure_mod
+from inspector.measure.machine import MachineMonitor, summarize_machine
+from inspector.measure.timing import measure, percentile, relative_spread, summarize
+from inspector.results.records import MachineSample, Measurement, PipelineRun, RunResult, TimingStats
+from inspector.measure.tracing import judge_stability, paired_ratio_interval
 
 
 def scripted_clock(monkeypatch, durations):
@@ -101,7 +101,7 @@ def _timing(samples):
 
 
 def _run_with(measurements):
-    from inspector.results import ComponentResult, Environment, Inputs, ModelInfo
+    from inspector.results.records import ComponentResult, Environment, Inputs, ModelInfo
 
     comp = ComponentResult(name="unet", class_name="X", library=None, present=True, measurements=measurements)
     return RunResult(model=ModelInfo("m", "P", "random"), environment=Environment("3", "t", "d", "tr", "cpu", "f"),

@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inspector.errors import OptionError
-from inspector.sweep import Grid, Outcome, expand, failure_reason, normalize, parse_size, point_key, split_list
+from inspector.sweep.grid import Grid, expand, normalize, parse_size, point_key, split_list
+from inspector.sweep.points import Outcome, failure_reason
 
 from .browser import chromium_path, open_page
 
@@ -212,7 +213,9 @@ def test_rerun_skips_finished_points(cli, static_local):
 
 
 def test_versions_change_means_measure_again(static_local):
-    from inspector.sweep import Point, SweepFolder, plan, point_argv
+    from inspector.sweep.grid import Point, point_argv
+    from inspector.sweep.folder import SweepFolder
+    from inspector.sweep.run import plan
 
     folder = SweepFolder(static_local)
     key = next(iter(statuses(static_local)))

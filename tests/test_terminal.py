@@ -13,8 +13,8 @@ import pytest
 
 from inspector.reports import json_report
 from inspector.reports.compare import compare
-from inspector.results import PipelineRun, ProfileSettings, StepRecord, TimingStats
-from inspector.terminal import render, render_comparison
+from inspector.results.records import PipelineRun, ProfileSettings, StepRecord, TimingStats
+from inspector.cli.terminal import render, render_comparison
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_totals_row_and_one_number_format(piped):
     text, data, _ = piped
     total = sum(c["parameters"]["total"] for c in data["components"] if c["parameters"])
     flops = sum(c["flops"] for c in data["components"] if c["flops"] is not None)
-    from inspector.units import human_flops
+    from inspector.results.units import human_flops
 
     total_line = next(line for line in text.splitlines() if re.search(r"\btotal\b", line))
     assert f"{total:,}" in total_line and human_flops(flops) in total_line
@@ -60,7 +60,7 @@ def test_container_rows_sum_their_children(piped):
     children = [l for n, l in layers.items() if re.fullmatch(r"down_blocks\.\d+", n)]
     assert container["calls"] == 0 and children
     assert container["flops"] == sum(c["flops"] for c in children) > 0
-    from inspector.units import human_flops
+    from inspector.results.units import human_flops
 
     unet_section = text.split("unet layers", 1)[1]
     row = next(line for line in unet_section.splitlines() if "down_blocks" in line and "ModuleList" in line)
@@ -172,7 +172,7 @@ def test_a_narrow_terminal_never_splits_a_number_or_a_word(piped, source, width,
     wide = _table(run, monkeypatch, None, **kwargs)
     narrow = _table(run, monkeypatch, width, **kwargs)
     assert max(len(line) for line in narrow.splitlines()) <= width
-    from inspector.terminal import LEFT_OUT
+    from inspector.cli.terminal import LEFT_OUT
 
     allowed = _tokens(wide) | _tokens(LEFT_OUT.format(width=width, names=""))
     assert sorted(_tokens(narrow) - allowed) == []

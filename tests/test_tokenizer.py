@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from inspector.context import InspectOptions
+from inspector.plugin.context import InspectOptions
 from inspector.inspection import run_inspect
-from inspector.loading import SourceSpec
-from inspector.vocab import clip_bpe_file, real_clip_tokenizer
+from inspector.sources.loading import SourceSpec
+from inspector.sources.vocab import clip_bpe_file, real_clip_tokenizer
 
 from .optional import check_required, needs
 

@@ -271,7 +271,7 @@ def test_textual_only_in_the_tui_package():
     import subprocess
     import sys
 
-    code = ("import sys, inspector.cli, inspector.host, inspector.inspection, inspector.profiling, "
+    code = ("import sys, inspector.cli.commands, inspector.plugin.host, inspector.inspection, inspector.profiling, "
             "inspector.reports.html_report, inspector.reports.csv_report, inspector.reports.compare; "
             "from inspector.plugins import tokenizer, unet, vae, scheduler, text_encoder, generic; "
             "print('textual' in sys.modules)")
@@ -324,7 +324,7 @@ def test_root_node_shows_the_pipeline_overview():
             console.print(overview(app.result), parts_table(app.result))
             text = console.export_text()
             p = app.result.pipeline
-            from inspector.units import human_ms, human_ratio
+            from inspector.results.units import human_ms, human_ratio
 
             assert human_ms(p.total) in text and f"{p.it_per_s:.2f} it/s" in text
             assert human_ratio(p.overhead_ratio, p.overhead_interval).split(" (")[0] in text

@@ -1,6 +1,6 @@
 """The Textual front end. The only package of ldm-inspector that imports ``textual``.
 
-It renders the same :class:`~inspector.results.RunResult` objects as the reports and
+It renders the same :class:`~inspector.results.records.RunResult` objects as the reports and
 never measures anything itself: loading, inspection and profiling run in thread
 workers through the same functions as the CLI.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 def run_tui(target: str | None, **kwargs) -> int:
-    from .app import InspectorApp
+    from inspector.tui.app import InspectorApp
 
     app = InspectorApp(target=target, **kwargs)
     app.run()

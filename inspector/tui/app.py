@@ -21,16 +21,16 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, ProgressBar, Static, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from inspector.results import RunResult
-from inspector.sweep import is_sweep_folder
+from inspector.results.records import RunResult
+from inspector.sweep.folder import is_sweep_folder
 
-from .commands import InspectorCommands
-from .main_screen import MainScreen
-from .messages import Progress, RunFailed, RunReady
-from .text import plain
-from .widgets.component_detail import ComponentDetail, PipelineOverview
-from .widgets.component_tree import ComponentTree
-from .widgets.layer_table import LayerTable
+from inspector.tui.commands import InspectorCommands
+from inspector.tui.main_screen import MainScreen
+from inspector.tui.messages import Progress, RunFailed, RunReady
+from inspector.tui.text import plain
+from inspector.tui.widgets.component_detail import ComponentDetail, PipelineOverview
+from inspector.tui.widgets.component_tree import ComponentTree
+from inspector.tui.widgets.layer_table import LayerTable
 
 __all__ = ["InspectorApp", "OverallProgress", "HelpScreen", "parse_keymap"]
 
@@ -144,7 +144,7 @@ class InspectorApp(App):
     @property
     def host(self) -> Any:
         if self._host is None:
-            from inspector.host import Host
+            from inspector.plugin.host import Host
 
             self._host = Host.default(entrypoints=self._entrypoints)
         return self._host
@@ -174,10 +174,10 @@ class InspectorApp(App):
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
     def load_model(self) -> None:
         """Load the model and inspect it (shapes, FLOPs); profiling is a separate step."""
-        from inspector.context import InspectOptions
+        from inspector.plugin.context import InspectOptions
         from inspector.errors import InspectorError
         from inspector.inspection import activation_predictor, inspect_loaded
-        from inspector.loading import SourceSpec, enforce_offline, load
+        from inspector.sources.loading import SourceSpec, enforce_offline, load
 
         self.busy = True
         self.overall = None
@@ -208,7 +208,7 @@ class InspectorApp(App):
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
     def profile_worker(self, overrides: dict[str, Any]) -> None:
         from inspector.errors import InspectorError
-        from inspector.loading import load
+        from inspector.sources.loading import load
         from inspector.profiling import ProfileOptions, prepare_profile, run_profile
 
         self.busy = True
@@ -443,7 +443,7 @@ class InspectorApp(App):
     def open_sweep(self, root: str) -> None:
         """A sweep folder: its points first; Enter on one opens that point's run."""
         from inspector.errors import InspectorError
-        from inspector.sweep import load_sweep
+        from inspector.sweep.folder import load_sweep
 
         try:
             manifest, points, statuses = load_sweep(Path(root))
@@ -454,7 +454,7 @@ class InspectorApp(App):
         self.action_show_sweep()
 
     def action_show_sweep(self) -> None:
-        from .sweep_screen import SweepScreen
+        from inspector.tui.sweep_screen import SweepScreen
 
         if self.sweep is None:
             self.notify("no sweep open: start the TUI with a sweep folder", severity="warning")

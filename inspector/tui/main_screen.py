@@ -7,7 +7,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
-from .widgets.component_tree import ComponentTree
+from inspector.tui.widgets.component_tree import ComponentTree
 
 
 class MainScreen(Screen):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from inspector.results import RunResult
+from inspector.results.records import RunResult
 
 
 class RunReady(Message):

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from .text import plain
+from inspector.tui.text import plain
 
 
 class SweepScreen(Screen):
@@ -31,7 +31,7 @@ class SweepScreen(Screen):
         self.statuses = statuses
 
     def compose(self) -> ComposeResult:
-        from inspector.sweep import AXES
+        from inspector.sweep.grid import AXES
 
         yield Header()
         ok = sum(1 for s in self.statuses.values() if s.status == "ok")

@@ -12,7 +12,7 @@ from typing import Any
 from rich.markup import escape
 from rich.text import Text
 
-from inspector.terminal import printable
+from inspector.results.units import printable
 
 
 def plain(text: Any, *, newlines: bool = False) -> str:

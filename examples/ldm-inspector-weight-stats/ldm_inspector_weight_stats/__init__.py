@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from inspector import hookimpl
-from inspector.results import Tab, View
+from inspector.results.records import Tab, View
 
 #: The plugin API this plugin was written for; a host with an older API skips it cleanly.
 LDM_INSPECTOR_API = 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Tree
 
-from inspector.results import RunResult
+from inspector.results.records import RunResult
 
 
 def shares(run: RunResult) -> dict[str, tuple[float | None, float | None]]:

@@ -11,10 +11,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Select, Static
 
-from inspector.results import LayerRecord
-from inspector.units import human_count, human_flops, human_pct, shape_text
+from inspector.results.records import LayerRecord
+from inspector.results.units import human_count, human_flops, human_pct, shape_text
 
-from ..text import plain
+from inspector.tui.text import plain
 
 #: (label, sort key); the table leads with what matters, inputs are shown for the selected row
 #: the numbers people come for right after the name, the module type after them: at 80 columns

@@ -1,0 +1,523 @@
+"""Plain result objects: what every front end reads and nothing recomputes.
+
+One versioned JSON schema (``SCHEMA_VERSION``) covers them. ``to_dict`` gives
+JSON-ready data; ``RunResult.from_dict`` reads it back. Plugins describe what
+they show as :class:`View` objects (titled tables, series for charts, notes), so
+the terminal, TUI, HTML and CSV front ends can all render a plugin's view
+without the plugin importing any of them.
+"""
+from __future__ import annotations
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from inspector.results.serialize import SCHEMA_VERSION, _build, _clean
+
+ViewKind = Literal["table", "series", "note"]
+
+
+#: field metadata: a count, a duration, a size or a rate; never below zero. The JSON Schema says
+#: ``minimum: 0`` for it, so a saved run with a negative time or parameter count is refused.
+NON_NEGATIVE = {"minimum": 0}
+
+
+@dataclass
+class View:
+    """Something a plugin wants shown, described as data.
+
+    ``kind="table"``: ``columns`` names and ``rows`` (lists of cells, same order).
+    ``kind="series"``: ``x`` and ``series`` (name -> list of y values), for a chart.
+    ``kind="note"``: ``text``.
+    """
+
+    title: str
+    kind: ViewKind = "table"
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)
+    x: list[Any] = field(default_factory=list)
+    x_label: str = ""
+    series: dict[str, list[float]] = field(default_factory=dict)
+    text: str = ""
+    #: a rendering hint front ends may use ("tokens": colour each row's token); others show the table
+    hint: str = ""
+    #: the TUI tab this view belongs in ("" : only the component's general views); see
+    #: :func:`inspector.plugin.views.tabs_from_views`
+    tab: str = ""
+
+
+@dataclass
+class Tab:
+    """A titled group of views: a tab in the TUI. Plugins return these from ``component_tabs``."""
+
+    title: str
+    views: list[View] = field(default_factory=list)
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    shape: list[int]
+    dtype: str
+
+
+@dataclass
+class ParameterStats:
+    total: int = field(metadata=NON_NEGATIVE)
+    trainable: int = field(metadata=NON_NEGATIVE)
+    bytes: int = field(metadata=NON_NEGATIVE)
+    by_dtype: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class TimingStats:
+    """Milliseconds. ``cold`` is the first call for this shape, timed apart from the rest."""
+
+    median: float = field(metadata=NON_NEGATIVE)
+    iqr: float = field(metadata=NON_NEGATIVE)
+    min: float = field(metadata=NON_NEGATIVE)
+    max: float = field(metadata=NON_NEGATIVE)
+    count: int = field(metadata=NON_NEGATIVE)
+    cold: float | None = field(default=None, metadata=NON_NEGATIVE)
+    unit: str = "ms"
+    samples: list[float] = field(default_factory=list, metadata=NON_NEGATIVE)
+    #: percentiles, each only with enough samples (p50 from 1, p90 from 10, p99 from 100)
+    p50: float | None = field(default=None, metadata=NON_NEGATIVE)
+    p90: float | None = field(default=None, metadata=NON_NEGATIVE)
+    p99: float | None = field(default=None, metadata=NON_NEGATIVE)
+    #: IQR / median: the spread relative to the figure (None with fewer than 2 samples)
+    rel_spread: float | None = field(default=None, metadata=NON_NEGATIVE)
+    #: the relative spread stayed above the run's threshold (or too few samples to know)
+    unstable: bool = False
+
+
+@dataclass
+class MemoryStats:
+    """Bytes. ``peak`` is the growth over ``before`` while the measured calls ran.
+
+    ``kind``: ``cuda_allocated`` (torch's allocator; ``reserved`` is its cache) or
+    ``cpu_rss`` (the process's resident set)."""
+
+    kind: str
+    peak: int
+    before: int = 0
+    reserved: int | None = None
+    absolute_peak: int | None = None
+    cold_peak: int | None = None
+
+
+@dataclass
+class MachineSample:
+    """The machine at one moment: ``seconds`` since the run started, 1-minute load average,
+    mean CPU frequency (MHz), and the share of all CPUs other processes used since the
+    previous sample (0..1). ``None``: not readable on this system."""
+
+    seconds: float
+    load: float | None = None
+    cpu_mhz: float | None = None
+    other_cpu: float | None = None
+
+
+@dataclass
+class MachineState:
+    """The machine while a profile ran. ``busy`` with ``reasons`` when other work competed
+    for the CPU: the run's time figures are then flagged, not stated as facts."""
+
+    cpus: int
+    start: MachineSample
+    end: MachineSample | None = None
+    samples: list[MachineSample] = field(default_factory=list)
+    other_cpu_mean: float | None = None
+    other_cpu_max: float | None = None
+    load_max: float | None = None
+    busy: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Measurement:
+    """One timed call of a component (a component may have several: encode and decode, say)."""
+
+    name: str
+    timing: TimingStats
+    memory: MemoryStats | None = None
+    flops: int | None = field(default=None, metadata=NON_NEGATIVE)
+    flops_per_second: float | None = field(default=None, metadata=NON_NEGATIVE)
+    fraction_of_peak: float | None = None
+    calls_per_run: float | None = field(default=None, metadata=NON_NEGATIVE)
+    error: str | None = None
+
+
+@dataclass
+class LayerRecord:
+    """One module of a component. ``parameters`` counts the module with its children;
+    ``flops`` is everything that ran inside it (children included), summed over ``calls``;
+    shapes are those of the first call."""
+
+    name: str
+    type: str
+    depth: int
+    input_shapes: list[list[int]] = field(default_factory=list)
+    output_shapes: list[list[int]] = field(default_factory=list)
+    parameters: int = field(default=0, metadata=NON_NEGATIVE)
+    flops: int | None = field(default=None, metadata=NON_NEGATIVE)
+    calls: int = field(default=0, metadata=NON_NEGATIVE)
+    #: position of the module's first call in the forward pass (execution order); None if never called
+    order: int | None = None
+
+
+@dataclass
+class HookFailure:
+    """One plugin's failure in one hook on one component, recorded the same way everywhere (as
+    pytest's ``CallInfo`` records a call's outcome). ``kind``: ``exception`` (the plugin raised),
+    ``oom`` (out of memory while measuring), ``timeout`` (the hook did not return in time).
+    Reads like the dict it replaces: ``failure["plugin"]``, ``failure.get("kind")``."""
+
+    plugin: str
+    hook: str
+    error: str
+    kind: str = "exception"
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in ("plugin", "hook", "error", "kind"):
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default) if key in ("plugin", "hook", "error", "kind") else default
+
+    @classmethod
+    def from_exception(cls, plugin: str, hook: str, exc: BaseException) -> HookFailure:
+        from inspector.plugin.host import HookTimeout, _describe
+
+        kind = "timeout" if isinstance(exc, HookTimeout) else "oom" if _is_oom(exc) else "exception"
+        return cls(plugin=plugin, hook=hook, error=_describe(exc), kind=kind)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    try:
+        import torch
+
+        return isinstance(exc, torch.cuda.OutOfMemoryError)
+    except ImportError:  # pragma: no cover
+        return False
+
+
+@dataclass
+class ComponentResult:
+    name: str
+    class_name: str
+    library: str | None
+    present: bool
+    kind: str = "other"
+    plugin: str | None = None
+    parameters: ParameterStats | None = None
+    flops: int | None = field(default=None, metadata=NON_NEGATIVE)
+    inputs: list[TensorInfo] = field(default_factory=list)
+    #: where ``inputs`` came from: "recorded: ..." (the pipeline's own call) or "synthesized (...)"
+    inputs_source: str | None = None
+    outputs: list[TensorInfo] = field(default_factory=list)
+    layers: list[LayerRecord] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    views: list[View] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    errors: list[HookFailure] = field(default_factory=list)
+    timing: TimingStats | None = None
+    memory: MemoryStats | None = None
+    measurements: list[Measurement] = field(default_factory=list)
+    #: Scalar per-component figures a plugin adds (name -> number or short text). Every front
+    #: end shows them: a column in components.csv (``metric_<name>``), the terminal summary,
+    #: the HTML overview.
+    metrics: dict[str, float | int | str | None] = field(default_factory=dict)
+    #: peak bytes held by tensors the example call created (activations), tracked op by op
+    activation_bytes: int | None = field(default=None, metadata=NON_NEGATIVE)
+    #: the same peak on a CPU, where convolutions also hold a workspace while they run
+    #: (``inspector.measure.activations.cpu_conv_workspace``); what ``--fits cpu`` and a run on a CPU plan with
+    cpu_activation_bytes: int | None = field(default=None, metadata=NON_NEGATIVE)
+
+    def timed_call(self) -> Measurement | None:
+        """The measurement ``timing`` comes from (the VAE's ``decode``, the UNet's one call): its
+        ``flops`` go with ``timing``, where ``flops`` above is the whole example call (the VAE's
+        encode plus decode). A rate or a table row must pair these two, never ``flops`` with ``timing``."""
+        return timed_call(self)
+
+
+@dataclass
+class ComponentMemory:
+    """Predicted device memory of one component's call, in bytes.
+
+    ``activations`` is the peak of the bytes held by tensors the call creates (inputs, which
+    the previous component made, are counted in the plan's ``carried``); ``largest_module`` is
+    the biggest single module's own parameters and buffers, what sequential CPU offload keeps
+    on the device at once. ``call`` names what was run (``forward``, ``decode``, ...)."""
+
+    component: str
+    weights: int = field(metadata=NON_NEGATIVE)
+    activations: int = field(metadata=NON_NEGATIVE)
+    peak: int = field(metadata=NON_NEGATIVE)
+    largest_module: int = field(default=0, metadata=NON_NEGATIVE)
+    call: str = "forward"
+
+
+@dataclass
+class PlacementPrediction:
+    """The pipeline's predicted peak device memory (bytes) under one of diffusers' placements.
+
+    ``mode``: ``all on device``, ``model cpu offload`` (``enable_model_cpu_offload``: one model
+    on the device at a time) or ``sequential cpu offload`` (``enable_sequential_cpu_offload``:
+    one module's weights at a time). ``vae``: ``plain``, ``sliced`` or ``tiled`` decode.
+    ``bottleneck`` is the component whose call reaches the peak."""
+
+    mode: str
+    vae: str
+    peak: int = field(metadata=NON_NEGATIVE)
+    weights_on_device: int = field(metadata=NON_NEGATIVE)
+    activations: int = field(metadata=NON_NEGATIVE)
+    bottleneck: str
+
+
+@dataclass
+class FitVerdict:
+    """Whether one placement fits a device. ``usable`` = capacity less the runtime reserve;
+    ``verdict``: ``fits`` (peak within 90% of usable), ``tight`` (within usable, under 10%
+    headroom) or ``does not fit``. ``max_batch`` and ``max_size`` (square, pixels) are the
+    largest that still fit, each found by predicting again; ``None`` when not even the smallest fits."""
+
+    mode: str
+    vae: str
+    peak: int = field(metadata=NON_NEGATIVE)
+    usable: int = field(metadata=NON_NEGATIVE)
+    headroom: int
+    verdict: str
+    max_batch: int | None = field(default=None, metadata=NON_NEGATIVE)
+    max_size: int | None = field(default=None, metadata=NON_NEGATIVE)
+
+
+@dataclass
+class MemoryPlan:
+    """Predicted peak memory per component and per placement, from tracking the bytes of every
+    tensor the components' example calls create (on ``meta`` for an inspection without weights).
+
+    ``carried``: tensors alive between components (latents and text embeddings). ``target``,
+    ``capacity`` and ``verdicts`` are set by ``--fits``."""
+
+    method: str
+    dtype: str
+    attention: str
+    components: list[ComponentMemory] = field(default_factory=list)
+    placements: list[PlacementPrediction] = field(default_factory=list)
+    carried: int = field(default=0, metadata=NON_NEGATIVE)
+    target: str | None = None
+    capacity: int | None = field(default=None, metadata=NON_NEGATIVE)
+    reserve: int = field(default=0, metadata=NON_NEGATIVE)
+    verdicts: list[FitVerdict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    #: planned for a CPU: each convolution's workspace counted, and no offload placements (offloading
+    #: to the CPU frees nothing there); otherwise the tensors alone, as for a GPU
+    cpu: bool = False
+
+
+@dataclass
+class StepRecord:
+    """One denoising step of the end-to-end call, in milliseconds. ``denoiser`` is the time
+    inside the denoiser (UNet, transformer or prior; every call of the step); ``other`` is the
+    step's time outside it and ``scheduler.step`` (CFG concat and guidance arithmetic).
+    Schema version 1 called ``denoiser`` ``unet``; such runs are read with it renamed."""
+
+    index: int
+    timestep: float | None
+    denoiser: float = field(metadata=NON_NEGATIVE)
+    scheduler: float = field(metadata=NON_NEGATIVE)
+    other: float
+    total: float = field(metadata=NON_NEGATIVE)
+
+
+@dataclass
+class PipelineRun:
+    """The real ``pipe(...)`` call, instrumented, and the same call bare. Milliseconds.
+
+    ``total`` and ``bare_total`` are medians over ``repeats`` calls of each kind;
+    ``steps`` and the per-component figures come from the median instrumented call.
+    ``component_sum`` adds each component's isolated median times the calls one
+    pipeline run makes; ``component_sum_ratio`` = component_sum / total."""
+
+    steps: list[StepRecord] = field(default_factory=list)
+    num_steps: int = 0
+    text_encoding: float = field(default=0.0, metadata=NON_NEGATIVE)
+    prepare: float = 0.0
+    vae_decode: float | None = field(default=None, metadata=NON_NEGATIVE)
+    safety_checker: float | None = None
+    total: float = field(default=0.0, metadata=NON_NEGATIVE)
+    it_per_s: float | None = None
+    bare_total: float | None = field(default=None, metadata=NON_NEGATIVE)
+    overhead_ratio: float | None = None
+    component_sum: float | None = None
+    component_sum_ratio: float | None = None
+    repeats: int = 0
+    totals: list[float] = field(default_factory=list, metadata=NON_NEGATIVE)
+    bare_totals: list[float] = field(default_factory=list, metadata=NON_NEGATIVE)
+    identical_output: bool | None = None
+    image: str | None = None
+    image_shape: list[int] = field(default_factory=list)
+    memory: MemoryStats | None = None
+    error: str | None = None
+    unit: str = "ms"
+    #: relative spread (IQR / median) of ``totals`` and ``bare_totals``
+    total_rel_spread: float | None = None
+    bare_rel_spread: float | None = None
+    #: [low, high] of the ratio of paired calls (instrumented / bare, same round): all pairs
+    #: up to 9, the middle 80% from 10
+    overhead_interval: list[float] | None = None
+    #: [low, high]: isolated first quartiles / slowest total .. third quartiles / fastest total
+    component_sum_ratio_interval: list[float] | None = None
+    #: which figures are not to be trusted ("total", "bare_total", "overhead_ratio",
+    #: "component_sum_ratio"), and why
+    unstable: list[str] = field(default_factory=list)
+    unstable_reasons: list[str] = field(default_factory=list)
+
+    def parts(self) -> list[tuple[str, str | None, float]]:
+        """Where the median instrumented call spent its time: (label, component name or None, ms).
+        Shares of ``total`` are each component's real share of the pipeline run."""
+        rows: list[tuple[str, str | None, float | None]] = [
+            ("text encoding", "text_encoder", self.text_encoding), ("prepare", None, self.prepare),
+            ("denoiser (all steps)", None, sum(s.denoiser for s in self.steps)),
+            ("scheduler.step (all steps)", "scheduler", sum(s.scheduler for s in self.steps)),
+            ("other in steps (CFG, guidance)", None, sum(s.other for s in self.steps)),
+            ("vae decode", "vae", self.vae_decode), ("safety checker", "safety_checker", self.safety_checker)]
+        return [(label, name, ms) for label, name, ms in rows if ms is not None]
+
+    def component_share(self, name: str, kind: str = "") -> float | None:
+        """A component's share of the pipeline run (0..1), from the parts above; None if not timed there."""
+        if not self.total:
+            return None
+        if kind in ("unet", "transformer"):
+            return sum(s.denoiser for s in self.steps) / self.total
+        if kind == "text_encoder" or name.startswith("text_encoder"):
+            return self.text_encoding / self.total if name == "text_encoder" else None
+        for _label, part_name, ms in self.parts():
+            if part_name == name:
+                return ms / self.total
+        return None
+
+
+@dataclass
+class ProfileSettings:
+    device: str
+    device_name: str
+    dtype: str
+    warmup: int
+    repeats: int
+    threads: int
+    peak_flops: float | None = None
+    attention: str | None = None
+    scheduler: str | None = None
+    timer: str = "perf_counter"
+    #: a measurement repeats past ``repeats`` until its relative spread is at most ``max_spread``
+    #: or it has taken ``max_time`` seconds (0: exactly ``repeats`` calls)
+    max_spread: float | None = None
+    max_time: float | None = None
+
+
+@dataclass
+class ModelInfo:
+    source: str
+    pipeline_class: str
+    weights: Literal["meta", "random", "pretrained"]
+    kind: str = "preset"
+    preset: str | None = None
+    path: str | None = None
+
+
+@dataclass
+class Environment:
+    python: str
+    torch: str
+    diffusers: str
+    transformers: str
+    device: str
+    dtype: str
+    platform: str = ""
+    threads: int = 0
+
+
+@dataclass
+class Inputs:
+    height: int
+    width: int
+    batch_size: int
+    prompt: str
+    negative_prompt: str = ""
+    guidance_scale: float = 7.5
+    steps: int = 50
+    seed: int = 0
+    frames: int | None = None
+
+
+@dataclass
+class RecordingInfo:
+    """The short pipeline call whose arguments the components were inspected with: its denoising
+    steps, seconds, why it stopped early (``error``; expected on ``meta`` weights) and how many
+    calls each component got (``"name.method"`` -> count)."""
+
+    steps: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    calls: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class PluginRecord:
+    name: str
+    version: str | None
+    source: Literal["builtin", "entrypoint"]
+    error: str | None = None
+    distribution: str | None = None
+    hooks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    """One run of ``inspect`` or ``profile``: what was loaded, on what, with which inputs, and
+    every component's result. ``profile`` and ``pipeline`` are set by ``profile`` only."""
+
+    model: ModelInfo
+    environment: Environment
+    inputs: Inputs
+    components: list[ComponentResult] = field(default_factory=list)
+    plugins: list[PluginRecord] = field(default_factory=list)
+    command: str = "inspect"
+    schema_version: int = SCHEMA_VERSION
+    profile: ProfileSettings | None = None
+    pipeline: PipelineRun | None = None
+    interrupted: bool = False
+    notes: list[str] = field(default_factory=list)
+    recording: RecordingInfo | None = None
+    #: the machine's load while ``profile`` ran (profile only)
+    machine: MachineState | None = None
+    #: predicted peak memory per component and placement (``inspect``; ``profile`` tracks real tensors)
+    memory_plan: MemoryPlan | None = None
+    #: views about the whole pipeline (memory plan, fit verdict, ...), rendered by every front end
+    views: list[View] = field(default_factory=list)
+
+    def component(self, name: str) -> ComponentResult:
+        for comp in self.components:
+            if comp.name == name:
+                return comp
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        return _build(cls, data)
+
+
+def timed_call(component: Any) -> Any:
+    """The measurement whose timing is the component's ``timing``, for a :class:`ComponentResult` or
+    its JSON form (a dict); ``None`` when the component was not timed."""
+    get = (lambda obj, key: obj.get(key)) if isinstance(component, dict) else getattr
+    timing = get(component, "timing")
+    if timing is None:
+        return None
+    return next((m for m in get(component, "measurements") or [] if get(m, "timing") == timing), None)

@@ -1,0 +1,262 @@
+"""Check the user's input before torch, diffusers or transformers are imported.
+
+Importing those libraries takes seconds; a typo in a preset name or a missing folder should not.
+Everything here reads only the file system, JSON configs and plugin metadata, and raises the same
+one-line :class:`~inspector.errors.InspectorError` the loaders would, with the closest matches
+for a misspelt name ("did you mean sd21?"). What only a loaded pipeline can tell (a corrupt weight
+tensor, a scheduler that is not compatible) is still checked by the loaders.
+
+The preset registry here is the light one: the names of the shipped preset folders, plus the
+presets that entry-point plugins register, found by loading only those plugins (the built-in
+component plugins are not imported).
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Iterable
+
+from inspector.errors import InspectorError, OptionError, SourceError
+
+PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl"}
+DEFAULT_MODEL = "tiny-sd"
+#: pipelines that pack 2x2 latent patches into tokens (height and width: a multiple of 2 x the VAE factor)
+PACKED_LATENT_PIPELINES = ("Flux",)
+
+
+def did_you_mean(word: str, choices: Iterable[str], n: int = 2) -> str:
+    """``" (did you mean sd21?)"`` for the closest of ``choices``, or ``""`` when none is close."""
+    close = difflib.get_close_matches(word, sorted(set(choices)), n=n, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in choices}
+        close = [lowered[word.lower()]] if word.lower() in lowered else []
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
+def shipped_presets_dir() -> Path:
+    return Path(str(resources.files("inspector") / "presets"))
+
+
+def shipped_presets() -> dict[str, Path]:
+    """The preset folders shipped in the package (each holds a ``model_index.json``)."""
+    root = shipped_presets_dir()
+    if not root.is_dir():
+        return {}
+    return {p.name: p for p in sorted(root.iterdir()) if (p / "model_index.json").is_file()}
+
+
+def preset_folders() -> dict[str, Path]:
+    """Every preset name and its folder: shipped ones and those entry-point plugins register.
+
+    Only the built-in ``presets`` plugin and the entry-point plugins are loaded (a plugin that
+    imports torch at module level makes this as slow as that import; the guide asks plugins to
+    import heavy libraries inside their hooks).
+    """
+    from inspector.plugin.host import ENV_BLOCK, ENV_DISABLE_AUTOLOAD, ENV_LOAD_ONLY, Host, _env_names
+
+    host = Host()
+    blocked = _env_names(ENV_BLOCK)
+    for name in blocked:
+        host.pm.set_blocked(name)
+    if "presets" not in blocked:
+        host.load_module("presets", "inspector.plugins.presets", source="builtin")
+    if os.environ.get(ENV_DISABLE_AUTOLOAD, "") not in ("1", "true", "yes"):
+        host.load_entrypoints(blocked=blocked, only=_env_names(ENV_LOAD_ONLY) or None)
+    try:
+        return {name: Path(p.path) for name, p in host.presets().items()}
+    except Exception:  # a plugin's register_presets failed: the full host reports it later
+        return shipped_presets()
+
+
+@dataclass
+class Checked:
+    """What the precheck learnt about the source: its kind and, when known, its configs folder."""
+
+    kind: str  # "preset" | "folder" | "single_file" | "hub_cache"
+    configs: Path | None = None
+
+
+def check_source(model: str | None, *, arch: str | None = None, weights: str | None = None,
+                 allow_pickle: bool = False, allow_download: bool = False) -> Checked:
+    """Resolve ``model`` the way :func:`inspector.sources.loading.load` does, without loading anything.
+
+    Raises :class:`SourceError` for what the loader would refuse before reading any weights.
+    """
+    name = model or DEFAULT_MODEL
+    shipped = shipped_presets()
+    if name in shipped:
+        check_preset_weights(name, weights)
+        return Checked("preset", shipped[name])
+    presets = preset_folders()  # a plugin's preset wins over a folder of the same name, as in the loader
+    if name in presets:
+        check_preset_weights(name, weights)
+        return Checked("preset", presets[name])
+    try:
+        path = Path(name).expanduser()
+    except RuntimeError:  # "~someone" with no such user
+        path = Path(name)
+    try:
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except OSError as exc:  # a name too long for the file system, say: data, not a path we can use
+        raise SourceError(f"not a usable path: {name[:80]}{'…' if len(name) > 80 else ''} "
+                          f"({exc.strerror or type(exc).__name__})") from None
+    if is_dir:
+        read_index(path)
+        return Checked("folder", path)
+    if is_file:
+        return Checked("single_file", check_single_file(path, arch=arch, allow_pickle=allow_pickle, presets=presets))
+    if looks_like_path(name):
+        raise SourceError(f"no such file or directory: {name}")
+    if looks_like_repo_id(name):
+        if not allow_download and not in_hub_cache(name):
+            raise SourceError(f"{name!r} is not in the local Hugging Face cache "
+                              "(offline: pass --allow-download to fetch it)")
+        return Checked("hub_cache")
+    known = ", ".join(sorted(presets))
+    raise SourceError(f"unknown model {name!r}{did_you_mean(name, presets)}: not a preset ({known}), a path, "
+                      "or a repo id")
+
+
+def check_preset_weights(name: str, weights: str | None) -> None:
+    if weights == "pretrained":
+        raise SourceError(f"preset {name!r} ships no weights: use --weights meta or --weights random")
+
+
+def check_single_file(path: Path, *, arch: str | None, allow_pickle: bool,
+                      presets: dict[str, Path] | None = None) -> Path:
+    """The checks the single-file loader makes before it reads tensors; returns the --arch configs folder."""
+    from inspector.sources.checkpoints import PICKLE_HINT, check_safetensors
+
+    suffix = path.suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        if not allow_pickle:
+            raise SourceError(f"{path.name} is a pickle-based checkpoint, which can run code when loaded; "
+                              + PICKLE_HINT.replace("IN", path.name))
+    elif suffix != ".safetensors":
+        raise SourceError(f"{path.name}: a single-file checkpoint must be .safetensors (or, with --allow-pickle, "
+                          ".ckpt/.bin/.pt)")
+    presets = preset_folders() if presets is None else presets
+    if not arch:
+        raise SourceError(f"{path.name} is a single-file checkpoint: name its architecture with --arch "
+                          f"({', '.join(sorted(presets))})")
+    if arch not in presets:
+        raise SourceError(f"unknown --arch {arch!r}{did_you_mean(arch, presets)}; choose one of "
+                          f"{', '.join(sorted(presets))}")
+    if suffix == ".safetensors":
+        check_safetensors(path)
+    return presets[arch]
+
+
+def read_index(folder: Path) -> dict:
+    """``model_index.json`` as a dict. Read only if it is a regular file (a FIFO named there would
+    block a plain read forever) of sane size."""
+    from inspector.files import read_regular
+
+    index = folder / "model_index.json"
+    if not os.path.lexists(index):
+        raise SourceError(f"{folder} has no model_index.json: not a diffusers pipeline folder")
+    try:
+        data = json.loads(read_regular(index, limit=16 * 2**20, what="model_index.json").decode("utf-8"))
+    except InspectorError as exc:
+        raise SourceError(str(exc)) from None
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise SourceError(f"cannot read {index}: {' '.join(str(exc).split())[:200]}") from None
+    if not isinstance(data, dict):
+        raise SourceError(f"cannot read {index}: not a JSON object")
+    return data
+
+
+def looks_like_path(name: str) -> bool:
+    return (name.startswith((".", "/", "~")) or os.sep in name.strip("/") and Path(name).suffix != ""
+            or Path(name).suffix.lower() in PICKLE_SUFFIXES | {".safetensors"})
+
+
+def looks_like_repo_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~"))
+
+
+def in_hub_cache(repo_id: str) -> bool:
+    """Whether the local Hugging Face cache holds a snapshot of ``repo_id`` (huggingface_hub's
+    constants only: the hub client itself is not imported)."""
+    from huggingface_hub import constants
+
+    folder = Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--")) / "snapshots"
+    try:
+        return folder.is_dir() and any(folder.iterdir())
+    except OSError:
+        return False
+
+
+# --- sizes -----------------------------------------------------------------------
+
+def _config(folder: Path, component: str) -> dict:
+    from inspector.files import read_regular
+
+    try:
+        data = json.loads(read_regular(folder / component / "config.json", limit=16 * 2**20).decode("utf-8"))
+    except (InspectorError, ValueError, RecursionError):  # the loader says what is wrong with it
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def size_multiple_from_configs(folder: Path) -> int | None:
+    """What height and width must be multiples of, read from a pipeline folder's JSON configs (the
+    same rule as :attr:`inspector.plugin.context.InspectContext.size_multiple`); ``None`` when unknown."""
+    try:
+        index = read_index(folder)
+    except SourceError:
+        return None
+    if "vae" not in index:
+        return None
+    channels = _config(folder, "vae").get("block_out_channels")
+    if not isinstance(channels, list) or not channels:
+        return None
+    scale = 2 ** (len(channels) - 1)
+    class_name = str(index.get("_class_name", ""))
+    if class_name.startswith(PACKED_LATENT_PIPELINES):
+        return scale * 2
+    patch = _config(folder, "transformer").get("patch_size") if "transformer" in index else None
+    return scale * (patch if isinstance(patch, int) and patch > 0 else 1)
+
+
+def check_sizes(height: int | None, width: int | None, configs: Path | None) -> None:
+    """Reject sizes the pipeline cannot take: a positive multiple of 8 always, and of the
+    pipeline's own multiple (16 for SD3 and Flux) when its configs say so."""
+    multiple = size_multiple_from_configs(configs) if configs is not None else None
+    for label, value in (("height", height), ("width", width)):
+        if value is None:
+            continue
+        if value <= 0 or value % 8:
+            raise OptionError(f"--{label} {value} must be a positive multiple of 8")
+        if multiple and value % multiple:
+            raise OptionError(f"--{label} {value} must be a positive multiple of {multiple} for this pipeline")
+
+
+# --- options that need the library's own lists -------------------------------------------
+
+def check_scheduler(configs: Path | None, name: str | None) -> None:
+    """``--scheduler NAME`` against the schedulers compatible with the one the configs declare.
+
+    This is the one check that imports diffusers (the compatibility lists live in its scheduler
+    classes); it still runs before any model is built.
+    """
+    if not name or configs is None:
+        return
+    entry = read_index(configs).get("scheduler")
+    if not (isinstance(entry, list) and len(entry) == 2 and entry[0] == "diffusers" and isinstance(entry[1], str)
+            and entry[1].isidentifier() and entry[1].endswith("Scheduler")):
+        return
+    import diffusers
+
+    cls = getattr(diffusers, entry[1], None)
+    if cls is None or not hasattr(cls, "_compatibles"):
+        return  # the loader says what is wrong with the folder
+    names = {entry[1], *(c for c in cls._compatibles if hasattr(diffusers, c))}
+    if name not in names:
+        raise OptionError(f"unknown scheduler {name!r}{did_you_mean(name, names)} for {configs.name}; "
+                          f"choose one of {', '.join(sorted(names))}")
