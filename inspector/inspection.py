@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 from inspector.plugin.context import Component, InspectContext, InspectOptions, check_size
 from inspector.runtime.libraries import quiet
-from inspector.plugin.host import Host, _describe
+from inspector.plugin.host import Host
 from inspector.sources.loading import LoadedPipeline, SourceSpec, load
 from inspector.results.records import ComponentResult, Environment, HookFailure, Inputs, ModelInfo, RunResult
 
@@ -278,7 +278,7 @@ def plan_on_meta(host: Host, pipe: Any, options: InspectOptions, run_device: str
 
     attention = getattr(options, "attention", None)  # profile's --attention changes what is held
     if attention:
-        from inspector.profiling import set_attention
+        from inspector.measure.attention import set_attention
 
         set_attention(pipe, attention)
     device, dtype = pipeline_device_dtype(pipe)

@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from inspector.plugin.context import Component, InspectContext, InspectOptions, check_size
-from inspector.errors import OptionError
+from inspector.errors import OptionError, describe_exception, is_out_of_memory
 from inspector.runtime.libraries import quiet
-from inspector.plugin.host import Host, _describe
+from inspector.plugin.host import Host
 from inspector.inspection import (
     activation_predictor, components_of, inspect_component, native_size, new_run, pipeline_device_dtype)
 from inspector.sources.loading import DEFAULT_MODEL, LoadedPipeline, SourceSpec, load
 from inspector.measure.machine import MachineMonitor
 from inspector.measure.timing import DEFAULT_MAX_SPREAD, Measured, device_peak_flops, measure
-from inspector.sources.precheck import did_you_mean
+from inspector.errors import did_you_mean
 from inspector.results.records import ComponentResult, HookFailure, Measurement, ProfileSettings, RunResult
 
 #: progress(stage, fraction, detail): stage is a component name or "pipeline".
@@ -83,15 +83,13 @@ class ProfileContext(InspectContext):
                 measured = measure(fn, self.device, warmup=self.options.warmup if warmup is None else warmup,
                                    repeats=self.options.repeats if repeats is None else repeats, on_call=tick,
                                    max_time=self.options.max_time, max_spread=self.options.max_spread)
-        except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
-            oom = exc
-        except RuntimeError as exc:  # the CPU allocator says so in a RuntimeError, not a MemoryError
-            if not is_cpu_allocation_failure(exc):
+        except Exception as exc:
+            if not is_out_of_memory(exc):
                 raise
             oom = exc
         if oom is not None:
             # Free outside the except block: the traceback holds the frames' tensors until then.
-            message = f"out of memory: {_describe(oom)}"
+            message = f"out of memory: {describe_exception(oom)}"
             del oom
             free_memory(self.device)
             result.measurements.append(Measurement(name=name, timing=_empty_timing(), error=message))
@@ -119,15 +117,6 @@ class ProfileContext(InspectContext):
             result.notes.append(f"no operator table for {name}: {type(exc).__name__}: {exc}")
 
 
-CPU_ALLOCATION_FAILURES = ("DefaultCPUAllocator: can't allocate memory", "DefaultCPUAllocator: not enough memory",
-                           "can't allocate memory")
-
-
-def is_cpu_allocation_failure(exc: BaseException) -> bool:
-    text = str(exc)
-    return any(marker in text for marker in CPU_ALLOCATION_FAILURES)
-
-
 def _empty_timing():
     from inspector.results.records import TimingStats
 
@@ -143,6 +132,7 @@ def free_memory(device: Any) -> None:
 
 
 from inspector.measure.devices import resolve_device  # noqa: E402 - re-exported: the one device rule
+from inspector.measure.attention import attention_in_use, set_attention
 
 
 def apply_profile_rules(spec: SourceSpec, presets: dict[str, Any], allow_cpu_float16: bool = False) -> SourceSpec:
@@ -201,28 +191,6 @@ def set_scheduler(pipe: Any, name: str) -> None:
         raise OptionError(f"unknown scheduler {name!r}{did_you_mean(name, compatibles)} for {type(pipe).__name__}; "
                           f"choose one of {', '.join(sorted(compatibles))}")
     pipe.scheduler = compatibles[name].from_config(pipe.scheduler.config)
-
-
-ATTENTION_PROCESSORS = {"sdpa": "AttnProcessor2_0", "eager": "AttnProcessor"}
-
-
-def set_attention(pipe: Any, name: str) -> None:
-    import diffusers.models.attention_processor as ap
-
-    if name not in ATTENTION_PROCESSORS:
-        raise OptionError(f"unknown --attention {name!r}; choose one of {', '.join(ATTENTION_PROCESSORS)}")
-    for comp in pipe.components.values():
-        if hasattr(comp, "set_attn_processor") and getattr(comp, "attn_processors", None):
-            comp.set_attn_processor(getattr(ap, ATTENTION_PROCESSORS[name])())
-
-
-def attention_in_use(pipe: Any) -> str | None:
-    for name in ("unet", "transformer"):
-        model = getattr(pipe, name, None)
-        processors = getattr(model, "attn_processors", None)
-        if processors:
-            return ", ".join(sorted({type(p).__name__ for p in processors.values()}))
-    return None
 
 
 @quiet

@@ -5,7 +5,7 @@ from importlib import resources
 from pathlib import Path
 
 from inspector import hookimpl
-from inspector.sources.loading import Preset
+from inspector.plugin.preset import Preset
 
 PRESETS_DIR = Path(str(resources.files("inspector") / "presets"))
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from inspector import hookimpl
+from inspector.errors import describe_exception
 from inspector.results.records import View
 from inspector.plugin.views import json_safe  # noqa: F401 - moved to inspector.views; still importable here
 
@@ -130,10 +131,8 @@ def profile_component(context, component, result):
     try:
         measured = context.measure(result, "loop", lambda: denoise_loop(type(sched), config, steps, sample, noise, seq))
     except Exception as exc:  # noqa: BLE001 - a scheduler with its own calling convention (Wuerstchen's)
-        from inspector.plugin.host import _describe
-
         result.notes.append(f"step() not timed in isolation: a synthetic loop cannot drive {type(sched).__name__} "
-                            f"({_describe(exc)}); the end-to-end profile times every real step() call")
+                            f"({describe_exception(exc)}); the end-to-end profile times every real step() call")
         return True
     if measured is not None:
         # one measurement per step() call, which is what a pipeline run makes `steps` of

@@ -77,9 +77,9 @@ def validate(data: Any, path: str | Path = "run") -> None:
     """Check ``data`` against the committed JSON Schema; the first problem becomes one line."""
     import jsonschema
 
-    from inspector.results.schema import committed_schema
+    from inspector.results.schema import run_schema
 
-    validator = jsonschema.Draft202012Validator(committed_schema())
+    validator = jsonschema.Draft202012Validator(run_schema())
     # the most relevant error, descending into ``anyOf`` (a ``TimingStats | None`` field): "-5 is less
     # than the minimum of 0" at the number itself, not "... is not valid under any of the given schemas"
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))

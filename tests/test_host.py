@@ -166,7 +166,7 @@ def test_blocked_builtin_component_falls_to_generic(monkeypatch):
 
 
 def test_duplicate_preset_is_rejected_by_the_host(fresh_host):
-    from inspector.sources.loading import Preset
+    from inspector.plugin.preset import Preset
     from pathlib import Path
 
     class Dup:

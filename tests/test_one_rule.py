@@ -20,7 +20,7 @@ def test_one_typed_method_per_hook_with_firstresult_from_the_spec(host):
 
 
 def test_hook_failure_is_one_dataclass_that_reads_like_the_old_dict():
-    from inspector.plugin.host import HookTimeout
+    from inspector.errors import HookTimeout
 
     failure = HookFailure.from_exception("p", "inspect_component", ValueError("bad"))
     assert failure["plugin"] == "p" and failure.get("kind") == "exception" and "bad" in failure["error"]

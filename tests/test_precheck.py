@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from inspector.sources.precheck import did_you_mean, shipped_presets, size_multiple_from_configs
+from inspector.errors import did_you_mean
+from inspector.sources.preset_files import shipped_presets
+from inspector.sources.precheck import size_multiple_from_configs
 
 
 def test_did_you_mean():
@@ -111,7 +113,7 @@ def test_light_registry_has_entry_point_presets_and_loads_no_component_plugin(mo
 
     from inspector import hookimpl
     from inspector.sources import precheck
-    from inspector.sources.loading import Preset
+    from inspector.plugin.preset import Preset
 
     plugin = types.SimpleNamespace(register_presets=hookimpl(
         lambda register: register(Preset(name="acme-xl", path=tmp_path, description="a plugin's preset"))))

@@ -10,7 +10,7 @@ import pytest
 
 from inspector.errors import SourceError
 from inspector.sources.loading import SourceSpec, build_from_configs, load
-from inspector.sources.precheck import shipped_presets, shipped_presets_dir
+from inspector.sources.preset_files import shipped_presets, shipped_presets_dir
 from inspector.sources.preset_files import (
     CLIP_TOKENIZER_FILES, SHARED_DIR, materialize_preset, shared_clip_tokenizer_dir, shared_files)
 

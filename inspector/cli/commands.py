@@ -15,7 +15,8 @@ import click
 from rich.console import Console
 
 from inspector.errors import InspectorError, OptionError
-from inspector.sources.precheck import check_scheduler, check_sizes, check_source, did_you_mean
+from inspector.sources.precheck import check_scheduler, check_sizes, check_source
+from inspector.errors import did_you_mean
 
 #: ``profile`` exit code when the components were measured but the end-to-end pipeline call failed
 #: (out of memory, or the pipeline raised): the reports are written, with ``pipeline.error`` set.
@@ -401,6 +402,18 @@ def presets() -> None:
     Console().print(table)
 
 
+def check_point_argv(argv: list[str]) -> None:
+    """Parse one sweep point's command line (``[mode, *options]``) with this CLI's own parser."""
+    command = app.commands[argv[0]]
+    try:
+        with command.make_context(argv[0], list(argv[1:]), resilient_parsing=False) as _ctx:
+            pass
+    except click.exceptions.Exit:
+        raise OptionError("a point's options ask for help or the version instead of a measurement") from None
+    except click.UsageError as exc:
+        raise OptionError(exc.format_message()) from None
+
+
 @app.command(context_settings={"ignore_unknown_options": False})
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The sweep folder (created if missing; a rerun skips points already measured there).")
@@ -474,7 +487,8 @@ def sweep(out_dir: Path, mode: Optional[str], config_path: Optional[Path], model
     with sweep_progress(console) as (on_start, on_point):
         from inspector.sweep.run import run_sweep
 
-        points, statuses = run_sweep(grid, run_settings, on_start=on_start, on_point=on_point)
+        points, statuses = run_sweep(grid, run_settings, check_argv=check_point_argv, on_start=on_start,
+                                     on_point=on_point)
     from inspector.reports import sweep_report
 
     report_path = html_path or out_dir / "report.html"

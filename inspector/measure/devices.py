@@ -81,7 +81,7 @@ def resolve_target(text: str) -> tuple[str, int, int]:
         return "this machine's memory", int(vm.total), int(vm.total - vm.available)
     size = parse_size(key)
     if size is None:
-        from inspector.sources.precheck import did_you_mean
+        from inspector.errors import did_you_mean
 
         hint = did_you_mean(key, [*DEVICES, "cpu"])
         raise OptionError(f"--fits {text!r}{hint}: give a size such as 24GiB, or one of "

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from inspector.errors import describe_exception
 from inspector.measure.patches import Patches
 
 #: Denoising steps of the recording call: two, so that per-step components are told apart from
@@ -228,7 +229,6 @@ def record(pipe: Any, kwargs: dict[str, Any], seed: int = 0) -> Recording:
 def _record_once(pipe: Any, kwargs: dict[str, Any], seed: int, *, timesteps_on_cpu: bool) -> Recording:
     import torch
 
-    from inspector.plugin.host import _describe
 
     recorder = Recorder(pipe, timesteps_on_cpu=timesteps_on_cpu, reuse_outputs=_on_meta(pipe))
     started = time.perf_counter()
@@ -256,7 +256,7 @@ def _record_once(pipe: Any, kwargs: dict[str, Any], seed: int, *, timesteps_on_c
             generator = torch.Generator("cpu").manual_seed(seed)
             pipe(**kwargs, generator=generator)
     except Exception as exc:  # noqa: BLE001 - a recording that stops early is still a recording
-        recorder.recording.error = _describe(exc)
+        recorder.recording.error = describe_exception(exc)
     finally:
         if fresh is not None:
             pipe.scheduler = own_scheduler

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from inspector.measure.timing import is_unstable, percentile, relative_spread
+from inspector.errors import describe_exception, is_out_of_memory
 from inspector.measure.patches import Patches
 from inspector.results.records import PipelineRun, RunResult, StepRecord
 
@@ -245,13 +246,9 @@ def profile_pipeline(ctx: Any, run: RunResult) -> PipelineRun:
                     break
         result.memory = meter.stats
         result.repeats = r
-    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
-        result.error = f"out of memory: {type(exc).__name__}"
-        return result
     except Exception as exc:  # noqa: BLE001 - the components' measurements stand; the run records why
-        from inspector.plugin.host import _describe
-
-        result.error = f"end-to-end call failed: {_describe(exc)}"
+        result.error = (f"out of memory: {type(exc).__name__}" if is_out_of_memory(exc)
+                        else f"end-to-end call failed: {describe_exception(exc)}")
         return result
     finished = [breakdown(t) for t in traces]
     result.totals = [totals["total"] for _, totals in finished]

@@ -18,7 +18,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from inspector.plugin.context import Component, InspectContext
-    from inspector.sources.loading import Preset
+    from inspector.plugin.preset import Preset
     from inspector.profiling import ProfileContext
     from inspector.results.records import ComponentResult, RunResult, Tab
 
@@ -37,7 +37,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def register_presets(register: Callable[[Preset], None]) -> None:
     """Offer named model presets.
 
-    :param register: call it once per :class:`inspector.sources.loading.Preset`; the host
+    :param register: call it once per :class:`inspector.plugin.preset.Preset`; the host
         checks names and rejects duplicates, so a plugin need not.
     :return: nothing. Every implementation is called.
     """

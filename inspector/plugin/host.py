@@ -27,7 +27,6 @@ import os
 import sys
 import threading
 import time
-import traceback
 from importlib import metadata
 from typing import Any, Callable, Iterable
 
@@ -35,7 +34,8 @@ import pluggy
 
 from inspector.plugin import hookspecs
 from inspector.plugin.validation import PluginOutputError, check_hook_output
-from inspector.errors import InspectorError
+from inspector.plugin.preset import Preset
+from inspector.errors import HookTimeout, InspectorError, describe_exception
 from inspector.results.records import PluginRecord
 
 ENTRY_POINT_GROUP = "ldm_inspector"
@@ -47,10 +47,6 @@ ENV_TIMEOUT = "LDM_INSPECTOR_HOOK_TIMEOUT"
 DEFAULT_HOOK_TIMEOUT = 1800.0
 #: a week; beyond this (or "inf") threading's wait overflows
 MAX_HOOK_TIMEOUT = 7 * 24 * 3600.0
-
-
-class HookTimeout(Exception):
-    """A hook implementation did not return within the time limit."""
 
 
 def hook_timeout_from_env() -> float | None:
@@ -92,16 +88,19 @@ class Host:
     # --- loading ---------------------------------------------------------------
 
     @classmethod
-    def default(cls, *, builtins: bool = True, entrypoints: bool | None = None) -> Host:
+    def default(cls, *, builtins: bool | Iterable[str] = True, entrypoints: bool | None = None) -> Host:
+        """The host a run uses: the built-in plugins (all, or only those named in ``builtins``) and
+        the entry-point plugins, minus those the environment blocks or leaves out."""
         host = cls()
         blocked = _env_names(ENV_BLOCK)
         for name in blocked:
             host.pm.set_blocked(name)
         if builtins:
             from inspector.plugins import BUILTIN_PLUGINS
+            wanted = None if builtins is True else set(builtins)
             for module_name in BUILTIN_PLUGINS:
                 short = module_name.rsplit(".", 1)[-1]
-                if short in blocked:
+                if short in blocked or (wanted is not None and short not in wanted):
                     continue
                 host.load_module(short, module_name, source="builtin")
         if entrypoints is None:
@@ -116,7 +115,7 @@ class Host:
         try:
             module = importlib.import_module(module_name)
         except Exception as exc:
-            self.records[name] = PluginRecord(name, None, source, error=f"import failed: {_describe(exc)}")
+            self.records[name] = PluginRecord(name, None, source, error=f"import failed: {describe_exception(exc)}")
             return
         self.register(module, name=name, source=source, version=__version__ if source == "builtin" else None)
 
@@ -131,7 +130,7 @@ class Host:
             try:
                 plugin = ep.load()
             except Exception as exc:
-                self.records[ep.name] = PluginRecord(ep.name, version, "entrypoint", error=f"import failed: {_describe(exc)}",
+                self.records[ep.name] = PluginRecord(ep.name, version, "entrypoint", error=f"import failed: {describe_exception(exc)}",
                                                      distribution=dist_name)
                 continue
             self.register(plugin, name=ep.name, source="entrypoint", version=version, distribution=dist_name)
@@ -153,7 +152,7 @@ class Host:
         except Exception as exc:
             if self.pm.get_plugin(name) is not None or self.pm.has_plugin(name):
                 self.pm.unregister(name=name)
-            record.error = f"registration failed: {_describe(exc)}"
+            record.error = f"registration failed: {describe_exception(exc)}"
             return False
         record.hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
         unknown = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [] if h.spec is None
@@ -302,13 +301,11 @@ class Host:
 
     def _record_error(self, plugin_name: str, exc: BaseException) -> None:
         record = self.records.get(plugin_name)
-        message = _describe(exc)
+        message = describe_exception(exc)
         if record is not None and record.error is None:
             record.error = message
 
     def presets(self) -> dict[str, Any]:
-        from inspector.sources.loading import Preset
-
         found: dict[str, Preset] = {}
 
         def register(preset: Preset) -> None:
@@ -321,13 +318,6 @@ class Host:
         # Built-ins register first, so a plugin cannot silently replace a built-in preset.
         self.register_presets(register)
         return found
-
-
-def _describe(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    where = f" ({os.path.basename(frame.filename)}:{frame.lineno})" if frame else ""
-    return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
 
 
 def trace_to_stderr(hook: str, plugin: str, seconds: float, outcome: str) -> None:

@@ -61,9 +61,9 @@ def _field_names(cls: type) -> tuple[str, ...]:
 def _component_validator() -> Any:
     import jsonschema
 
-    from inspector.results.schema import committed_schema
+    from inspector.results.schema import run_schema
 
-    schema = committed_schema()
+    schema = run_schema()
     return jsonschema.Draft202012Validator({"$ref": "#/$defs/ComponentResult", "$defs": schema["$defs"]})
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from inspector.errors import HookTimeout, describe_exception, is_out_of_memory
 from inspector.results.serialize import SCHEMA_VERSION, _build, _clean
 
 ViewKind = Literal["table", "series", "note"]
@@ -186,21 +188,8 @@ class HookFailure:
 
     @classmethod
     def from_exception(cls, plugin: str, hook: str, exc: BaseException) -> HookFailure:
-        from inspector.plugin.host import HookTimeout, _describe
-
-        kind = "timeout" if isinstance(exc, HookTimeout) else "oom" if _is_oom(exc) else "exception"
-        return cls(plugin=plugin, hook=hook, error=_describe(exc), kind=kind)
-
-
-def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    try:
-        import torch
-
-        return isinstance(exc, torch.cuda.OutOfMemoryError)
-    except ImportError:  # pragma: no cover
-        return False
+        kind = "timeout" if isinstance(exc, HookTimeout) else "oom" if is_out_of_memory(exc) else "exception"
+        return cls(plugin=plugin, hook=hook, error=describe_exception(exc), kind=kind)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import dataclasses
 import json
 import types
 import typing
-from importlib import resources
+import functools
 from typing import Any
 
 from inspector.results import records
@@ -103,9 +103,10 @@ def schema_text() -> str:
     return json.dumps(build_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
-def committed_schema() -> dict[str, Any]:
-    path = resources.files("inspector.reports") / "schema" / "run.schema.json"
-    return json.loads(path.read_text(encoding="utf-8"))
+@functools.lru_cache(maxsize=1)
+def run_schema() -> dict[str, Any]:
+    """The schema runs are validated against (built once per process; treat it as read-only)."""
+    return build_schema()
 
 
 if __name__ == "__main__":

@@ -23,20 +23,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
 from inspector.errors import SourceError
-from inspector.sources.precheck import DEFAULT_MODEL, PICKLE_SUFFIXES, did_you_mean, looks_like_path, looks_like_repo_id
-
-Weights = Literal["meta", "random", "pretrained"]
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A named architecture: a diffusers folder holding configs and tokenizer files, no weights."""
-
-    name: str
-    path: Path
-    description: str = ""
-    default_weights: Weights = "meta"
-
+from inspector.plugin.preset import Preset, Weights
+from inspector.sources.precheck import DEFAULT_MODEL, PICKLE_SUFFIXES, looks_like_path, looks_like_repo_id
+from inspector.errors import did_you_mean
+from inspector.sources.configs import read_model_index
 
 @dataclass
 class SourceSpec:
@@ -120,19 +110,6 @@ def torch_dtype(name: str) -> Any:
 
 def dtype_size(name: str) -> int:
     return 4 if name == "float32" else 2
-
-
-def read_model_index(folder: Path) -> dict[str, Any]:
-    """The folder's ``model_index.json``, which must be a regular file holding a JSON object."""
-    from inspector.sources.trust import read_json
-
-    index = folder / "model_index.json"
-    if not os.path.lexists(index):
-        raise SourceError(f"{folder} has no model_index.json: not a diffusers pipeline folder")
-    data = read_json(index, what="model_index.json", limit=2**20)
-    if not isinstance(data, dict):
-        raise SourceError(f"{index} must hold a JSON object, got {type(data).__name__}")
-    return data
 
 
 def load(spec: SourceSpec, presets: dict[str, Preset]) -> LoadedPipeline:

@@ -21,32 +21,15 @@ from pathlib import Path
 from typing import Iterable
 
 from inspector.errors import InspectorError, OptionError, SourceError
+from inspector.errors import did_you_mean
+from inspector.plugin.host import Host
+from inspector.sources.configs import read_model_index
+from inspector.sources.preset_files import shipped_presets
 
 PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl"}
 DEFAULT_MODEL = "tiny-sd"
 #: pipelines that pack 2x2 latent patches into tokens (height and width: a multiple of 2 x the VAE factor)
 PACKED_LATENT_PIPELINES = ("Flux",)
-
-
-def did_you_mean(word: str, choices: Iterable[str], n: int = 2) -> str:
-    """``" (did you mean sd21?)"`` for the closest of ``choices``, or ``""`` when none is close."""
-    close = difflib.get_close_matches(word, sorted(set(choices)), n=n, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in choices}
-        close = [lowered[word.lower()]] if word.lower() in lowered else []
-    return f" (did you mean {' or '.join(close)}?)" if close else ""
-
-
-def shipped_presets_dir() -> Path:
-    return Path(str(resources.files("inspector") / "presets"))
-
-
-def shipped_presets() -> dict[str, Path]:
-    """The preset folders shipped in the package (each holds a ``model_index.json``)."""
-    root = shipped_presets_dir()
-    if not root.is_dir():
-        return {}
-    return {p.name: p for p in sorted(root.iterdir()) if (p / "model_index.json").is_file()}
 
 
 def preset_folders() -> dict[str, Path]:
@@ -56,16 +39,7 @@ def preset_folders() -> dict[str, Path]:
     imports torch at module level makes this as slow as that import; the guide asks plugins to
     import heavy libraries inside their hooks).
     """
-    from inspector.plugin.host import ENV_BLOCK, ENV_DISABLE_AUTOLOAD, ENV_LOAD_ONLY, Host, _env_names
-
-    host = Host()
-    blocked = _env_names(ENV_BLOCK)
-    for name in blocked:
-        host.pm.set_blocked(name)
-    if "presets" not in blocked:
-        host.load_module("presets", "inspector.plugins.presets", source="builtin")
-    if os.environ.get(ENV_DISABLE_AUTOLOAD, "") not in ("1", "true", "yes"):
-        host.load_entrypoints(blocked=blocked, only=_env_names(ENV_LOAD_ONLY) or None)
+    host = Host.default(builtins=("presets",))
     try:
         return {name: Path(p.path) for name, p in host.presets().items()}
     except Exception:  # a plugin's register_presets failed: the full host reports it later
@@ -105,7 +79,7 @@ def check_source(model: str | None, *, arch: str | None = None, weights: str | N
         raise SourceError(f"not a usable path: {name[:80]}{'…' if len(name) > 80 else ''} "
                           f"({exc.strerror or type(exc).__name__})") from None
     if is_dir:
-        read_index(path)
+        read_model_index(path)
         return Checked("folder", path)
     if is_file:
         return Checked("single_file", check_single_file(path, arch=arch, allow_pickle=allow_pickle, presets=presets))
@@ -151,25 +125,6 @@ def check_single_file(path: Path, *, arch: str | None, allow_pickle: bool,
     return presets[arch]
 
 
-def read_index(folder: Path) -> dict:
-    """``model_index.json`` as a dict. Read only if it is a regular file (a FIFO named there would
-    block a plain read forever) of sane size."""
-    from inspector.files import read_regular
-
-    index = folder / "model_index.json"
-    if not os.path.lexists(index):
-        raise SourceError(f"{folder} has no model_index.json: not a diffusers pipeline folder")
-    try:
-        data = json.loads(read_regular(index, limit=16 * 2**20, what="model_index.json").decode("utf-8"))
-    except InspectorError as exc:
-        raise SourceError(str(exc)) from None
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise SourceError(f"cannot read {index}: {' '.join(str(exc).split())[:200]}") from None
-    if not isinstance(data, dict):
-        raise SourceError(f"cannot read {index}: not a JSON object")
-    return data
-
-
 def looks_like_path(name: str) -> bool:
     return (name.startswith((".", "/", "~")) or os.sep in name.strip("/") and Path(name).suffix != ""
             or Path(name).suffix.lower() in PICKLE_SUFFIXES | {".safetensors"})
@@ -208,7 +163,7 @@ def size_multiple_from_configs(folder: Path) -> int | None:
     """What height and width must be multiples of, read from a pipeline folder's JSON configs (the
     same rule as :attr:`inspector.plugin.context.InspectContext.size_multiple`); ``None`` when unknown."""
     try:
-        index = read_index(folder)
+        index = read_model_index(folder)
     except SourceError:
         return None
     if "vae" not in index:
@@ -247,7 +202,7 @@ def check_scheduler(configs: Path | None, name: str | None) -> None:
     """
     if not name or configs is None:
         return
-    entry = read_index(configs).get("scheduler")
+    entry = read_model_index(configs).get("scheduler")
     if not (isinstance(entry, list) and len(entry) == 2 and entry[0] == "diffusers" and isinstance(entry[1], str)
             and entry[1].isidentifier() and entry[1].endswith("Scheduler")):
         return

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from importlib import resources
 from pathlib import Path
 from typing import Any
+from inspector.errors import SourceError
+from inspector.sources.configs import read_model_index
 
 SHARED_DIR = "_shared"
 #: the shared CLIP tokenizer files, and the tokenizer class whose folders take them
@@ -24,9 +27,19 @@ CLIP_TOKENIZER_FILES = ("vocab.json", "merges.txt")
 CLIP_TOKENIZER_CLASS = "CLIPTokenizer"
 
 
-def presets_root() -> Path:
-    from inspector.sources.precheck import shipped_presets_dir
+def shipped_presets_dir() -> Path:
+    return Path(str(resources.files("inspector") / "presets"))
 
+
+def shipped_presets() -> dict[str, Path]:
+    """The preset folders shipped in the package (each holds a ``model_index.json``)."""
+    root = shipped_presets_dir()
+    if not root.is_dir():
+        return {}
+    return {p.name: p for p in sorted(root.iterdir()) if (p / "model_index.json").is_file()}
+
+
+def presets_root() -> Path:
     return shipped_presets_dir()
 
 
@@ -77,9 +90,6 @@ def missing_vocabulary(cls: Any, folder: Path) -> list[str]:
 def materialize_preset(preset: Path, dest: Path) -> Path:
     """Copy a shipped preset to ``dest`` as a complete diffusers folder (shared files copied in), for
     loaders that read files from a folder themselves (``from_single_file(config=...)``)."""
-    from inspector.errors import SourceError
-    from inspector.sources.loading import read_model_index
-
     declared = read_model_index(preset)
     try:
         shutil.copytree(preset, dest)

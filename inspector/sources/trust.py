@@ -25,6 +25,7 @@ from typing import Any, Iterable
 from inspector.errors import InspectorError, SourceError
 from inspector.files import read_regular, special_kind
 from inspector.sources.limits import check_config_values
+from inspector.sources.configs import read_json
 
 #: The libraries diffusers' own loader accepts (``pipeline_loading_utils.LOADABLE_CLASSES``).
 DIFFUSERS_LIBRARIES = ("diffusers", "transformers", "onnxruntime.training")
@@ -33,8 +34,6 @@ COMPONENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 CLASS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MAX_COMPONENTS = 64
 MAX_FILES_PER_FOLDER = 10_000
-#: A config or tokenizer file larger than this is not a config (T5's tokenizer.json is 2.4 MB).
-MAX_CONFIG_BYTES = 64 * 2**20
 
 
 def accepted_libraries(extra: Iterable[str] = ()) -> tuple[str, ...]:
@@ -204,24 +203,6 @@ def _check_vocabulary(folder: Path, component: str, cls: type | None) -> None:
     if missing:
         raise SourceError(f"{folder}: component {component} ({getattr(cls, '__name__', '?')}) has no "
                           f"{' or '.join(missing)} (and no tokenizer.json): its vocabulary is missing")
-
-
-def read_json(path: Path, *, what: str = "JSON file", limit: int = MAX_CONFIG_BYTES) -> Any:
-    """Parse a JSON file that must be regular and small; any problem is one line."""
-    try:
-        raw = read_regular(path, limit=limit, what=what)
-    except InspectorError as exc:
-        raise SourceError(str(exc)) from None
-    try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-    except RecursionError:
-        raise SourceError(f"cannot read {path}: nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SourceError(f"cannot read {path}: {' '.join(str(exc).split())[:200]}") from None
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _short(value: Any) -> str:

@@ -64,17 +64,19 @@ def manifest(grid: Grid, settings: SweepSettings, jobs: int, points: list[Point]
 ProgressFn = Callable[[PointStatus], None]
 
 
-def run_sweep(grid: Grid, settings: SweepSettings, *, on_start: Callable[[int, int], None] | None = None,
+def run_sweep(grid: Grid, settings: SweepSettings, *, check_argv: Callable[[list[str]], None],
+              on_start: Callable[[int, int], None] | None = None,
               on_point: ProgressFn | None = None) -> tuple[list[Point], dict[str, PointStatus]]:
-    """Run every point not already measured; return all points and every point's status."""
+    """Run every point not already measured; return all points and every point's status.
+    ``check_argv`` parses one point's command line (``[mode, *options]``) as the CLI would, raising
+    :class:`OptionError` (see :func:`inspector.sweep.grid.check_points`)."""
     grid = normalize(grid)
     points = expand(grid)
-    from inspector.cli.commands import app as cli_app
     from inspector.sources.precheck import check_source
 
     for model in grid.model:  # every point of an unknown model would fail: say so now, with suggestions
         check_source(model, allow_download="--allow-download" in grid.args)
-    check_points(points, lambda name: cli_app.commands[name])
+    check_points(points, check_argv)
     folder = SweepFolder(settings.out)
     folder.prepare()
     jobs = default_jobs(grid.mode, settings.jobs)
