@@ -26,11 +26,11 @@ def main(names: list[str]) -> None:
     import diffusers
 
     diffusers.utils.logging.set_verbosity_error()
+    from inspector.inspection import inspect_loaded
     from inspector.plugin.context import InspectOptions
     from inspector.plugin.host import Host
-    from inspector.inspection import inspect_loaded
-    from inspector.sources.loading import LoadedPipeline, SourceSpec
     from inspector.profiling import ProfileOptions, run_profile
+    from inspector.sources.loading import LoadedPipeline, SourceSpec
 
     host = Host.default(entrypoints=False)
     print(f"{'pipeline class':<38} {'inspect':>7} {'profile':>7} {'same':>5} {'overhead':>8} {'record s':>8}  note")

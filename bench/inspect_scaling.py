@@ -20,9 +20,9 @@ PRESETS = ("tiny-sd", "sd15", "sd21", "sdxl", "sd3", "flux")
 
 
 def phase(preset: str) -> dict:
+    from inspector.inspection import run_inspect
     from inspector.plugin.context import InspectOptions
     from inspector.plugin.host import Host
-    from inspector.inspection import run_inspect
     from inspector.sources.loading import SourceSpec, quiet_libraries
 
     quiet_libraries()

@@ -27,9 +27,9 @@ from _common import gib, peak_rss_bytes, run_phase  # noqa: E402
 
 
 def phase_ours() -> dict:
+    from inspector.inspection import run_inspect
     from inspector.plugin.context import InspectOptions
     from inspector.plugin.host import Host
-    from inspector.inspection import run_inspect
     from inspector.sources.loading import SourceSpec, quiet_libraries
 
     quiet_libraries()
@@ -51,9 +51,9 @@ def phase_torchinfo() -> dict:
     import torch
     import torchinfo
     from diffusers import UNet2DConditionModel
+    from plugins_path import preset_dir
 
     from inspector.sources.loading import quiet_libraries
-    from plugins_path import preset_dir
 
     quiet_libraries()
     config = UNet2DConditionModel.load_config(str(preset_dir("sd21") / "unet"))

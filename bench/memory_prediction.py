@@ -36,8 +36,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def contexts(host, loaded, size, batch):
-    from inspector.plugin.context import InspectContext, InspectOptions
     from inspector.inspection import native_size, pipeline_device_dtype
+    from inspector.plugin.context import InspectContext, InspectOptions
 
     pipe = loaded.pipe
     device, dtype = pipeline_device_dtype(pipe)
@@ -105,9 +105,9 @@ def tracked_peak(call) -> tuple[int, int]:
 def run_model(model: str, size: int | None, device: str, dtype: str, batch: int, steps: int) -> dict:
     import torch
 
+    from inspector.inspection import inspect_loaded
     from inspector.plugin.context import InspectOptions
     from inspector.plugin.host import Host
-    from inspector.inspection import inspect_loaded
     from inspector.sources.loading import SourceSpec, load
 
     host = Host.default(entrypoints=False)

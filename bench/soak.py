@@ -35,10 +35,10 @@ def main() -> None:
 
     import torch
 
-    from inspector.plugin.host import Host
-    from inspector.sources.loading import SourceSpec, load, quiet_libraries
     from inspector.measure.timing import rss_bytes
+    from inspector.plugin.host import Host
     from inspector.profiling import ProfileOptions, run_profile
+    from inspector.sources.loading import SourceSpec, load, quiet_libraries
 
     quiet_libraries()
     host = Host.default()

@@ -36,9 +36,8 @@ def cuda_event_median(fn, repeats: int) -> float:
 
 
 def torch_benchmark_median(fn, approx_ms: float) -> float:
-    import torch.utils.benchmark as benchmark
-
     import torch
+    import torch.utils.benchmark as benchmark
 
     # Timer runs with one thread unless told otherwise; ours runs with torch's current count
     timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
@@ -59,13 +58,13 @@ def main() -> None:
 
     import torch
 
-    from inspector.plugin.host import Host
     from inspector.inspection import pipeline_device_dtype
-    from inspector.sources.loading import SourceSpec, load, quiet_libraries
+    from inspector.plugin.host import Host
     from inspector.plugins.text_encoder import input_ids
     from inspector.plugins.unet import example_inputs
     from inspector.plugins.vae import latent_of
     from inspector.profiling import ProfileContext, ProfileOptions, resolve_dtype, run_profile
+    from inspector.sources.loading import SourceSpec, load, quiet_libraries
 
     quiet_libraries()
     options = ProfileOptions(height=args.height, width=args.height, steps=args.steps, warmup=2,

@@ -7,10 +7,10 @@ import sys
 from typing import Any, Iterator
 
 from inspector.plugin.context import Component, InspectContext, InspectOptions, check_size
-from inspector.runtime.libraries import quiet
 from inspector.plugin.host import Host
-from inspector.sources.loading import LoadedPipeline, SourceSpec, load
 from inspector.results.records import ComponentResult, Environment, HookFailure, Inputs, ModelInfo, RunResult
+from inspector.runtime.libraries import quiet
+from inspector.sources.loading import LoadedPipeline, SourceSpec, load
 
 
 def environment(device: Any, dtype: Any) -> Environment:
@@ -298,9 +298,9 @@ def activation_predictor(host: Host, options: InspectOptions) -> Any:
     the VAE decoding whole), at ``options``' size and batch; ``None`` when it cannot be predicted."""
     import dataclasses
 
-    from inspector.sources.memory_guard import PredictedActivations
     from inspector.runtime.libraries import library_warnings
     from inspector.sources.loading import build_from_configs
+    from inspector.sources.memory_guard import PredictedActivations
 
     def predict(folder: Any, spec: SourceSpec) -> PredictedActivations | None:
         try:

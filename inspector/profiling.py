@@ -15,17 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from inspector.plugin.context import Component, InspectContext, InspectOptions, check_size
-from inspector.errors import OptionError, describe_exception, is_out_of_memory
-from inspector.runtime.libraries import quiet
-from inspector.plugin.host import Host
+from inspector.errors import OptionError, describe_exception, did_you_mean, is_out_of_memory
 from inspector.inspection import (
-    activation_predictor, components_of, inspect_component, native_size, new_run, pipeline_device_dtype)
-from inspector.sources.loading import DEFAULT_MODEL, LoadedPipeline, SourceSpec, load
+    activation_predictor,
+    components_of,
+    inspect_component,
+    native_size,
+    new_run,
+    pipeline_device_dtype,
+)
 from inspector.measure.machine import MachineMonitor
 from inspector.measure.timing import DEFAULT_MAX_SPREAD, Measured, device_peak_flops, measure
-from inspector.errors import did_you_mean
+from inspector.plugin.context import Component, InspectContext, InspectOptions, check_size
+from inspector.plugin.host import Host
 from inspector.results.records import ComponentResult, HookFailure, Measurement, ProfileSettings, RunResult
+from inspector.runtime.libraries import quiet
+from inspector.sources.loading import DEFAULT_MODEL, LoadedPipeline, SourceSpec, load
 
 #: progress(stage, fraction, detail): stage is a component name or "pipeline".
 Progress = Callable[[str, float, str], None]
@@ -131,8 +136,8 @@ def free_memory(device: Any) -> None:
         torch.cuda.empty_cache()
 
 
-from inspector.measure.devices import resolve_device  # noqa: E402 - re-exported: the one device rule
 from inspector.measure.attention import attention_in_use, set_attention
+from inspector.measure.devices import resolve_device  # noqa: E402 - re-exported: the one device rule
 
 
 def apply_profile_rules(spec: SourceSpec, presets: dict[str, Any], allow_cpu_float16: bool = False) -> SourceSpec:

@@ -52,10 +52,10 @@ def ldm_plugin_host() -> Callable[..., Any]:
 
 @pytest.fixture
 def ldm_run() -> Callable[..., Any]:
-    from inspector.plugin.context import InspectOptions
     from inspector.inspection import run_inspect
-    from inspector.sources.loading import SourceSpec
+    from inspector.plugin.context import InspectOptions
     from inspector.profiling import prepare_profile, run_profile
+    from inspector.sources.loading import SourceSpec
 
     def run(host: Any, command: str = "inspect", model: str = "tiny-sd", weights: str | None = None,
             **options: Any) -> Any:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from inspector import hookimpl
 from inspector.errors import describe_exception
-from inspector.results.records import View
 from inspector.plugin.views import json_safe  # noqa: F401 - moved to inspector.views; still importable here
+from inspector.results.records import View
 
 
 def is_scheduler(obj) -> bool:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from inspector import hookimpl
 from inspector.results.blocks import add_block_timing, top_level_blocks
-from inspector.results.records import TensorInfo, View
-
+from inspector.results.records import View
 
 UNET_CLASSES = ("UNet2DConditionModel", "UNetMotionModel", "UNet3DConditionModel", "UNetSpatioTemporalConditionModel")
 
@@ -28,7 +27,6 @@ def denoiser_inputs(context, component):
 def example_inputs(context, unet) -> dict:
     """The keyword arguments the pipeline passes to the UNet for one denoising step."""
     import torch
-
     from diffusers import UNet2DConditionModel
 
     if not isinstance(unet, UNet2DConditionModel):

@@ -21,12 +21,23 @@ from typing import Any
 
 from markupsafe import Markup
 
-from inspector.results.blocks import top_level_blocks
 from inspector.files import atomic_path
+from inspector.results.blocks import top_level_blocks
 from inspector.results.records import RunResult, timed_call
 from inspector.results.units import (
-    UNSTABLE_LEGEND, UNSTABLE_MARK, column_label, human_bytes, human_count, human_flops, human_ms, human_rate,
-    human_ratio, human_spread, numeric_columns, view_cell)
+    UNSTABLE_LEGEND,
+    UNSTABLE_MARK,
+    column_label,
+    human_bytes,
+    human_count,
+    human_flops,
+    human_ms,
+    human_rate,
+    human_ratio,
+    human_spread,
+    numeric_columns,
+    view_cell,
+)
 
 
 def script_json(data: Any) -> Markup:

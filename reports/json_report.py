@@ -7,8 +7,8 @@ from typing import Any
 
 from inspector.errors import InspectorError
 from inspector.files import write_text
-from inspector.results.serialize import READABLE_VERSIONS, SCHEMA_VERSION, migrate
 from inspector.results.records import RunResult
+from inspector.results.serialize import READABLE_VERSIONS, migrate
 
 
 def dumps(run: RunResult) -> str:

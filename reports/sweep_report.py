@@ -16,11 +16,10 @@ from typing import Any
 from markupsafe import Markup
 
 from inspector.files import atomic_path
-from inspector.sweep.grid import AXES, parse_size
-from inspector.sweep.folder import SweepFolder, load_sweep
-from inspector.sweep.tables import table_rows
-
 from inspector.reports.html_report import _asset, environment, plotly_js, script_json
+from inspector.sweep.folder import SweepFolder, load_sweep
+from inspector.sweep.grid import AXES, parse_size
+from inspector.sweep.tables import table_rows
 
 #: (table column, chart title, unit): the metrics charted when any point has them
 METRICS = (("time_ms_median", "time (median)", "ms"), ("memory_bytes_peak", "peak memory", "bytes"),

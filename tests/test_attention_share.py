@@ -38,8 +38,8 @@ def test_attention_share_under_profile(ldm_plugin_host, ldm_run):
 def test_hooks_are_removed(ldm_tiny_pipeline):
     from types import SimpleNamespace
 
-    from inspector.plugin.context import Component
     from inspector.measure.recording import RecordedCall
+    from inspector.plugin.context import Component
 
     plugin = load_example()
     unet = ldm_tiny_pipeline.pipe.unet

@@ -129,9 +129,9 @@ def _own_calls(pipe, kwargs):
 
 @pytest.mark.parametrize("name", ["lcm", "sd3", "pixart", "auraflow", "sdxl", "wan", "kandinsky22", "controlnet"])
 def test_shapes_match_the_pipelines_own_calls(host, corpus_pipes, name):
+    from inspector.inspection import inspect_loaded
     from inspector.measure.calls import call_kwargs
     from inspector.plugin.context import InspectOptions
-    from inspector.inspection import inspect_loaded
     from inspector.sources.loading import LoadedPipeline
 
     entry = corpus.CORPUS[name]
@@ -150,8 +150,8 @@ def test_shapes_match_the_pipelines_own_calls(host, corpus_pipes, name):
 
 def test_known_shape_rules(host, corpus_pipes):
     """The cases the issue found wrong: sequence lengths and batches are the pipeline's."""
-    from inspector.plugin.context import InspectOptions
     from inspector.inspection import inspect_loaded
+    from inspector.plugin.context import InspectOptions
     from inspector.sources.loading import LoadedPipeline
 
     def inspected(name):
@@ -253,8 +253,8 @@ def test_end_to_end_failure_keeps_measurements(cli, corpus_folders, tmp_path, mo
 def test_dedicated_views(host, corpus_pipes):
     """ControlNet residuals and scale, motion frames, prior embeddings, DC-AE compression, Gemma's
     real sequence length."""
-    from inspector.plugin.context import InspectOptions
     from inspector.inspection import inspect_loaded
+    from inspector.plugin.context import InspectOptions
     from inspector.sources.loading import LoadedPipeline
 
     def inspected(name):
@@ -284,9 +284,9 @@ def test_dedicated_views(host, corpus_pipes):
 def test_motion_module_table_matches_the_pipelines_own_call(host, corpus_pipes):
     """The Motion tab's table, one row per motion-module group, against hooks on a real call of the
     pipeline: the frames its UNet was passed, and the sequence each group's temporal attention saw."""
+    from inspector.inspection import inspect_loaded
     from inspector.measure.calls import call_kwargs
     from inspector.plugin.context import InspectOptions
-    from inspector.inspection import inspect_loaded
     from inspector.sources.loading import LoadedPipeline
 
     frames = 3  # neither the suite's 2 nor AnimateDiff's default 16
@@ -404,8 +404,8 @@ def test_dedicated_views_reach_every_front_end(cli, corpus_folders, tmp_path, mo
 
 
 def test_sd15_safety_checker_is_inspected_on_meta(host):
-    from inspector.plugin.context import InspectOptions
     from inspector.inspection import run_inspect
+    from inspector.plugin.context import InspectOptions
     from inspector.sources.loading import SourceSpec
 
     run = run_inspect(host, SourceSpec(model="sd15"), InspectOptions(steps=2, height=256, width=256))

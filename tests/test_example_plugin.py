@@ -12,7 +12,6 @@ import pytest
 from .optional import check_required, needs
 
 
-
 def installed() -> bool:
     return any(ep.name == "weight_stats" for ep in metadata.entry_points(group="ldm_inspector"))
 

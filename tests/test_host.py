@@ -8,11 +8,11 @@ from importlib import metadata
 import pytest
 
 from inspector import hookimpl
+from inspector.inspection import run_inspect
 from inspector.plugin.context import InspectOptions
 from inspector.plugin.host import Host
-from inspector.inspection import run_inspect
-from inspector.sources.loading import SourceSpec
 from inspector.plugins import BUILTIN_PLUGINS
+from inspector.sources.loading import SourceSpec
 
 OPTIONS = InspectOptions(steps=4)
 
@@ -166,8 +166,9 @@ def test_blocked_builtin_component_falls_to_generic(monkeypatch):
 
 
 def test_duplicate_preset_is_rejected_by_the_host(fresh_host):
-    from inspector.plugin.preset import Preset
     from pathlib import Path
+
+    from inspector.plugin.preset import Preset
 
     class Dup:
         @hookimpl

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 
 from inspector.cli import terminal
 from inspector.errors import InspectorError
+from inspector.reports import csv_report, html_report, json_report
 from inspector.sources.loading import SourceSpec, load
 from inspector.sources.preset_files import materialize_preset
-from inspector.reports import csv_report, html_report, json_report
 
 TINY = Path(__file__).resolve().parents[1] / "inspector" / "presets" / "tiny-sd"
 SAVED_RUN = Path(__file__).parent / "data" / "tiny-profile.json"

@@ -20,15 +20,15 @@ from pathlib import Path
 import pytest
 
 from inspector import hookimpl
-from inspector.plugin.context import InspectOptions
 from inspector.errors import InspectorError, SourceError
-from inspector.plugin.host import Host
 from inspector.inspection import run_inspect
+from inspector.plugin.context import InspectOptions
+from inspector.plugin.host import Host
+from inspector.reports import csv_report, html_report, json_report
+from inspector.results.records import View
+from inspector.results.serialize import SCHEMA_VERSION
 from inspector.sources.loading import SourceSpec
 from inspector.sources.preset_files import materialize_preset
-from inspector.reports import csv_report, html_report, json_report
-from inspector.results.serialize import SCHEMA_VERSION
-from inspector.results.records import View
 
 TINY = Path(__file__).resolve().parents[1] / "inspector" / "presets" / "tiny-sd"
 SAVED_RUN = Path(__file__).parent / "data" / "tiny-profile.json"
@@ -233,8 +233,8 @@ def never_loads(monkeypatch):
     # imported before the patch: imported after it, they would bind the patched ``load`` for good
     # (monkeypatch restores what it found there) and every later test in the session would fail
     import inspector.inspection  # noqa: F401
-    import inspector.sources.loading as loading
     import inspector.profiling  # noqa: F401
+    import inspector.sources.loading as loading
 
     def boom(*args, **kwargs):
         raise AssertionError("the pipeline was loaded before the outputs were checked")
@@ -399,9 +399,9 @@ def tiny_sd_weights_and_activations(batch: int) -> tuple[int, int]:
     """tiny-sd's float32 weight bytes and its predicted activations at ``batch``, as the guard sees them."""
     import torch
 
-    from inspector.sources.memory_guard import module_bytes
     from inspector.inspection import activation_predictor
     from inspector.sources.loading import build_from_configs, quiet_libraries
+    from inspector.sources.memory_guard import module_bytes
 
     quiet_libraries()  # as the CLI does before diffusers is imported
     host = Host.default()

@@ -6,12 +6,11 @@ import math
 
 import pytest
 
-from inspector.plugin.context import InspectOptions
 from inspector.inspection import run_inspect
-from inspector.sources.loading import SourceSpec
+from inspector.plugin.context import InspectOptions
 from inspector.reports import json_report
 from inspector.results.records import RunResult
-
+from inspector.sources.loading import SourceSpec
 
 
 def is_shape(value):

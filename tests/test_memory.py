@@ -24,16 +24,16 @@ def tiny_random(presets):
 
 @pytest.fixture(scope="module")
 def meta_run(host, tiny_meta):
-    from inspector.plugin.context import InspectOptions
     from inspector.inspection import inspect_loaded
+    from inspector.plugin.context import InspectOptions
 
     return inspect_loaded(host, tiny_meta, InspectOptions(batch_size=2))
 
 
 @pytest.fixture(scope="module")
 def real_run(host, tiny_random):
-    from inspector.plugin.context import InspectOptions
     from inspector.inspection import inspect_loaded
+    from inspector.plugin.context import InspectOptions
 
     return inspect_loaded(host, tiny_random, InspectOptions(batch_size=2))
 
@@ -135,8 +135,8 @@ def test_plan_on_meta_equals_plan_on_real_weights(meta_run, real_run, tiny_meta,
     plans for the CPU by default (convolution workspace included)."""
     import torch
 
-    from inspector.plugin.context import InspectContext, InspectOptions
     from inspector.measure.memory_plan import plan_memory
+    from inspector.plugin.context import InspectContext, InspectOptions
 
     def ctx(loaded, device):
         return InspectContext(pipe=loaded.pipe, options=InspectOptions(batch_size=2), device=device,
@@ -168,8 +168,8 @@ def test_decode_peak_taken_inside_the_inspection_equals_decoding_apart(meta_run,
     instead of decoding again; it must be what decoding alone tracks, on meta and on real weights."""
     import torch
 
-    from inspector.measure.memory_plan import vae_decode_peaks
     from inspector.measure.activations import window
+    from inspector.measure.memory_plan import vae_decode_peaks
 
     for run, loaded in ((meta_run, tiny_meta), (real_run, tiny_random)):
         details = next(c for c in run.components if c.name == "vae").details
@@ -241,8 +241,8 @@ def test_fit_search_finds_the_largest_batch_and_size():
 
 
 def test_resolve_target_sizes_and_names():
-    from inspector.measure.devices import DEVICES, resolve_target
     from inspector.errors import OptionError
+    from inspector.measure.devices import DEVICES, resolve_target
 
     assert resolve_target("24GiB")[1] == 24 * 2**30
     assert resolve_target("16 GB")[1] == 16 * 10**9
@@ -304,8 +304,8 @@ def test_inspect_fits_in_every_front_end(cli, tmp_path, monkeypatch):
 
 def test_tui_shows_byte_columns_in_binary_units(meta_run):
     pytest.importorskip("textual")
-    from inspector.tui.widgets.view_panel import table_text
     from inspector.results.units import human_bytes
+    from inspector.tui.widgets.view_panel import table_text
 
     view = next(v for v in meta_run.views if v.title.startswith("Predicted peak memory by placement"))
     labels, rows = table_text(view)
@@ -350,15 +350,12 @@ def test_inspect_fits_named_device_adds_roofline(cli, tmp_path):
 
 def test_prediction_before_loading_matches_the_inspection(host, meta_run):
     """What a memory guard calls before weights exist gives the plan inspect gives."""
-    from inspector.plugin.context import InspectOptions
-    from inspector.inspection import predict_memory
-    from inspector.sources.loading import SourceSpec
-    from inspector.measure.memory_plan import predicted_peak
-
     import torch
 
-    from inspector.plugin.context import InspectContext
-    from inspector.measure.memory_plan import plan_memory
+    from inspector.inspection import predict_memory
+    from inspector.measure.memory_plan import plan_memory, predicted_peak
+    from inspector.plugin.context import InspectContext, InspectOptions
+    from inspector.sources.loading import SourceSpec
 
     # for a GPU: the tensors, as inspect plans on meta
     plan = predict_memory(host, SourceSpec(model="tiny-sd", weights="random", device="cuda"),

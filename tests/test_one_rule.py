@@ -31,8 +31,8 @@ def test_hook_failure_is_one_dataclass_that_reads_like_the_old_dict():
 
 
 def test_failures_round_trip_through_json(host):
-    from inspector.plugin.context import InspectOptions
     from inspector.inspection import run_inspect
+    from inspector.plugin.context import InspectOptions
     from inspector.sources.loading import SourceSpec
 
     class Exploding:
@@ -83,8 +83,8 @@ def test_version_1_runs_migrate(tmp_path):
 
 
 def test_views_pick_their_tab_by_field():
-    from inspector.results.records import ComponentResult, View
     from inspector.plugin.views import tabs_from_views
+    from inspector.results.records import ComponentResult, View
 
     comp = ComponentResult(name="x", class_name="X", library=None, present=True, views=[
         View(title="A", tab="One"), View(title="B"), View(title="C", tab="Two"), View(title="Renamed", tab="One")])

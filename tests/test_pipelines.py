@@ -6,11 +6,11 @@ import json
 import pytest
 import torch
 
-from inspector.plugin.context import InspectOptions
 from inspector.errors import SourceError
 from inspector.inspection import run_inspect
-from inspector.sources.loading import SourceSpec
+from inspector.plugin.context import InspectOptions
 from inspector.profiling import ProfileOptions, run_profile
+from inspector.sources.loading import SourceSpec
 
 PUBLISHED = {
     "sd3": {"transformer": 2_028_328_000, "text_encoder": 123_650_304, "text_encoder_2": 694_659_840,

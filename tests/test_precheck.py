@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from inspector.errors import did_you_mean
-from inspector.sources.preset_files import shipped_presets
 from inspector.sources.precheck import size_multiple_from_configs
+from inspector.sources.preset_files import shipped_presets
 
 
 def test_did_you_mean():
@@ -36,8 +36,8 @@ def test_suggestions_and_early_checks(cli, args, message):
 
 
 def test_unknown_arch_is_suggested(cli, tmp_path):
-    from safetensors.numpy import save_file
     import numpy as np
+    from safetensors.numpy import save_file
 
     path = tmp_path / "model.safetensors"
     save_file({"w": np.zeros(2, dtype=np.float32)}, str(path))
@@ -112,8 +112,8 @@ def test_light_registry_has_entry_point_presets_and_loads_no_component_plugin(mo
     import types
 
     from inspector import hookimpl
-    from inspector.sources import precheck
     from inspector.plugin.preset import Preset
+    from inspector.sources import precheck
 
     plugin = types.SimpleNamespace(register_presets=hookimpl(
         lambda register: register(Preset(name="acme-xl", path=tmp_path, description="a plugin's preset"))))

@@ -10,9 +10,15 @@ import pytest
 
 from inspector.errors import SourceError
 from inspector.sources.loading import SourceSpec, build_from_configs, load
-from inspector.sources.preset_files import shipped_presets, shipped_presets_dir
 from inspector.sources.preset_files import (
-    CLIP_TOKENIZER_FILES, SHARED_DIR, materialize_preset, shared_clip_tokenizer_dir, shared_files)
+    CLIP_TOKENIZER_FILES,
+    SHARED_DIR,
+    materialize_preset,
+    shared_clip_tokenizer_dir,
+    shared_files,
+    shipped_presets,
+    shipped_presets_dir,
+)
 
 PROMPT = "a photograph of an astronaut riding a horse"
 #: ids of PROMPT with the stand-in vocabulary, padded to 12 (taken before the vocabulary was shared)

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from inspector.plugin.context import InspectOptions
 from inspector.inspection import run_inspect
+from inspector.plugin.context import InspectOptions
 from inspector.sources.loading import SourceSpec
 
 PUBLISHED = {

@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
 import torch
 
 from inspector import hookimpl
-from inspector.plugin.host import Host
 from inspector.measure.timing import measure, summarize
+from inspector.measure.tracing import PipelineTracer
+from inspector.plugin.host import Host
 from inspector.profiling import ProfileOptions, run_profile
 from inspector.sources.loading import SourceSpec, load
-from inspector.measure.tracing import PipelineTracer
 
 FAST = dict(steps=4, warmup=0, repeats=2, e2e_repeats=1)
 

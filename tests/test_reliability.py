@@ -18,13 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inspector import hookimpl
-from inspector.sources.checkpoints import check_safetensors
-from inspector.plugin.context import InspectOptions
 from inspector.errors import InspectorError, SourceError
-from inspector.plugin.host import Host
 from inspector.inspection import run_inspect
-from inspector.sources.loading import SourceSpec, load
+from inspector.plugin.context import InspectOptions
+from inspector.plugin.host import Host
 from inspector.reports import json_report
+from inspector.sources.checkpoints import check_safetensors
+from inspector.sources.loading import SourceSpec, load
 
 from .conftest import make_hf_cache
 from .ldm_format import to_ldm_state_dict

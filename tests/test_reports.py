@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -12,11 +11,11 @@ import pytest
 
 from inspector import hookimpl
 from inspector.plugin.host import Host
-from inspector.sources.loading import SourceSpec
 from inspector.profiling import ProfileOptions, run_profile
 from inspector.reports import csv_report, html_report, json_report
 from inspector.reports.compare import compare
 from inspector.results.schema import build_schema
+from inspector.sources.loading import SourceSpec
 
 from .browser import chromium_path, open_page
 from .optional import check_required, needs
@@ -146,8 +145,8 @@ def test_json_schema_is_committed_and_validates_runs(hostile_run, host):
     assert committed == schema, "regenerate: python -m inspector.results.schema > reports/schema/run.schema.json"
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(hostile_run.to_dict(), schema)
-    from inspector.plugin.context import InspectOptions
     from inspector.inspection import run_inspect
+    from inspector.plugin.context import InspectOptions
 
     jsonschema.validate(run_inspect(host, SourceSpec(model="sd15"), InspectOptions(steps=2)).to_dict(), schema)
     broken = hostile_run.to_dict()
@@ -177,8 +176,8 @@ def test_compare_float32_and_bfloat16(tmp_path, cli):
 
 
 def test_compare_says_when_runs_are_not_comparable(tmp_path, cli, host):
-    from inspector.plugin.context import InspectOptions
     from inspector.inspection import run_inspect
+    from inspector.plugin.context import InspectOptions
 
     for name, size in (("small", 64), ("large", 128)):
         json_report.write(run_inspect(host, SourceSpec(model="tiny-sd"), InspectOptions(height=size, width=size)),

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from inspector.plugin.context import InspectOptions
-from inspector.inspection import run_inspect
-from inspector.sources.loading import SourceSpec
 from inspector.profiling import ProfileOptions, run_profile
+from inspector.sources.loading import SourceSpec
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +34,8 @@ def test_vae_time_goes_with_decode_flops_everywhere(profiled, tmp_path):
     import pandas as pd
     from rich.console import Console
 
-    from inspector.reports import csv_report, html_report
     from inspector.cli.terminal import summary_table
+    from inspector.reports import csv_report, html_report
 
     vae = profiled.component("vae")
     call = vae.timed_call()

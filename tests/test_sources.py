@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import json
-
 import shutil
 
 import pytest
 import torch
 
-from inspector.plugin.context import InspectOptions
 from inspector.errors import SourceError
 from inspector.inspection import inspect_loaded, run_inspect
+from inspector.plugin.context import InspectOptions
 from inspector.sources.loading import SourceSpec, load
 
 from .conftest import make_hf_cache

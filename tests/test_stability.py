@@ -10,8 +10,8 @@ import pytest
 from inspector.measure import timing as measure_mod
 from inspector.measure.machine import MachineMonitor, summarize_machine
 from inspector.measure.timing import measure, percentile, relative_spread, summarize
-from inspector.results.records import MachineSample, Measurement, PipelineRun, RunResult, TimingStats
 from inspector.measure.tracing import judge_stability, paired_ratio_interval
+from inspector.results.records import MachineSample, Measurement, PipelineRun, RunResult
 
 
 def scripted_clock(monkeypatch, durations):

@@ -213,8 +213,8 @@ def test_rerun_skips_finished_points(cli, static_local):
 
 
 def test_versions_change_means_measure_again(static_local):
-    from inspector.sweep.grid import Point, point_argv
     from inspector.sweep.folder import SweepFolder
+    from inspector.sweep.grid import Point, point_argv
     from inspector.sweep.run import plan
 
     folder = SweepFolder(static_local)

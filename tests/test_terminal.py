@@ -11,10 +11,10 @@ import sys
 
 import pytest
 
+from inspector.cli.terminal import render, render_comparison
 from inspector.reports import json_report
 from inspector.reports.compare import compare
 from inspector.results.records import PipelineRun, ProfileSettings, StepRecord, TimingStats
-from inspector.cli.terminal import render, render_comparison
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,8 @@
 """Tokenizers: the real CLIP vocabulary offline (when open-clip-torch is installed), truncation shown."""
 from __future__ import annotations
 
-import pytest
-
-from inspector.plugin.context import InspectOptions
 from inspector.inspection import run_inspect
+from inspector.plugin.context import InspectOptions
 from inspector.sources.loading import SourceSpec
 from inspector.sources.vocab import clip_bpe_file, real_clip_tokenizer
 

@@ -14,9 +14,8 @@ from typing import Any, Optional
 import click
 from rich.console import Console
 
-from inspector.errors import InspectorError, OptionError
+from inspector.errors import InspectorError, OptionError, did_you_mean
 from inspector.sources.precheck import check_scheduler, check_sizes, check_source
-from inspector.errors import did_you_mean
 
 #: ``profile`` exit code when the components were measured but the end-to-end pipeline call failed
 #: (out of memory, or the pipeline raised): the reports are written, with ``pipeline.error`` set.
@@ -175,9 +174,9 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 
         resolve_target(fits)  # a bad value fails here, before loading
 
+    from inspector.inspection import run_inspect
     from inspector.plugin.context import InspectOptions
     from inspector.plugin.host import Host
-    from inspector.inspection import run_inspect
     from inspector.sources.loading import SourceSpec
 
     spec = SourceSpec(model=model, weights=weights, arch=arch, dtype=dtype,
@@ -301,10 +300,9 @@ def report(run_json: Path, html_path: Optional[Path], csv_dir: Optional[Path], j
            layers: bool, depth: int, details: bool, fmt: str) -> None:
     """Render a saved run again (terminal, HTML, CSV) without re-running anything."""
     check_outputs(json_path, html_path, csv_dir)
-    from inspector.reports import json_report
-    from inspector.cli.terminal import render
-
     from inspector.cli.outputs import image_beside
+    from inspector.cli.terminal import render
+    from inspector.reports import json_report
 
     run = json_report.load(run_json)
     console = status_console(fmt)
@@ -321,9 +319,9 @@ def report(run_json: Path, html_path: Optional[Path], csv_dir: Optional[Path], j
 def compare(run_a: Path, run_b: Path, html_path: Optional[Path], fmt: str) -> None:
     """Differences and ratios (B / A) of two saved runs, per component and per block."""
     check_output_path("--html", html_path)
+    from inspector.cli.terminal import render_comparison
     from inspector.reports import json_report
     from inspector.reports.compare import compare as compare_runs
-    from inspector.cli.terminal import render_comparison
 
     comparison = compare_runs(json_report.load(run_a), json_report.load(run_b), run_a.name, run_b.name)
     console = status_console(fmt)
@@ -556,8 +554,8 @@ def _main(argv: Optional[list[str]]) -> int:
 
 
 def _run(argv: Optional[list[str]]) -> None:
-    from inspector.runtime.signals import install_signal_handlers, interrupt_exit_code, interrupted
     from inspector.runtime.libraries import library_warnings
+    from inspector.runtime.signals import install_signal_handlers, interrupt_exit_code, interrupted
 
     debug = os.environ.get("LDM_INSPECTOR_DEBUG") == "1"
     install_signal_handlers()

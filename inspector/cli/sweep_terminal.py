@@ -8,14 +8,21 @@ from typing import Any, Iterator
 from rich.console import Console
 from rich.table import Table
 
-from inspector.sweep.grid import AXES, Point
 from inspector.sweep.folder import PointStatus
+from inspector.sweep.grid import AXES, Point
 
 
 @contextlib.contextmanager
 def sweep_progress(console: Console) -> Iterator[tuple[Any, Any]]:
     """Yields ``(on_start, on_point)`` callbacks for :func:`inspector.sweep.run.run_sweep`."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True) as progress:

@@ -12,19 +12,33 @@ then written in one of four formats:
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import dataclasses
 import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from inspector.reports.compare import COMPARED, PIPELINE_COMPARED
 from inspector.results.records import ComponentResult, LayerRecord, RunResult, View
 from inspector.results.units import (
-    UNSTABLE_LEGEND, UNSTABLE_MARK, column_label, human_bytes, human_count, human_flops, human_ms, human_pct,
-    human_ratio, human_spread, human_timing, numeric_columns, printable, shape_text, view_cell)
-from inspector.reports.compare import COMPARED, PIPELINE_COMPARED
+    UNSTABLE_LEGEND,
+    UNSTABLE_MARK,
+    column_label,
+    human_bytes,
+    human_count,
+    human_flops,
+    human_ms,
+    human_pct,
+    human_ratio,
+    human_spread,
+    human_timing,
+    numeric_columns,
+    printable,
+    shape_text,
+    view_cell,
+)
 
 FORMATS = ("table", "plain", "markdown", "json")
 

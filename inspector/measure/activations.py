@@ -38,6 +38,7 @@ depend on the algorithm cuDNN picks; cuBLAS handles; CPU matmul packing buffers)
 context (reserved apart in the fit verdict) and allocator rounding.
 """
 from __future__ import annotations
+
 import contextlib
 import contextvars
 import weakref

@@ -118,7 +118,6 @@ def _has_image_role(pipe: Any) -> bool:
 
 def pipeline_output(output: Any) -> Any:
     """The main result of a pipeline call as a numpy array, whatever its output class calls it."""
-    import numpy as np
 
     value = None
     for field_name in OUTPUT_FIELDS:

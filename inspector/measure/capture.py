@@ -73,7 +73,8 @@ def flop_registry() -> dict[Any, Callable[..., int]]:
     ``meta`` counts it. It gets the same formula as the CUDA kernels.
     """
     import torch
-    from torch.utils.flop_counter import flop_registry as registry, shape_wrapper
+    from torch.utils.flop_counter import flop_registry as registry
+    from torch.utils.flop_counter import shape_wrapper
 
     table = dict(registry)
     cpu_flash = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)

@@ -3,10 +3,19 @@ sequential CPU offload, VAE slicing and tiling), and the ``--fits`` verdicts.
 
 The per-call activation peaks come from :mod:`inspector.measure.activations`."""
 from __future__ import annotations
+
 from typing import Any, Callable
-from inspector.results.records import (
-    ComponentMemory, ComponentResult, FitVerdict, MemoryPlan, PlacementPrediction, TensorInfo, View)
+
 from inspector.measure.activations import tracking
+from inspector.results.records import (
+    ComponentMemory,
+    ComponentResult,
+    FitVerdict,
+    MemoryPlan,
+    PlacementPrediction,
+    TensorInfo,
+    View,
+)
 
 MODES = ("all on device", "model cpu offload", "sequential cpu offload")
 #: how far ``--fits`` searches: the largest batch and square image size it tries

@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from inspector.measure.timing import is_unstable, percentile, relative_spread
 from inspector.errors import describe_exception, is_out_of_memory
 from inspector.measure.patches import Patches
+from inspector.measure.timing import is_unstable, percentile, relative_spread
 from inspector.results.records import PipelineRun, RunResult, StepRecord
 
 MS = 1000.0
@@ -178,9 +178,8 @@ def profile_pipeline(ctx: Any, run: RunResult) -> PipelineRun:
     import numpy as np
     import torch
 
-    from inspector.measure.timing import MemoryMeter
-
     from inspector.measure.calls import UnsupportedCall, pipeline_output
+    from inspector.measure.timing import MemoryMeter
 
     pipe = ctx.pipe
     repeats = max(1, ctx.options.e2e_repeats)

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspector.measure.capture import Capture, capture, parameter_stats, tensor_infos
 from inspector.errors import OptionError
+from inspector.measure.capture import Capture, capture, parameter_stats, tensor_infos
 from inspector.results.records import ComponentResult, ParameterStats, TensorInfo
 
 

@@ -32,10 +32,10 @@ from typing import Any, Callable, Iterable
 
 import pluggy
 
-from inspector.plugin import hookspecs
-from inspector.plugin.validation import PluginOutputError, check_hook_output
-from inspector.plugin.preset import Preset
 from inspector.errors import HookTimeout, InspectorError, describe_exception
+from inspector.plugin import hookspecs
+from inspector.plugin.preset import Preset
+from inspector.plugin.validation import PluginOutputError, check_hook_output
 from inspector.results.records import PluginRecord
 
 ENTRY_POINT_GROUP = "ldm_inspector"

@@ -7,6 +7,7 @@ the terminal, TUI, HTML and CSV front ends can all render a plugin's view
 without the plugin importing any of them.
 """
 from __future__ import annotations
+
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal

@@ -12,10 +12,10 @@ so later versions and plugins can add without breaking readers. ``float`` fields
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
-import functools
 from typing import Any
 
 from inspector.results import records

@@ -1,6 +1,7 @@
 """Results to and from JSON data: strict-JSON cleaning, rebuilding dataclasses from plain data, and
 migration of runs written by older schema versions."""
 from __future__ import annotations
+
 import dataclasses
 import math
 import types

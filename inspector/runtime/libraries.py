@@ -3,6 +3,7 @@ are captured at the call, so stderr carries our one line only (``LDM_INSPECTOR_D
 
 No torch at module level: the CLI imports this before it knows whether it will need torch."""
 from __future__ import annotations
+
 import collections
 import contextlib
 import functools
@@ -10,6 +11,7 @@ import os
 import sys
 import warnings
 from typing import Any, Callable, Iterator, TypeVar
+
 ENV_DEBUG = "LDM_INSPECTOR_DEBUG"
 
 

@@ -1,13 +1,13 @@
 """Signals: SIGTERM takes the path Ctrl-C takes (partial results kept), delivered where raising is safe;
 the exit code says which signal it was (130 for SIGINT, 143 for SIGTERM)."""
 from __future__ import annotations
+
 import contextlib
 import os
 import signal
 import sys
 import threading
 from typing import Any, Callable, Iterator
-
 
 # --- signals ---------------------------------------------------------------------------
 

@@ -5,10 +5,9 @@ refuse the same files."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
-
-import os
 
 from inspector.errors import InspectorError, SourceError
 from inspector.files import read_regular

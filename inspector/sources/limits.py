@@ -1,9 +1,10 @@
 """Config values that only make sense as attacks or typos (a tokenizer padding to a billion tokens,
 ten billion training timesteps), refused before anything allocates."""
 from __future__ import annotations
-from typing import Any
-from inspector.errors import SourceError
 
+from typing import Any
+
+from inspector.errors import SourceError
 
 # --- absurd sizes ----------------------------------------------------------------------
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
-from inspector.errors import SourceError
+from inspector.errors import SourceError, did_you_mean
 from inspector.plugin.preset import Preset, Weights
-from inspector.sources.precheck import DEFAULT_MODEL, PICKLE_SUFFIXES, looks_like_path, looks_like_repo_id
-from inspector.errors import did_you_mean
 from inspector.sources.configs import read_model_index
+from inspector.sources.precheck import DEFAULT_MODEL, PICKLE_SUFFIXES, looks_like_path, looks_like_repo_id
+
 
 @dataclass
 class SourceSpec:
@@ -166,7 +166,6 @@ def _load_folder(path: Path, declared: dict[str, Any], spec: SourceSpec, *, kind
         pipe = build_from_configs(path, weights, spec)
     else:
         from inspector.sources.checkpoints import check_folder_weights
-
         from inspector.sources.memory_guard import check_memory
 
         needed = check_folder_weights(path, declared, dtype_size(spec.dtype))

@@ -19,8 +19,10 @@
 No torch at module level: the CLI imports this before it knows whether it will need torch.
 """
 from __future__ import annotations
+
 from dataclasses import dataclass
 from typing import Any, Callable
+
 from inspector.errors import OptionError
 
 GIB = 2**30

@@ -12,16 +12,12 @@ component plugins are not imported).
 """
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Iterable
 
-from inspector.errors import InspectorError, OptionError, SourceError
-from inspector.errors import did_you_mean
+from inspector.errors import InspectorError, OptionError, SourceError, did_you_mean
 from inspector.plugin.host import Host
 from inspector.sources.configs import read_model_index
 from inspector.sources.preset_files import shipped_presets

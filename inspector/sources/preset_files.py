@@ -17,6 +17,7 @@ import shutil
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
 from inspector.errors import SourceError
 from inspector.sources.configs import read_model_index
 

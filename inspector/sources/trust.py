@@ -15,17 +15,16 @@ Everything here raises :class:`~inspector.errors.SourceError`: one line, exit 2.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import re
 import stat
 from pathlib import Path
 from typing import Any, Iterable
 
-from inspector.errors import InspectorError, SourceError
-from inspector.files import read_regular, special_kind
-from inspector.sources.limits import check_config_values
+from inspector.errors import SourceError
+from inspector.files import special_kind
 from inspector.sources.configs import read_json
+from inspector.sources.limits import check_config_values
 
 #: The libraries diffusers' own loader accepts (``pipeline_loading_utils.LOADABLE_CLASSES``).
 DIFFUSERS_LIBRARIES = ("diffusers", "transformers", "onnxruntime.training")

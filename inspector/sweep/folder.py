@@ -1,5 +1,6 @@
 """The sweep folder: its manifest, each point's status and files, read back for reports and the TUI."""
 from __future__ import annotations
+
 import dataclasses
 import json
 import os
@@ -8,10 +9,10 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
 from inspector.errors import InspectorError, OptionError
 from inspector.files import write_text
 from inspector.sweep.grid import AXES, MAX_POINTS, MODES, Point, point_argv, point_key
-
 
 # --- versions and machine --------------------------------------------------------------
 

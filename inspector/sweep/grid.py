@@ -20,6 +20,7 @@ argument list (no shell), in the point's own folder.
 This module imports neither torch nor diffusers: the points do.
 """
 from __future__ import annotations
+
 import dataclasses
 import hashlib
 import itertools
@@ -28,6 +29,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
+
 from inspector.errors import OptionError
 
 #: Axes of a grid, in the order they appear in point keys, tables and reports.

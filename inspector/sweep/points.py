@@ -1,6 +1,7 @@
 """Running one point: its command line, built here from validated values and run as an argument list
 (no shell) in a process group of its own, and what became of it."""
 from __future__ import annotations
+
 import contextlib
 import os
 import signal
@@ -10,7 +11,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from inspector.sweep.grid import Point
+
 DEFAULT_POINT_TIMEOUT = 1800.0
 _STDERR_TAIL = 64 * 1024
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from inspector.errors import OptionError
-from inspector.sweep.points import Outcome, SweepSettings, point_command, run_process
-from inspector.sweep.grid import Point
 from inspector.sweep.folder import SweepFolder
+from inspector.sweep.grid import Point
+from inspector.sweep.points import Outcome, SweepSettings, point_command, run_process
 
 
 def _point_on_node(point: Point, timeout: float | None, html: bool) -> Outcome:

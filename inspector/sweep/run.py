@@ -1,12 +1,14 @@
 """Running a sweep: which points to run, the manifest, and the local executor (a pool of point
 processes); the Ray executor lives in :mod:`inspector.sweep.ray`."""
 from __future__ import annotations
+
 import contextlib
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
+
 from inspector.errors import InspectorError, OptionError
 from inspector.files import write_text
 from inspector.sweep.folder import PointStatus, SweepFolder, machine, versions

@@ -1,12 +1,13 @@
 """The sweep's tables: one row per point and component, as CSV and Parquet."""
 from __future__ import annotations
+
 from pathlib import Path
 from typing import Any
+
 from inspector.errors import InspectorError
 from inspector.files import write_text
 from inspector.sweep.folder import PointStatus, SweepFolder
 from inspector.sweep.grid import AXES, Point
-
 
 # --- the table ---------------------------------------------------------------------------
 

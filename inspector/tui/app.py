@@ -23,7 +23,6 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from inspector.results.records import RunResult
 from inspector.sweep.folder import is_sweep_folder
-
 from inspector.tui.commands import InspectorCommands
 from inspector.tui.main_screen import MainScreen
 from inspector.tui.messages import Progress, RunFailed, RunReady
@@ -174,9 +173,9 @@ class InspectorApp(App):
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
     def load_model(self) -> None:
         """Load the model and inspect it (shapes, FLOPs); profiling is a separate step."""
-        from inspector.plugin.context import InspectOptions
         from inspector.errors import InspectorError
         from inspector.inspection import activation_predictor, inspect_loaded
+        from inspector.plugin.context import InspectOptions
         from inspector.sources.loading import SourceSpec, enforce_offline, load
 
         self.busy = True
@@ -208,8 +207,8 @@ class InspectorApp(App):
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
     def profile_worker(self, overrides: dict[str, Any]) -> None:
         from inspector.errors import InspectorError
-        from inspector.sources.loading import load
         from inspector.profiling import ProfileOptions, prepare_profile, run_profile
+        from inspector.sources.loading import load
 
         self.busy = True
         self.overall = OverallProgress(["loading"])

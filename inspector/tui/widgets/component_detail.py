@@ -11,16 +11,21 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from inspector.results.records import ComponentResult, RunResult, Tab
-
 from inspector.results.units import (
-    UNSTABLE_LEGEND, UNSTABLE_MARK, human_flops, human_pct, human_rate, human_ratio, human_spread, human_timing)
+    UNSTABLE_LEGEND,
+    UNSTABLE_MARK,
+    human_flops,
+    human_pct,
+    human_rate,
+    human_ratio,
+    human_spread,
+    human_timing,
+)
 from inspector.results.units import human_bytes as _bytes
 from inspector.results.units import human_count as human
 from inspector.results.units import human_ms as _ms
-
 from inspector.tui.text import literal, plain
 from inspector.tui.widgets.charts import SeriesChart
-
 from inspector.tui.widgets.layer_table import LayerTable
 from inspector.tui.widgets.view_panel import ViewPanel
 

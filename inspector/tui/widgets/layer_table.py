@@ -13,7 +13,6 @@ from textual.widgets import DataTable, Input, Select, Static
 
 from inspector.results.records import LayerRecord
 from inspector.results.units import human_count, human_flops, human_pct, shape_text
-
 from inspector.tui.text import plain
 
 #: (label, sort key); the table leads with what matters, inputs are shown for the selected row

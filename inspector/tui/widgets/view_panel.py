@@ -8,11 +8,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from inspector.results.records import View
-from inspector.results.units import printable
-from inspector.results.units import column_label, view_cell
-
+from inspector.results.units import column_label, printable, view_cell
 from inspector.tui.text import plain
-
 from inspector.tui.widgets.charts import SeriesChart
 
 TOKEN_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f")
