@@ -10,8 +10,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from inspector import hookimpl
-from inspector.results.records import View
+from inspector.api import View, hookimpl
 
 LDM_INSPECTOR_API = 1
 DENOISERS = ("unet", "transformer", "prior")

@@ -116,18 +116,6 @@ def special_kind(mode: int) -> str:
     return "not a regular file"
 
 
-def check_regular_or_absent(path: str | os.PathLike[str], what: str) -> None:
-    """Refuse ``path`` unless it is a regular file or does not exist (symlinks are followed)."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise InspectorError(f"{what} {path}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise InspectorError(f"{what} {path} is {special_kind(info.st_mode)}: only regular files are written")
-
-
 #: The largest --image accepted: a 16384 x 16384 image, far beyond what any pipeline encodes.
 MAX_IMAGE_PIXELS = 16384 * 16384
 

@@ -6,11 +6,16 @@ import platform
 import sys
 from typing import Any, Iterator
 
-from inspector.plugin.context import Component, InspectContext, InspectOptions, check_size
-from inspector.plugin.host import Host
-from inspector.results.records import ComponentResult, Environment, HookFailure, Inputs, ModelInfo, RunResult
-from inspector.runtime.libraries import quiet
-from inspector.sources.loading import LoadedPipeline, SourceSpec, load
+from inspector.measure.attention import set_attention
+from inspector.measure.devices import ROOFLINE_COLUMNS, lookup, resolve_target, roofline_rows
+from inspector.measure.memory_plan import NOT_SEARCHED, fit_verdicts, plan_memory, plan_views
+from inspector.measure.recording import _on_meta as on_meta
+from inspector.plugin.context import Component, InspectContext, InspectOptions, check_size, vae_scale_factor
+from inspector.plugin.host import HookCall, Host
+from inspector.results.records import ComponentResult, Environment, HookFailure, Inputs, ModelInfo, RunResult, View
+from inspector.runtime.libraries import library_warnings, quiet
+from inspector.sources.loading import LoadedPipeline, SourceSpec, build_from_configs, load
+from inspector.sources.memory_guard import PredictedActivations
 
 
 def environment(device: Any, dtype: Any) -> Environment:
@@ -35,7 +40,6 @@ def native_size(pipe: Any) -> tuple[int, int]:
     h, w = (getattr(params.get(k), "default", None) for k in ("height", "width"))
     if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
         return h, w
-    from inspector.plugin.context import vae_scale_factor
 
     scale = vae_scale_factor(pipe)
     for name in ("unet", "transformer"):
@@ -100,8 +104,6 @@ def pipeline_notes(pipe: Any, components: list[ComponentResult], recording: Any 
 
 
 def _on_meta(pipe: Any) -> bool:
-    from inspector.measure.recording import _on_meta as on_meta
-
     try:
         return on_meta(pipe)
     except Exception:  # noqa: BLE001 - a pipeline without components is not on meta
@@ -142,6 +144,7 @@ def new_run(loaded: LoadedPipeline, ctx: InspectContext, command: str) -> RunRes
 
 @quiet
 def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions) -> RunResult:
+    usage = host.usage()
     pipe = loaded.pipe
     device, dtype = pipeline_device_dtype(pipe)
     native_h, native_w = native_size(pipe)
@@ -152,9 +155,9 @@ def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions) 
     run = new_run(loaded, ctx, "inspect")
     run.recording = ctx.record_calls().info()
     run.components = [inspect_component(host, ctx, component) for component in components_of(pipe)]
-    run.plugins = host.plugin_records()
     run.notes = pipeline_notes(pipe, run.components, ctx.recording)
     add_memory_plan(host, ctx, run, fits=options.fits)
+    run.plugins = host.plugin_records(since=usage)
     return run
 
 
@@ -162,9 +165,6 @@ def add_memory_plan(host: Host, ctx: InspectContext, run: RunResult, fits: str |
     """Predict peak memory per component and placement (and, with ``fits``, judge a device);
     a failure becomes a run note, never a failed inspection."""
     import dataclasses
-
-    from inspector.measure.devices import resolve_target
-    from inspector.measure.memory_plan import fit_verdicts, plan_memory, plan_views
 
     target = resolve_target(fits) if fits else None  # a bad value fails before any work below
     # a named device gets its own plan: a CPU's counts convolution workspace, a GPU's does not;
@@ -195,8 +195,6 @@ def add_memory_plan(host: Host, ctx: InspectContext, run: RunResult, fits: str |
         plan.verdicts = fit_verdicts(plan, capacity - reserve, probe if ctx.on_meta else None,
                                      ctx.options.batch_size, ctx.height, ctx.width, multiple)
         if not ctx.on_meta:
-            from inspector.measure.memory_plan import NOT_SEARCHED
-
             plan.notes.append(NOT_SEARCHED)
     run.memory_plan = plan
     run.views = plan_views(plan)
@@ -206,8 +204,6 @@ def add_memory_plan(host: Host, ctx: InspectContext, run: RunResult, fits: str |
 def add_roofline(run: RunResult, device_name: str | None) -> None:
     """A roofline bound per component for a named device (``--fits h100``, or the CUDA device a
     profile ran on), as a view about the whole pipeline."""
-    from inspector.measure.devices import ROOFLINE_COLUMNS, lookup, roofline_rows
-    from inspector.results.records import View
 
     device = lookup(device_name) if device_name else None
     if device is None:
@@ -230,15 +226,13 @@ def inspect_component(host: Host, ctx: InspectContext, component: Component, *, 
     ``augment=False`` leaves the ``augment_component`` hook to the caller (profile runs it after timing)."""
     errors: list[HookFailure] = []
 
-    def on_error(plugin: str, exc: BaseException) -> None:
-        errors.append(HookFailure.from_exception(plugin, current[0], exc))
+    def on_error(call: HookCall) -> None:
+        errors.append(call.failure())
 
-    current = ["inspect_component"]
     result = host.inspect_component(ctx, component, on_error=on_error)
     if result is None:
         result = ctx.base_result(component, "other", None)  # type: ignore[arg-type]
     if augment:
-        current[0] = "augment_component"
         host.augment_component(ctx, component, result, on_error=on_error)
     result.errors.extend(errors)
     return result
@@ -274,12 +268,9 @@ def plan_on_meta(host: Host, pipe: Any, options: InspectOptions, run_device: str
     """The memory plan of a pipeline built on ``meta`` at ``options``' size and batch (the
     pipeline's native size where none is given), and the context it was predicted in, for the
     ``run_device`` the run will use (a CPU's plan counts convolution workspace; the default: a GPU's)."""
-    from inspector.measure.memory_plan import plan_memory
 
     attention = getattr(options, "attention", None)  # profile's --attention changes what is held
     if attention:
-        from inspector.measure.attention import set_attention
-
         set_attention(pipe, attention)
     device, dtype = pipeline_device_dtype(pipe)
     native_h, native_w = native_size(pipe)
@@ -297,10 +288,6 @@ def activation_predictor(host: Host, options: InspectOptions) -> Any:
     architecture needs above its weights under the default placement (everything on the device,
     the VAE decoding whole), at ``options``' size and batch; ``None`` when it cannot be predicted."""
     import dataclasses
-
-    from inspector.runtime.libraries import library_warnings
-    from inspector.sources.loading import build_from_configs
-    from inspector.sources.memory_guard import PredictedActivations
 
     def predict(folder: Any, spec: SourceSpec) -> PredictedActivations | None:
         try:

@@ -18,17 +18,24 @@ from typing import Any, Callable
 from inspector.errors import OptionError, describe_exception, did_you_mean, is_out_of_memory
 from inspector.inspection import (
     activation_predictor,
+    add_memory_plan,
+    add_roofline,
     components_of,
     inspect_component,
     native_size,
     new_run,
     pipeline_device_dtype,
+    pipeline_notes,
 )
+from inspector.measure.attention import attention_in_use, set_attention
+from inspector.measure.devices import resolve_device
 from inspector.measure.machine import MachineMonitor
+from inspector.measure.operators import top_operators, write_trace
 from inspector.measure.timing import DEFAULT_MAX_SPREAD, Measured, device_peak_flops, measure
+from inspector.measure.tracing import pipeline_kwargs, profile_pipeline
 from inspector.plugin.context import Component, InspectContext, InspectOptions, check_size
-from inspector.plugin.host import Host
-from inspector.results.records import ComponentResult, HookFailure, Measurement, ProfileSettings, RunResult
+from inspector.plugin.host import HookCall, Host
+from inspector.results.records import ComponentResult, HookFailure, Measurement, ProfileSettings, RunResult, TimingStats
 from inspector.runtime.libraries import quiet
 from inspector.sources.loading import DEFAULT_MODEL, LoadedPipeline, SourceSpec, load
 
@@ -114,7 +121,6 @@ class ProfileContext(InspectContext):
 
     def _operators(self, result: ComponentResult, name: str, fn: Callable[[], Any]) -> None:
         """One more call, untimed, under torch.profiler: the top operators as a view."""
-        from inspector.measure.operators import top_operators
 
         try:
             result.views.append(top_operators(fn, self.device, f"Top operators: {name}"))
@@ -123,8 +129,6 @@ class ProfileContext(InspectContext):
 
 
 def _empty_timing():
-    from inspector.results.records import TimingStats
-
     return TimingStats(median=float("nan"), iqr=float("nan"), min=float("nan"), max=float("nan"), count=0)
 
 
@@ -134,10 +138,6 @@ def free_memory(device: Any) -> None:
         import torch
 
         torch.cuda.empty_cache()
-
-
-from inspector.measure.attention import attention_in_use, set_attention
-from inspector.measure.devices import resolve_device  # noqa: E402 - re-exported: the one device rule
 
 
 def apply_profile_rules(spec: SourceSpec, presets: dict[str, Any], allow_cpu_float16: bool = False) -> SourceSpec:
@@ -205,6 +205,7 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
     an interrupted run comes back with ``interrupted=True`` and what was measured."""
     import torch
 
+    usage = host.usage()
     presets = host.presets()
     apply_profile_rules(spec, presets, allow_cpu_float16)
     if loaded is None:
@@ -245,20 +246,14 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
             result = inspect_component(host, ctx, component, augment=False)
             run.components.append(result)
             profile_one(host, ctx, component, result)
-            host.augment_component(ctx, component, result, on_error=_error_recorder(result, "augment_component"))
-        from inspector.inspection import pipeline_notes
+            host.augment_component(ctx, component, result, on_error=_error_recorder(result))
 
         run.notes = pipeline_notes(pipe, run.components, ctx.recording)
-        from inspector.inspection import add_memory_plan
 
         add_memory_plan(host, ctx, run)
         if str(device).startswith("cuda"):
-            from inspector.inspection import add_roofline
-
             add_roofline(run, name)
         if options.end_to_end:
-            from inspector.measure.tracing import profile_pipeline
-
             run.pipeline = profile_pipeline(ctx, run)
         if options.trace:
             write_pipeline_trace(ctx, run, options.trace)
@@ -267,15 +262,13 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
     finally:
         monitor.__exit__(None, None, None)
         run.machine = monitor.state
+        run.plugins = host.plugin_records(since=usage)
     return run
 
 
 def write_pipeline_trace(ctx: ProfileContext, run: RunResult, path: str) -> None:
     """One extra, untimed end-to-end call under torch.profiler, written as a Chrome/Perfetto trace."""
     import torch
-
-    from inspector.measure.operators import write_trace
-    from inspector.measure.tracing import pipeline_kwargs
 
     kwargs = pipeline_kwargs(ctx)
 
@@ -291,9 +284,9 @@ def write_pipeline_trace(ctx: ProfileContext, run: RunResult, path: str) -> None
                      "open it in ui.perfetto.dev or chrome://tracing")
 
 
-def _error_recorder(result: ComponentResult, hook: str) -> Callable[[str, BaseException], None]:
-    def record(plugin: str, exc: BaseException) -> None:
-        result.errors.append(HookFailure.from_exception(plugin, hook, exc))
+def _error_recorder(result: ComponentResult) -> Callable[[HookCall], None]:
+    def record(call: HookCall) -> None:
+        result.errors.append(call.failure())
 
     return record
 
@@ -302,7 +295,7 @@ def profile_one(host: Host, ctx: ProfileContext, component: Component, result: C
     if not component.present:
         return
     try:
-        host.profile_component(ctx, component, result, on_error=_error_recorder(result, "profile_component"))
+        host.profile_component(ctx, component, result, on_error=_error_recorder(result))
     finally:
         free_memory(ctx.device)
 

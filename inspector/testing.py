@@ -1,7 +1,6 @@
 """Pytest fixtures for plugin authors, installed as a pytest plugin (entry point ``pytest11``).
 
 ::
-
     def test_my_plugin(ldm_plugin_host, ldm_run):
         host = ldm_plugin_host(my_plugin)            # built-ins + only the plugin under test
         run = ldm_run(host, "inspect")               # the tiny model, in a second or two
@@ -27,19 +26,20 @@ from typing import Any, Callable
 
 import pytest
 
+from inspector.inspection import run_inspect
+from inspector.plugin.context import InspectOptions
+from inspector.plugin.host import Host
+from inspector.profiling import prepare_profile, run_profile
+from inspector.sources.loading import SourceSpec, load
+
 
 @pytest.fixture(scope="session")
 def ldm_tiny_pipeline() -> Any:
-    from inspector.plugin.host import Host
-    from inspector.sources.loading import SourceSpec, load
-
     return load(SourceSpec(model="tiny-sd"), Host.default(entrypoints=False).presets())
 
 
 @pytest.fixture
 def ldm_plugin_host() -> Callable[..., Any]:
-    from inspector.plugin.host import Host
-
     def make(plugin: Any, name: str | None = None, builtins: bool = True) -> Host:
         host = Host.default(builtins=builtins, entrypoints=False)
         plugin_name = name or getattr(plugin, "__name__", type(plugin).__name__)
@@ -52,11 +52,6 @@ def ldm_plugin_host() -> Callable[..., Any]:
 
 @pytest.fixture
 def ldm_run() -> Callable[..., Any]:
-    from inspector.inspection import run_inspect
-    from inspector.plugin.context import InspectOptions
-    from inspector.profiling import prepare_profile, run_profile
-    from inspector.sources.loading import SourceSpec
-
     def run(host: Any, command: str = "inspect", model: str = "tiny-sd", weights: str | None = None,
             **options: Any) -> Any:
         spec = SourceSpec(model=model, weights=weights)

@@ -6,7 +6,7 @@ adapter whose layers were merged into the UNet) gets parameters only, and a note
 """
 from __future__ import annotations
 
-from inspector import hookimpl
+from inspector.api import View, hookimpl, json_safe, tabs_from_views
 
 KINDS = {
     "safety_checker": "safety_checker",
@@ -44,8 +44,6 @@ def inspect_component(context, component):
     if config is not None and hasattr(config, "to_dict"):
         config = config.to_dict()
     if isinstance(config, dict):
-        from inspector.plugin.views import json_safe
-
         result.details["config"] = json_safe(config)
     return result
 
@@ -53,7 +51,6 @@ def inspect_component(context, component):
 def add_kind_view(result, call) -> None:
     """Views for the kinds the generic plugin replays: a ControlNet's residuals per block and its
     conditioning scale, a prior's embedding shapes, an image encoder's embeddings."""
-    from inspector.results.records import View
 
     shape = lambda info: "x".join(map(str, info.shape))  # noqa: E731
     if result.kind == "controlnet":
@@ -90,6 +87,5 @@ def profile_component(context, component, result):
 def component_tabs(component, run):
     if component.plugin != "generic":
         return None
-    from inspector.plugin.views import tabs_from_views
 
     return tabs_from_views(component) or None

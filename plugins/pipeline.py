@@ -3,13 +3,11 @@ made in the core by ``inspector.measure.memory_plan``) and, after ``profile``, t
 operators (views made by ``inspector.measure.operators``). This plugin only hands existing views over."""
 from __future__ import annotations
 
-from inspector import hookimpl
+from inspector.api import Tab, hookimpl
 
 
 @hookimpl
 def component_tabs(component, run):
-    from inspector.results.records import Tab
-
     tabs = []
     operators = [v for v in component.views if v.title.startswith("Top operators")]
     if operators:

@@ -4,8 +4,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from inspector import hookimpl
-from inspector.plugin.preset import Preset
+from inspector.api import Preset, hookimpl
 
 PRESETS_DIR = Path(str(resources.files("inspector") / "presets"))
 

@@ -8,8 +8,7 @@ synthesized ``clip_input`` of the feature extractor's crop size: the same module
 """
 from __future__ import annotations
 
-from inspector import hookimpl
-from inspector.results.records import View
+from inspector.api import View, hookimpl, tabs_from_views, tensor_infos
 
 
 def is_safety_checker(obj) -> bool:
@@ -46,7 +45,6 @@ def inspect_component(context, component):
         clip_input = calls[0].kwargs.get("clip_input", calls[0].args[0] if calls[0].args else None)
         cap = context.capture(checker, lambda: tensor_part(checker, clip_input))
         result.inputs_source = f"recorded: {type(context.pipe).__name__}'s own call of {component.name}(...)"
-        from inspector.measure.capture import tensor_infos
 
         result.inputs = tensor_infos(calls[0].kwargs) or tensor_infos(list(calls[0].args))
     else:
@@ -93,6 +91,5 @@ def profile_component(context, component, result):
 def component_tabs(component, run):
     if component.kind != "safety_checker" or component.plugin != "safety_checker":
         return None
-    from inspector.plugin.views import tabs_from_views
 
     return tabs_from_views(component)

@@ -1,10 +1,7 @@
 """Schedulers: configuration and the timesteps/sigmas for ``--steps`` (on a copy: the pipeline's is untouched)."""
 from __future__ import annotations
 
-from inspector import hookimpl
-from inspector.errors import describe_exception
-from inspector.plugin.views import json_safe  # noqa: F401 - moved to inspector.views; still importable here
-from inspector.results.records import View
+from inspector.api import Measurement, View, describe_exception, hookimpl, json_safe, planned_scheduler, tabs_from_views
 
 
 def is_scheduler(obj) -> bool:
@@ -40,8 +37,6 @@ def timesteps_note(scheduler_name: str, steps: int, timesteps: list) -> str | No
 
 
 def schedule(scheduler, steps: int, image_seq_len: int = 4096) -> dict:
-    from inspector.plugin.context import planned_scheduler
-
     copy = planned_scheduler(scheduler, steps, image_seq_len)
     timesteps = [float(t) for t in copy.timesteps]
     sigmas = getattr(copy, "sigmas", None)
@@ -87,8 +82,6 @@ def inspect_component(context, component):
 def denoise_loop(scheduler_cls, config, steps: int, sample, noise, image_seq_len: int = 4096):
     """Every ``step()`` of a fresh scheduler over its timesteps, as a pipeline makes them."""
     import inspect
-
-    from inspector.plugin.context import planned_scheduler
 
     sched = planned_scheduler(scheduler_cls.from_config(config), steps, image_seq_len)
     accepts_generator = "generator" in inspect.signature(sched.step).parameters
@@ -137,7 +130,6 @@ def profile_component(context, component, result):
     if measured is not None:
         # one measurement per step() call, which is what a pipeline run makes `steps` of
         per_step = scale_timing(measured.timing, 1.0 / n_calls)
-        from inspector.results.records import Measurement
 
         result.measurements.append(Measurement(name="step", timing=per_step, memory=measured.memory,
                                                calls_per_run=n_calls))
@@ -175,6 +167,5 @@ def profile_component(context, component, result):
 def component_tabs(component, run):
     if component.kind != "scheduler":
         return None
-    from inspector.plugin.views import tabs_from_views
 
     return tabs_from_views(component)

@@ -1,8 +1,7 @@
 """Text encoders (CLIP, OpenCLIP, T5...): one forward pass on the tokenized prompt."""
 from __future__ import annotations
 
-from inspector import hookimpl
-from inspector.results.records import View
+from inspector.api import View, hookimpl, tensor_infos
 
 
 def is_text_encoder(obj) -> bool:
@@ -80,12 +79,6 @@ def inspect_component(context, component):
     return result
 
 
-def _info(name, tensor):
-    from inspector.results.records import TensorInfo
-
-    return TensorInfo(name, list(tensor.shape), str(tensor.dtype).replace("torch.", ""))
-
-
 @hookimpl
 def profile_component(context, component, result):
     if not component.present or not is_text_encoder(component.obj):
@@ -102,8 +95,6 @@ def profile_component(context, component, result):
     calls = context.calls_per_run(component.name) or (2 if context.cfg else 1)
     measured = context.measure(result, "forward", run_once, flops=result.flops, calls_per_run=calls)
     if measured is not None:
-        from inspector.measure.capture import tensor_infos
-
         result.details["pooled_output"] = next(
             ([o.name, o.shape] for o in tensor_infos(measured.value) if o.name in ("pooler_output", "text_embeds")),
             None)

@@ -1,8 +1,7 @@
 """Tokenizers: vocabulary, maximum length, and what the prompt becomes."""
 from __future__ import annotations
 
-from inspector import hookimpl
-from inspector.results.records import View
+from inspector.api import View, hookimpl, tabs_from_views
 
 
 def is_tokenizer(obj) -> bool:
@@ -84,7 +83,6 @@ def profile_component(context, component, result):
 def component_tabs(component, run):
     if component.kind != "tokenizer":
         return None
-    from inspector.plugin.views import tabs_from_views
 
     d = component.details
     summary = (f"{d.get('prompt_token_count', '?')} tokens of at most {d.get('model_max_length', '?')}; "

@@ -3,9 +3,7 @@ denoising call (recorded), FLOPs and time by block. Without a recording, inputs 
 SD3 and Flux only."""
 from __future__ import annotations
 
-from inspector import hookimpl
-from inspector.results.blocks import add_block_timing, top_level_blocks
-from inspector.results.records import View
+from inspector.api import View, add_block_timing, hookimpl, tabs_from_views, top_level_blocks
 
 
 def kind_of(obj) -> str | None:
@@ -136,6 +134,5 @@ def profile_component(context, component, result):
 def component_tabs(component, run):
     if component.kind != "transformer" or component.plugin != "transformer":
         return None
-    from inspector.plugin.views import tabs_from_views
 
     return tabs_from_views(component)

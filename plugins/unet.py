@@ -2,9 +2,7 @@
 call (recorded), FLOPs and time by block. Without a recording, SD-style inputs are synthesized."""
 from __future__ import annotations
 
-from inspector import hookimpl
-from inspector.results.blocks import add_block_timing, top_level_blocks
-from inspector.results.records import View
+from inspector.api import View, add_block_timing, hookimpl, tabs_from_views, top_level_blocks
 
 UNET_CLASSES = ("UNet2DConditionModel", "UNetMotionModel", "UNet3DConditionModel", "UNetSpatioTemporalConditionModel")
 
@@ -155,12 +153,6 @@ def inspect_component(context, component):
     return result
 
 
-def _flat(kwargs):
-    from inspector.measure.capture import iter_tensors
-
-    return list(iter_tensors(kwargs))
-
-
 @hookimpl
 def profile_component(context, component, result):
     if not component.present or not is_unet(component.obj):
@@ -184,6 +176,5 @@ def profile_component(context, component, result):
 def component_tabs(component, run):
     if component.kind != "unet":
         return None
-    from inspector.plugin.views import tabs_from_views
 
     return tabs_from_views(component)

@@ -1,8 +1,7 @@
 """VAEs, used through ``encode`` and ``decode`` as pipelines do (hooks on ``forward`` never fire there)."""
 from __future__ import annotations
 
-from inspector import hookimpl
-from inspector.results.records import TensorInfo, View
+from inspector.api import TensorInfo, View, hookimpl, tabs_from_views, window
 
 ENCODE_PARTS = ("encoder", "quant_conv")
 DECODE_PARTS = ("decoder", "post_quant_conv")
@@ -66,8 +65,6 @@ def inspect_component(context, component):
                                 f"(the image for encode has the decoded shape)")
     else:
         image = context.example(context.options.batch_size, vae.config.in_channels, context.height, context.width)
-
-    from inspector.measure.activations import window
 
     decode_part = []
 
@@ -243,6 +240,5 @@ def component_tabs(component, run):
     for m in decode:
         peak = f"{m.memory.peak / 2**20:.1f} MiB" if m.memory else "-"
         lines.append(f"{m.name}: {m.timing.median:.2f} ms median, peak memory {peak}")
-    from inspector.plugin.views import tabs_from_views
 
     return tabs_from_views(component, lead={"VAE": [View(title="VAE", kind="note", text="\n".join(lines))]})

@@ -99,8 +99,7 @@ def compare(a: RunResult, b: RunResult, a_label: str = "A", b_label: str = "B") 
             **_pair("it_per_s", pa.it_per_s, pb.it_per_s),
             **_pair("steps", pa.num_steps, pb.num_steps),
             **_pair("text_encoding_ms", pa.text_encoding, pb.text_encoding),
-            **_pair("denoiser_ms", sum(s.denoiser for s in pa.steps) if pa.steps else None,
-                    sum(s.denoiser for s in pb.steps) if pb.steps else None),
+            **_pair("denoiser_ms", pa.denoiser_total(), pb.denoiser_total()),
             **_pair("vae_decode_ms", pa.vae_decode, pb.vae_decode),
             **_pair("overhead_ratio", pa.overhead_ratio, pb.overhead_ratio),
         }

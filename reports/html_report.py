@@ -21,7 +21,8 @@ from typing import Any
 
 from markupsafe import Markup
 
-from inspector.files import atomic_path
+from inspector.files import atomic_path, read_regular
+from inspector.reports.compare import PIPELINE_COMPARED
 from inspector.results.blocks import top_level_blocks
 from inspector.results.records import RunResult, timed_call
 from inspector.results.units import (
@@ -191,7 +192,6 @@ def image_data_uri(path: str | Path | None) -> str | None:
     this run, or ``STEM.png`` beside a saved run); the path a run's data names is never read."""
     if not path:
         return None
-    from inspector.files import read_regular
 
     try:
         raw = read_regular(path, limit=256 * 2**20, what="image")
@@ -224,18 +224,15 @@ def render(run: RunResult, image_file: str | Path | None = None) -> str:
     """The report page. ``image_file``: the generated image to embed, which the caller vouches for."""
     data = run.to_dict()
     comps = data["components"]
-    with_params = [c["parameters"] for c in comps if c.get("parameters")]
-    total_params = sum(p.get("total") or 0 for p in with_params) or None
-    flops = [c["flops"] for c in comps if c.get("flops") is not None]
     metric_names = sorted({k for c in comps for k in (c.get("metrics") or {})})
     pipeline = run.pipeline
     shares = {c.name: pipeline.component_share(c.name, c.kind) if pipeline else None for c in run.components}
     template = environment().get_template("report.html.j2")
     specs = charts(data)
     return template.render(
-        run=data, total_params=total_params, metric_names=metric_names,
-        total_bytes=sum(p.get("bytes") or 0 for p in with_params) if with_params else None,
-        total_flops=sum(flops) if flops else None, shares=shares,
+        run=data, total_params=run.parameter_total(), metric_names=metric_names,
+        total_bytes=run.parameter_bytes(), total_flops=run.flops_total(), shares=shares,
+        param_shares={c.name: run.parameter_share(c.name) for c in run.components},
         parts=pipeline.parts() if pipeline and not pipeline.error else [],
         timed_calls={c["name"]: timed_call(c) or {} for c in comps},
         charts=specs, data_json=script_json({"layer_keys": list(LAYER_KEYS), "components": [
@@ -275,7 +272,6 @@ def render_comparison(comparison: Any) -> str:
                           "kind": "bar", "x": [r["component"] for r in present], "series": scaled, "text": text,
                           "x_label": "component", "y_label": unit})
     template = environment().get_template("compare.html.j2")
-    from inspector.reports.compare import PIPELINE_COMPARED
 
     fmt = {"parameters": human_count, "bytes": human_bytes, "flops": human_flops, "time_ms": human_ms,
            "memory_bytes": human_bytes}

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from inspector.errors import InspectorError
-from inspector.files import write_text
+from inspector.files import read_regular, write_text
 from inspector.results.records import RunResult
+from inspector.results.schema import run_schema
 from inspector.results.serialize import READABLE_VERSIONS, migrate
 
 
@@ -20,8 +21,6 @@ def write(run: RunResult, path: str | Path) -> None:
 
 
 def load(path: str | Path) -> RunResult:
-    from inspector.files import read_regular
-
     raw = read_regular(path, limit=MAX_RUN_BYTES, what="file")  # a FIFO or device is refused, not read
     try:
         data: Any = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float,
@@ -76,8 +75,6 @@ def _bounded_int(text: str) -> int:
 def validate(data: Any, path: str | Path = "run") -> None:
     """Check ``data`` against the committed JSON Schema; the first problem becomes one line."""
     import jsonschema
-
-    from inspector.results.schema import run_schema
 
     validator = jsonschema.Draft202012Validator(run_schema())
     # the most relevant error, descending into ``anyOf`` (a ``TimingStats | None`` field): "-5 is less

@@ -9,11 +9,11 @@ The configs are those published with the original checkpoints (SD 1.5, SD 2.1,
 SDXL base 1.0). The tokenizer in every preset is a small stand-in CLIP BPE
 vocabulary generated here (see ``tiny_clip_vocab``), labelled as such. Its
 ``vocab.json`` and ``merges.txt`` are written once, to ``presets/_shared/clip-tokenizer/``
-(``inspector/preset_files.py`` points the presets' tokenizers there); each tokenizer
+(``inspector/sources/preset_files.py`` points the presets' tokenizers there); each tokenizer
 folder keeps its own ``tokenizer_config.json`` and ``special_tokens_map.json``. The
 full-size presets mark theirs ``ldm_inspector_vocab: clip``, and loading swaps in
 the real 49,408-token vocabulary when the open-clip-torch package is installed
-(``inspector/vocab.py``). Run ``python scripts/make_presets.py``
+(``inspector/sources/vocab.py``). Run ``python scripts/make_presets.py``
 after editing this file and commit its output.
 """
 from __future__ import annotations

@@ -239,7 +239,7 @@ def test_end_to_end_failure_keeps_measurements(cli, corpus_folders, tmp_path, mo
         monkeypatch.setattr(type(ctx.pipe), "__call__", broken)
         return real(ctx, run)
 
-    monkeypatch.setattr(tracing, "profile_pipeline", failing)
+    monkeypatch.setattr("inspector.profiling.profile_pipeline", failing)
     res = cli("profile", str(folder), *size_args("sd"), "--warmup", "0", "--repeats", "1", "--e2e-repeats", "1",
               "--json", str(out))
     assert res.code == 3, res.err

@@ -10,8 +10,7 @@ import pytest
 from inspector import hookimpl
 from inspector.inspection import run_inspect
 from inspector.plugin.context import InspectOptions
-from inspector.plugin.host import Host
-from inspector.plugins import BUILTIN_PLUGINS
+from inspector.plugin.host import BUILTIN_PLUGINS, Host
 from inspector.sources.loading import SourceSpec
 
 OPTIONS = InspectOptions(steps=4)

@@ -369,9 +369,9 @@ def test_report_embeds_no_file_a_saved_run_merely_names(tmp_path, cli):
 
 @pytest.fixture
 def small_machine(monkeypatch):
-    import inspector.runtime.signals as guard
+    import inspector.sources.memory_guard as memory_guard
 
-    monkeypatch.setattr(guard, "available_bytes", lambda device: [("in memory", 24 * 2**30)])
+    monkeypatch.setattr(memory_guard, "available_bytes", lambda device: [("in memory", 24 * 2**30)])
 
 
 def test_flux_with_random_weights_is_refused_before_allocating(cli, small_machine):
@@ -386,9 +386,9 @@ def test_flux_with_random_weights_is_refused_before_allocating(cli, small_machin
 
 
 def test_pretrained_weights_are_checked_and_force_overrides(cli, tiny_saved, monkeypatch):
-    import inspector.runtime.signals as guard
+    import inspector.sources.memory_guard as memory_guard
 
-    monkeypatch.setattr(guard, "available_bytes", lambda device: [("in memory", 1024)])
+    monkeypatch.setattr(memory_guard, "available_bytes", lambda device: [("in memory", 1024)])
     result = cli("inspect", str(tiny_saved))
     assert result.code == 2 and "the pretrained weights needs" in result.err and "1.0 KiB available" in result.err
     assert cli("inspect", "tiny-sd", "--weights", "random").code == 2
@@ -415,7 +415,7 @@ def tiny_sd_weights_and_activations(batch: int) -> tuple[int, int]:
 
 
 def test_a_run_that_fits_by_weights_but_not_by_predicted_peak_is_refused(cli, monkeypatch, capsys):
-    import inspector.runtime.signals as guard
+    import inspector.sources.memory_guard as memory_guard
     from inspector.results.units import human_bytes
 
     weights, activations = tiny_sd_weights_and_activations(batch=2)
@@ -423,9 +423,9 @@ def test_a_run_that_fits_by_weights_but_not_by_predicted_peak_is_refused(cli, mo
     available = weights + activations // 2  # the weights fit, leaving less than the activations need
     # tiny-sd's activations on a CPU (convolution workspace included) outweigh its weights at
     # batch 2; predict from a quarter, so this memory is one where the guard predicts
-    monkeypatch.setattr(guard, "PREDICT_FROM", 0.25)
-    assert weights >= guard.PREDICT_FROM * available
-    monkeypatch.setattr(guard, "available_bytes", lambda device: [("in memory", available)])
+    monkeypatch.setattr(memory_guard, "PREDICT_FROM", 0.25)
+    assert weights >= memory_guard.PREDICT_FROM * available
+    monkeypatch.setattr(memory_guard, "available_bytes", lambda device: [("in memory", available)])
     result = cli("inspect", "tiny-sd", "--weights", "random", "--batch-size", "2")
     assert result.code == 2 and one_line(result.err), result.err
     assert (f"random weights needs {human_bytes(weights + activations)} (weights {human_bytes(weights)} + peak "
@@ -435,17 +435,17 @@ def test_a_run_that_fits_by_weights_but_not_by_predicted_peak_is_refused(cli, mo
                  "--max-time", "0", "--no-operators")
     assert result.code == 2 and one_line(result.err) and "+ peak activations" in result.err, result.err
     # the same run at batch 1 fits in weights + its own activations
-    monkeypatch.setattr(guard, "available_bytes", lambda device: [("in memory", weights + activations)])
+    monkeypatch.setattr(memory_guard, "available_bytes", lambda device: [("in memory", weights + activations)])
     assert cli("inspect", "tiny-sd", "--weights", "random").code == 0
-    monkeypatch.setattr(guard, "available_bytes", lambda device: [("in memory", available)])
+    monkeypatch.setattr(memory_guard, "available_bytes", lambda device: [("in memory", available)])
     assert cli("inspect", "tiny-sd", "--weights", "random", "--batch-size", "2", "--force").code == 0
 
 
 def test_the_guard_predicts_only_when_the_weights_take_half_the_memory_and_says_when_it_could_not(monkeypatch):
-    import inspector.runtime.signals as guard
+    import inspector.sources.memory_guard as memory_guard
     from inspector.sources.memory_guard import PredictedActivations, check_memory
 
-    monkeypatch.setattr(guard, "available_bytes", lambda device: [("in memory", 100 * 2**20)])
+    monkeypatch.setattr(memory_guard, "available_bytes", lambda device: [("in memory", 100 * 2**20)])
     calls = []
 
     def predict(found):
@@ -453,13 +453,13 @@ def test_the_guard_predicts_only_when_the_weights_take_half_the_memory_and_says_
 
     check_memory(49 * 2**20, "cpu", force=False, what="w", predict=predict(PredictedActivations(2**40, "8x8, batch 1")))
     assert calls == []  # under half: the weights alone decide, nothing is predicted
-    with pytest.raises(guard.OptionError, match=r"^w needs 101\.0 MiB \(weights 50\.0 MiB \+ peak activations "
+    with pytest.raises(memory_guard.OptionError, match=r"^w needs 101\.0 MiB \(weights 50\.0 MiB \+ peak activations "
                        r"51\.0 MiB at 8x8, batch 1\), 100\.0 MiB available in memory; pass --force"):
         check_memory(50 * 2**20, "cpu", force=False, what="w",
                      predict=predict(PredictedActivations(51 * 2**20, "8x8, batch 1")))
     check_memory(50 * 2**20, "cpu", force=False, what="w", predict=predict(PredictedActivations(50 * 2**20, "8x8, b")))
     assert len(calls) == 2
-    with pytest.raises(guard.OptionError, match=r"needs 101\.0 MiB \(the weights alone; activations not predicted\)"):
+    with pytest.raises(memory_guard.OptionError, match=r"needs 101\.0 MiB \(the weights alone; activations not predicted\)"):
         check_memory(101 * 2**20, "cpu", force=False, what="w", predict=predict(None))
     assert len(calls) == 2  # more than all of it: the weights alone decide
     check_memory(60 * 2**20, "cpu", force=False, what="w", predict=predict(None))  # no prediction: weights only

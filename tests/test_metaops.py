@@ -1,4 +1,4 @@
-"""The cache of operator answers on ``meta`` (``inspector/metaops.py``): an answer from the cache
+"""The cache of operator answers on ``meta`` (``inspector/measure/metaops.py``): an answer from the cache
 is what the operator itself returns, views still share their input's storage, and a whole
 inspection is the same with the cache and without it."""
 from __future__ import annotations

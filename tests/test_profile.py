@@ -203,12 +203,10 @@ def test_ctrl_c_keeps_what_was_measured(host, cli, tmp_path):
 
 
 def test_ctrl_c_in_the_cli_writes_partial_json_and_exits_130(cli, tmp_path, monkeypatch):
-    import inspector.measure.tracing as tracing
-
     def interrupted(ctx, run):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tracing, "profile_pipeline", interrupted)
+    monkeypatch.setattr("inspector.profiling.profile_pipeline", interrupted)
     out = tmp_path / "partial.json"
     result = cli("profile", "--steps", "2", "--repeats", "1", "--warmup", "0", "--json", str(out))
     assert result.code == 130

@@ -215,17 +215,17 @@ def test_rerun_skips_finished_points(cli, static_local):
 def test_versions_change_means_measure_again(static_local):
     from inspector.sweep.folder import SweepFolder
     from inspector.sweep.grid import Point, point_argv
-    from inspector.sweep.run import plan
+    from inspector.sweep.run import pending_points
 
     folder = SweepFolder(static_local)
     key = next(iter(statuses(static_local)))
     status = folder.read_status(key)
     point = Point(params=status.params, key=key, argv=point_argv("inspect", status.params))
-    todo, kept = plan(folder, [point], retry_failed=False)
+    todo, kept = pending_points(folder, [point], retry_failed=False)
     assert not todo and key in kept
     status.versions = {**status.versions, "torch": "0.0.1"}
     folder.write_status(status)
-    todo, kept = plan(folder, [point], retry_failed=False)
+    todo, kept = pending_points(folder, [point], retry_failed=False)
     assert todo == [point] and not kept
 
 

@@ -123,7 +123,7 @@ def check_output_path(option: str, path: Optional[Path]) -> None:
 
 def check_outputs(json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
                   **more: Optional[Path]) -> None:
-    """Fail before any work when an output cannot be written (see inspector/outputs.py);
+    """Fail before any work when an output cannot be written (see inspector/cli/outputs.py);
     ``more``: other files the command writes, by option name (``save_image=...``)."""
     from inspector.cli.outputs import check_outputs as check_all
 

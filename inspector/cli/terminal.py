@@ -109,14 +109,14 @@ def summary_grid(run: RunResult) -> Grid:
     columns += [("notes", "left")]
     grid = Grid(f"{m.source} · {m.pipeline_class} · weights={m.weights} · {run.environment.device} "
                 f"{run.environment.dtype} · {inp.width}x{inp.height} batch {inp.batch_size}", columns)
-    total_params = sum(c.parameters.total for c in run.components if c.parameters) or None
+    total_params = run.parameter_total()
     for comp in run.components:
         notes = "absent" if not comp.present else ""
         if comp.errors:
             notes = f"{len(comp.errors)} plugin error(s)"
         params = comp.parameters.total if comp.parameters else None
-        cells = [comp.name, comp.class_name, human_count(params),
-                 human_pct(params / total_params) if params is not None and total_params else "-",
+        share = run.parameter_share(comp.name)
+        cells = [comp.name, comp.class_name, human_count(params), human_pct(share) if share is not None else "-",
                  human_bytes(comp.parameters.bytes) if comp.parameters else "-", human_flops(comp.flops)]
         if profiled:  # time goes with the FLOPs of the same call, not the whole example call's
             call = comp.timed_call()
@@ -125,17 +125,16 @@ def summary_grid(run: RunResult) -> Grid:
         else:
             cells += [f"{comp.outputs[0].name} {shape_text(comp.outputs[0].shape)}" if comp.outputs else ""]
         grid.add(cells + [notes], dim=not comp.present)
-    with_params = [c for c in run.components if c.parameters]
-    flops = [c.flops for c in run.components if c.flops is not None]
+    total_bytes, total_flops = run.parameter_bytes(), run.flops_total()
     grid.total = ["total", "", human_count(total_params), "100.0%" if total_params else "-",
-                  human_bytes(sum(c.parameters.bytes for c in with_params)) if with_params else "-",
-                  human_flops(sum(flops)) if flops else "-"]
+                  human_bytes(total_bytes) if total_bytes is not None else "-",
+                  human_flops(total_flops) if total_flops is not None else "-"]
     grid.total += (["", "", ""] if profiled else [""]) + [""]
     if profiled and any(c.timing is not None and c.timing.unstable for c in run.components):
         grid.caption.append(UNSTABLE_LEGEND)
     # on a narrow terminal: the timed call's FLOPs, the class, the share and the static figures go first
     grid.optional = [6, 1, 3, 4, 5] if profiled else [6, 1, 3]
-    if flops:
+    if total_flops is not None:
         grid.caption.append("FLOPs: one example call of each component (the UNet: one denoising step); "
                             "the total adds those calls")
     return grid
@@ -617,9 +616,9 @@ def render_comparison(comparison: Any, console_or_file: Any = None, fmt: str = "
     if fmt == "json":
         from dataclasses import asdict
 
-        from inspector.results.serialize import _clean
+        from inspector.results.serialize import strict_json
 
-        (file or sys.stdout).write(json.dumps(_clean(asdict(comparison)), indent=2, ensure_ascii=False) + "\n")
+        (file or sys.stdout).write(json.dumps(strict_json(asdict(comparison)), indent=2, ensure_ascii=False) + "\n")
         return
     emit(comparison_blocks(comparison), fmt, file)
 

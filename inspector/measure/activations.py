@@ -44,6 +44,8 @@ import contextvars
 import weakref
 from typing import Any, Callable, Iterator
 
+from inspector.measure.metaops import call
+
 
 def _storage_keys(values: tuple) -> set[int]:
     import torch
@@ -224,8 +226,6 @@ def window() -> Iterator[Window]:
 def tracking() -> Iterator[ActivationTracker]:
     """Track the activation bytes of whatever runs inside (no FLOPs, no module hooks)."""
     from torch.utils._python_dispatch import TorchDispatchMode
-
-    from inspector.measure.metaops import call
 
     tracker = ActivationTracker()
 

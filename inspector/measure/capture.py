@@ -14,6 +14,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from inspector.measure.activations import ActivationTracker, active, fused_attention_on_meta
+from inspector.measure.metaops import call
 from inspector.results.records import LayerRecord, TensorInfo
 
 
@@ -128,8 +130,6 @@ class FlopCounter:
     def __enter__(self) -> FlopCounter:
         from torch.utils._python_dispatch import TorchDispatchMode
 
-        from inspector.measure.metaops import call
-
         counter = self
 
         class _Mode(TorchDispatchMode):
@@ -166,8 +166,6 @@ def capture(root: Any, call: Callable[[], Any], *, count_flops: bool = True, lay
     the FLOPs, and the peak bytes of the tensors it creates. ``layers=False, count_flops=False``
     tracks memory only (the quick pass ``--fits`` repeats at other sizes)."""
     import torch
-
-    from inspector.measure.activations import ActivationTracker, active, fused_attention_on_meta
 
     tracker = ActivationTracker()
     counter = FlopCounter(count=count_flops, tracker=tracker)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from inspector.errors import OptionError
+from inspector.errors import OptionError, did_you_mean
 
 GiB = 2**30
 
@@ -81,8 +81,6 @@ def resolve_target(text: str) -> tuple[str, int, int]:
         return "this machine's memory", int(vm.total), int(vm.total - vm.available)
     size = parse_size(key)
     if size is None:
-        from inspector.errors import did_you_mean
-
         hint = did_you_mean(key, [*DEVICES, "cpu"])
         raise OptionError(f"--fits {text!r}{hint}: give a size such as 24GiB, or one of "
                           f"{', '.join([*DEVICES, 'cpu'])}")

@@ -16,6 +16,7 @@ from inspector.results.records import (
     TensorInfo,
     View,
 )
+from inspector.results.units import human_bytes
 
 MODES = ("all on device", "model cpu offload", "sequential cpu offload")
 #: how far ``--fits`` searches: the largest batch and square image size it tries
@@ -209,12 +210,6 @@ def plan_memory(pipe: Any, ctx: Any, components: list[ComponentResult],
     return plan
 
 
-def best(plan: MemoryPlan, mode: str) -> PlacementPrediction | None:
-    """The lowest peak of a placement mode over the VAE variants."""
-    rows = [p for p in plan.placements if p.mode == mode]
-    return min(rows, key=lambda p: p.peak) if rows else None
-
-
 def predicted_peak(plan: MemoryPlan | None, mode: str = "all on device", vae: str = "plain") -> int | None:
     """The predicted peak bytes for one placement: what a memory guard before loading compares
     with the memory it finds free. ``None`` without a plan."""
@@ -228,7 +223,6 @@ def predicted_peak(plan: MemoryPlan | None, mode: str = "all on device", vae: st
 
 def plan_views(plan: MemoryPlan) -> list[View]:
     """The plan as tables every front end renders (terminal, HTML, CSV, TUI)."""
-    from inspector.results.units import human_bytes
 
     # byte columns hold exact integers (JSON, CSV); front ends show them in binary units
     basis = "on a CPU, convolution workspace included" if plan.cpu else "tensors only, no kernel workspace"

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from inspector.files import atomic_path
 from inspector.measure.patches import Patches
 from inspector.results.records import View
+from inspector.runtime.libraries import debug
 
 TOP = 12
 #: torch's profiler backend (kineto) writes its own log lines straight to file descriptor 2
@@ -27,8 +29,6 @@ KINETO_QUIET = "6"
 def quiet_profiler() -> None:
     """Keep kineto's log lines off the terminal (read by kineto when a profiler starts)."""
     import os
-
-    from inspector.runtime.libraries import debug
 
     if not debug():
         os.environ.setdefault(KINETO_LOG_LEVEL, KINETO_QUIET)
@@ -66,11 +66,6 @@ def top_operators(fn: Callable[[], Any], device: Any, title: str, top: int = TOP
                      int(e.flops) if getattr(e, "flops", 0) else None])
     clock = "device" if cuda else "CPU"
     return View(title=title, columns=["operator", f"self_{clock.lower()}_ms", "calls", "share", "flops"], rows=rows)
-
-
-def operator_tables(result: Any) -> list[View]:
-    """The component's operator tables (for the TUI tab), by their title."""
-    return [v for v in result.views if v.title.startswith("Top operators")]
 
 
 class TraceSpans:
@@ -145,8 +140,6 @@ def write_trace(pipe: Any, call: Callable[[], Any], path: str, device: Any) -> i
     (atomically). Returns how many denoising steps the trace holds."""
     import torch
     from torch.profiler import ProfilerActivity, profile
-
-    from inspector.files import atomic_path
 
     quiet_profiler()
     cuda = str(device).startswith("cuda")

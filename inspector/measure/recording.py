@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from inspector.errors import describe_exception
+from inspector.measure.capture import iter_tensors
+from inspector.measure.metaops import cached
 from inspector.measure.patches import Patches
+from inspector.results.records import RecordingInfo
 
 #: Denoising steps of the recording call: two, so that per-step components are told apart from
 #: per-run ones (a component called in step 1 is called in every step).
@@ -53,7 +56,6 @@ class RecordedCall:
 
     def tensors(self) -> list[tuple[str, Any]]:
         """``(name, tensor)`` for every tensor among the arguments (positional ones as ``[i]``)."""
-        from inspector.measure.capture import iter_tensors
 
         found = list(iter_tensors(list(self.args)))
         found += list(iter_tensors(self.kwargs))
@@ -72,7 +74,6 @@ class Recording:
 
     def info(self) -> Any:
         """The recording as plain result data (:class:`inspector.results.records.RecordingInfo`)."""
-        from inspector.results.records import RecordingInfo
 
         calls: dict[str, int] = {}
         for (name, method, _step), n in self.counts.items():
@@ -229,7 +230,6 @@ def record(pipe: Any, kwargs: dict[str, Any], seed: int = 0) -> Recording:
 def _record_once(pipe: Any, kwargs: dict[str, Any], seed: int, *, timesteps_on_cpu: bool) -> Recording:
     import torch
 
-
     recorder = Recorder(pipe, timesteps_on_cpu=timesteps_on_cpu, reuse_outputs=_on_meta(pipe))
     started = time.perf_counter()
     kwargs = dict(kwargs)
@@ -249,7 +249,6 @@ def _record_once(pipe: Any, kwargs: dict[str, Any], seed: int, *, timesteps_on_c
             fresh = None
     if fresh is not None:
         pipe.scheduler = fresh
-    from inspector.measure.metaops import cached
 
     try:
         with recorder, torch.no_grad(), (cached() if _on_meta(pipe) else contextlib.nullcontext()):

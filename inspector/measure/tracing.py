@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from inspector.errors import describe_exception, is_out_of_memory
+from inspector.files import atomic_path
+from inspector.measure.calls import UnsupportedCall, pipeline_output
 from inspector.measure.patches import Patches
-from inspector.measure.timing import is_unstable, percentile, relative_spread
+from inspector.measure.timing import MemoryMeter, is_unstable, percentile, relative_spread
 from inspector.results.records import PipelineRun, RunResult, StepRecord
 
 MS = 1000.0
@@ -177,9 +179,6 @@ def profile_pipeline(ctx: Any, run: RunResult) -> PipelineRun:
 
     import numpy as np
     import torch
-
-    from inspector.measure.calls import UnsupportedCall, pipeline_output
-    from inspector.measure.timing import MemoryMeter
 
     pipe = ctx.pipe
     repeats = max(1, ctx.options.e2e_repeats)
@@ -363,8 +362,6 @@ def judge_stability(result: PipelineRun, run: RunResult, max_spread: float | Non
 def save_image(array: Any, path: str) -> None:
     import numpy as np
     from PIL import Image
-
-    from inspector.files import atomic_path
 
     pixels = (np.clip(array, 0, 1) * 255).round().astype("uint8")
     with atomic_path(path) as tmp:

@@ -5,7 +5,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inspector.errors import OptionError
+from inspector.measure.calls import UnsupportedCall, call_kwargs
 from inspector.measure.capture import Capture, capture, parameter_stats, tensor_infos
+from inspector.measure.recording import Recording, record, strength_of
 from inspector.results.records import ComponentResult, ParameterStats, TensorInfo
 
 
@@ -93,7 +95,6 @@ class InspectContext:
             count = self.options.steps
             if scheduler is not None:
                 count = len(planned_scheduler(scheduler, self.options.steps, self.image_seq_len).timesteps)
-            from inspector.measure.recording import strength_of
 
             try:
                 strength = strength_of(self.pipe, self.pipeline_call())
@@ -149,8 +150,6 @@ class InspectContext:
         recording call, the bare and the instrumented end-to-end calls. Raises
         :class:`inspector.measure.calls.UnsupportedCall` if the pipeline needs what cannot be synthesized."""
         if "pipeline_call" not in self.shared:
-            from inspector.measure.calls import call_kwargs
-
             o = self.options
             kwargs, notes = call_kwargs(self.pipe, prompt=o.prompt, negative_prompt=o.negative_prompt,
                                         steps=o.steps, guidance_scale=o.guidance_scale, height=self.height,
@@ -163,9 +162,6 @@ class InspectContext:
         """Run the pipeline once, briefly, and keep what it passed to each component
         (:class:`inspector.measure.recording.Recording`). Done once per run, before any plugin runs."""
         if self.recording is None:
-            from inspector.measure.calls import UnsupportedCall
-            from inspector.measure.recording import Recording, record
-
             try:
                 kwargs = self.pipeline_call()
             except UnsupportedCall as exc:

@@ -21,22 +21,25 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import dataclasses
 import importlib
 import math
 import os
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable, Iterable
 
 import pluggy
 
+from inspector import __version__
 from inspector.errors import HookTimeout, InspectorError, describe_exception
 from inspector.plugin import hookspecs
 from inspector.plugin.preset import Preset
 from inspector.plugin.validation import PluginOutputError, check_hook_output
-from inspector.results.records import PluginRecord
+from inspector.results.records import HookFailure, PluginRecord
 
 ENTRY_POINT_GROUP = "ldm_inspector"
 ENV_DISABLE_AUTOLOAD = "LDM_INSPECTOR_DISABLE_PLUGIN_AUTOLOAD"
@@ -44,6 +47,20 @@ ENV_BLOCK = "LDM_INSPECTOR_BLOCK_PLUGINS"
 ENV_LOAD_ONLY = "LDM_INSPECTOR_LOAD_PLUGINS"
 ENV_TRACE = "LDM_INSPECTOR_TRACE_PLUGINS"
 ENV_TIMEOUT = "LDM_INSPECTOR_HOOK_TIMEOUT"
+#: the built-in plugins, loaded through the same path as entry-point plugins (pytest keeps its
+#: ``default_plugins`` the same way); each can be blocked by its last name
+BUILTIN_PLUGINS = (
+    "inspector.plugins.presets",
+    "inspector.plugins.tokenizer",
+    "inspector.plugins.text_encoder",
+    "inspector.plugins.unet",
+    "inspector.plugins.transformer",
+    "inspector.plugins.vae",
+    "inspector.plugins.scheduler",
+    "inspector.plugins.safety_checker",
+    "inspector.plugins.pipeline",
+    "inspector.plugins.generic",
+)
 DEFAULT_HOOK_TIMEOUT = 1800.0
 #: a week; beyond this (or "inf") threading's wait overflows
 MAX_HOOK_TIMEOUT = 7 * 24 * 3600.0
@@ -63,7 +80,38 @@ def hook_timeout_from_env() -> float | None:
     return value if value > 0 else None
 
 
-OnError = Callable[[str, BaseException], None]
+@dataclass
+class HookCall:
+    """One call of one hook implementation, recorded the same way for every call (as pytest's
+    ``CallInfo`` records a test phase): which plugin, which hook, how long it took, what it
+    returned (``value``, after the border checks) and what went wrong (``error``: what it raised,
+    or a :class:`PluginOutputError` for a value the border refused). The tracer, ``on_error``
+    callbacks and the plugin's record all read this one shape."""
+
+    plugin: str
+    hook: str
+    seconds: float
+    value: Any = None
+    error: BaseException | None = None
+
+    @property
+    def kind(self) -> str:
+        """``ok``, or the failure's kind as :class:`HookFailure` names it (exception, oom, timeout)."""
+        return "ok" if self.error is None else self.failure().kind
+
+    def failure(self) -> HookFailure:
+        """The failure as a run records it on a component (only for a call with an ``error``)."""
+        assert self.error is not None
+        return HookFailure.from_exception(self.plugin, self.hook, self.error)
+
+    def outcome(self) -> str:
+        """What the call gave, in a word or two, for the hook trace."""
+        if self.error is not None:
+            return f"raised {type(self.error).__name__}"
+        return "None" if self.value is None else type(self.value).__name__
+
+
+OnError = Callable[[HookCall], None]
 
 
 def _env_names(var: str) -> set[str]:
@@ -79,8 +127,8 @@ class Host:
         self.records: dict[str, PluginRecord] = {}
         #: plugin name -> libraries it declares components come from (``LDM_INSPECTOR_LIBRARIES``)
         self.declared_libraries: dict[str, tuple[str, ...]] = {}
-        #: when set, called with (hook, plugin, seconds, outcome) after every hook implementation call
-        self.tracer: Callable[[str, str, float, str], None] | None = (
+        #: when set, called with the :class:`HookCall` of every hook implementation call
+        self.tracer: Callable[[HookCall], None] | None = (
             trace_to_stderr if os.environ.get(ENV_TRACE, "") in ("1", "true", "yes") else None)
         #: seconds one hook implementation may take; None: no limit (and no extra thread)
         self.hook_timeout: float | None = hook_timeout_from_env()
@@ -96,7 +144,6 @@ class Host:
         for name in blocked:
             host.pm.set_blocked(name)
         if builtins:
-            from inspector.plugins import BUILTIN_PLUGINS
             wanted = None if builtins is True else set(builtins)
             for module_name in BUILTIN_PLUGINS:
                 short = module_name.rsplit(".", 1)[-1]
@@ -110,8 +157,6 @@ class Host:
         return host
 
     def load_module(self, name: str, module_name: str, *, source: str) -> None:
-        from inspector import __version__
-
         try:
             module = importlib.import_module(module_name)
         except Exception as exc:
@@ -163,6 +208,16 @@ class Host:
             record.error = (f"registration failed: unknown hook(s) {', '.join(unknown)}; this host has "
                             f"{', '.join(hookspecs.hook_names())}")
             return False
+        wrappers = sorted({caller.name for caller in self.pm.get_hookcallers(plugin) or []
+                           for impl in caller.get_hookimpls()
+                           if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper)})
+        if wrappers:  # each implementation is called on its own, so a wrapper would never run
+            self.pm.unregister(name=name)
+            record.hooks = []
+            record.error = (f"registration failed: {', '.join(wrappers)} is a hook wrapper (wrapper=True or "
+                            "hookwrapper=True); this host calls every implementation on its own, in isolation, "
+                            "so wrappers are not supported")
+            return False
         libraries = getattr(plugin, "LDM_INSPECTOR_LIBRARIES", ())
         if libraries:
             if not (isinstance(libraries, (list, tuple)) and all(
@@ -184,8 +239,19 @@ class Host:
         self.records.pop(name, None)
         self.declared_libraries.pop(name, None)
 
-    def plugin_records(self) -> list[PluginRecord]:
-        return list(self.records.values())
+    def usage(self) -> dict[str, tuple[int, float]]:
+        """Each plugin's hook calls and seconds so far: a snapshot for :meth:`plugin_records`."""
+        return {name: (record.calls, record.seconds) for name, record in self.records.items()}
+
+    def plugin_records(self, since: dict[str, tuple[int, float]] | None = None) -> list[PluginRecord]:
+        """Copies of every plugin's record; with ``since`` (a :meth:`usage` snapshot taken when a run
+        began), ``calls`` and ``seconds`` count only that run's calls."""
+        copies = []
+        for name, record in self.records.items():
+            calls, seconds = (since or {}).get(name, (0, 0.0))
+            copies.append(dataclasses.replace(record, hooks=list(record.hooks), calls=record.calls - calls,
+                                              seconds=max(0.0, record.seconds - seconds)))
+        return copies
 
     # --- calling ---------------------------------------------------------------
 
@@ -239,27 +305,33 @@ class Host:
         results = []
         impls = caller.get_hookimpls()
         for impl in (impls if registration_order else reversed(impls)):
-            if impl.hookwrapper or impl.wrapper:
-                continue
-            started = time.perf_counter()
-            try:
-                value = self._call(hook_name, impl, kwargs)
-            except Exception as exc:
-                if self.tracer:
-                    self.tracer(hook_name, impl.plugin_name, time.perf_counter() - started, f"raised {type(exc).__name__}")
-                (on_error or self._record_error)(impl.plugin_name, exc)
-                continue
-            value, problem = check_hook_output(hook_name, impl.plugin_name, value, kwargs)
-            if problem:
-                (on_error or self._record_error)(impl.plugin_name, PluginOutputError(problem))
+            call = self._call_one(hook_name, impl, kwargs)
+            record = self.records.get(impl.plugin_name)
+            if record is not None:
+                record.calls += 1
+                record.seconds += call.seconds
             if self.tracer:
-                self.tracer(hook_name, impl.plugin_name, time.perf_counter() - started,
-                            "None" if value is None else type(value).__name__)
+                self.tracer(call)
+            if call.error is not None:
+                (on_error or self._record_error)(call)
+            value = call.value
             if value is not None:
                 if firstresult:
                     return value
                 results.append(value)
         return None if firstresult else results
+
+    def _call_one(self, hook_name: str, impl: Any, kwargs: dict[str, Any]) -> HookCall:
+        """Call one implementation and record what happened; only a ``BaseException`` that is not
+        an ``Exception`` (Ctrl-C, cancellation) passes through."""
+        started = time.perf_counter()
+        try:
+            value = self._call(hook_name, impl, kwargs)
+        except Exception as exc:  # noqa: BLE001 - recorded on the call, blamed on the plugin
+            return HookCall(impl.plugin_name, hook_name, time.perf_counter() - started, error=exc)
+        value, problem = check_hook_output(hook_name, impl.plugin_name, value, kwargs)
+        return HookCall(impl.plugin_name, hook_name, time.perf_counter() - started, value=value,
+                        error=PluginOutputError(problem) if problem else None)
 
     def _call(self, hook_name: str, impl: Any, kwargs: dict[str, Any]) -> Any:
         """Call one implementation; a third-party one within the time limit. Whatever it raises
@@ -299,11 +371,10 @@ class Host:
             original.__dict__.update(private.__dict__)
         return outcome.get("value")
 
-    def _record_error(self, plugin_name: str, exc: BaseException) -> None:
-        record = self.records.get(plugin_name)
-        message = describe_exception(exc)
-        if record is not None and record.error is None:
-            record.error = message
+    def _record_error(self, call: HookCall) -> None:
+        record = self.records.get(call.plugin)
+        if record is not None and record.error is None and call.error is not None:
+            record.error = describe_exception(call.error)
 
     def presets(self) -> dict[str, Any]:
         found: dict[str, Preset] = {}
@@ -320,5 +391,6 @@ class Host:
         return found
 
 
-def trace_to_stderr(hook: str, plugin: str, seconds: float, outcome: str) -> None:
-    print(f"[hook] {hook:<20} {plugin:<24} {seconds * 1000:9.3f} ms -> {outcome}", file=sys.stderr)
+def trace_to_stderr(call: HookCall) -> None:
+    print(f"[hook] {call.hook:<20} {call.plugin:<24} {call.seconds * 1000:9.3f} ms -> {call.outcome()}",
+          file=sys.stderr)

@@ -11,6 +11,10 @@ import dataclasses
 from functools import lru_cache
 from typing import Any
 
+from inspector.results.records import ComponentResult, Tab, View
+from inspector.results.schema import run_schema
+from inspector.results.serialize import strict_json
+
 MAX_DEPTH = 64
 
 
@@ -61,8 +65,6 @@ def _field_names(cls: type) -> tuple[str, ...]:
 def _component_validator() -> Any:
     import jsonschema
 
-    from inspector.results.schema import run_schema
-
     schema = run_schema()
     return jsonschema.Draft202012Validator({"$ref": "#/$defs/ComponentResult", "$defs": schema["$defs"]})
 
@@ -70,16 +72,14 @@ def _component_validator() -> Any:
 def _schema_problems(result: Any) -> list[tuple[list[Any], str]]:
     """(path, message) for every place the component does not match the committed run schema.
     ``layers`` come from the tool's own capture and are left out (checked for JSON-safety only)."""
-    from inspector.results.serialize import _clean
 
-    data = _clean(dataclasses.asdict(dataclasses.replace(result, layers=[])))
+    data = strict_json(dataclasses.asdict(dataclasses.replace(result, layers=[])))
     return [(list(e.absolute_path), " ".join(e.message.split())[:120])
             for e in _component_validator().iter_errors(data)]
 
 
 def repair_result(result: Any) -> list[str]:
     """Drop whatever in ``result`` is not JSON data or not of its schema type; say what was dropped."""
-    from inspector.results.records import ComponentResult
 
     if not isinstance(result, ComponentResult):
         return []
@@ -132,7 +132,6 @@ def _reset(result: Any, f: dataclasses.Field) -> None:
 
 def check_hook_output(hook: str, plugin: str, value: Any, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
     """(the value to use, what was dropped or None) for one implementation's call."""
-    from inspector.results.records import ComponentResult, Tab, View
 
     problems: list[str] = []
     if hook == "inspect_component":

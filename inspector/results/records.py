@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from inspector.errors import HookTimeout, describe_exception, is_out_of_memory
-from inspector.results.serialize import SCHEMA_VERSION, _build, _clean
+from inspector.results.serialize import SCHEMA_VERSION, _build, strict_json
 
 ViewKind = Literal["table", "series", "note"]
 
@@ -365,12 +365,16 @@ class PipelineRun:
     unstable: list[str] = field(default_factory=list)
     unstable_reasons: list[str] = field(default_factory=list)
 
+    def denoiser_total(self) -> float | None:
+        """The time inside the denoiser over all steps (ms), or None without steps."""
+        return sum(s.denoiser for s in self.steps) if self.steps else None
+
     def parts(self) -> list[tuple[str, str | None, float]]:
         """Where the median instrumented call spent its time: (label, component name or None, ms).
         Shares of ``total`` are each component's real share of the pipeline run."""
         rows: list[tuple[str, str | None, float | None]] = [
             ("text encoding", "text_encoder", self.text_encoding), ("prepare", None, self.prepare),
-            ("denoiser (all steps)", None, sum(s.denoiser for s in self.steps)),
+            ("denoiser (all steps)", None, self.denoiser_total() or 0.0),
             ("scheduler.step (all steps)", "scheduler", sum(s.scheduler for s in self.steps)),
             ("other in steps (CFG, guidance)", None, sum(s.other for s in self.steps)),
             ("vae decode", "vae", self.vae_decode), ("safety checker", "safety_checker", self.safety_checker)]
@@ -381,7 +385,7 @@ class PipelineRun:
         if not self.total:
             return None
         if kind in ("unet", "transformer"):
-            return sum(s.denoiser for s in self.steps) / self.total
+            return (self.denoiser_total() or 0.0) / self.total
         if kind == "text_encoder" or name.startswith("text_encoder"):
             return self.text_encoding / self.total if name == "text_encoder" else None
         for _label, part_name, ms in self.parts():
@@ -463,6 +467,9 @@ class PluginRecord:
     error: str | None = None
     distribution: str | None = None
     hooks: list[str] = field(default_factory=list)
+    #: hook implementation calls made in this run, and the seconds they took together
+    calls: int = field(default=0, metadata=NON_NEGATIVE)
+    seconds: float = field(default=0.0, metadata=NON_NEGATIVE)
 
 
 @dataclass
@@ -495,8 +502,33 @@ class RunResult:
                 return comp
         raise KeyError(name)
 
+    # --- totals: computed here once, read by every front end --------------------------
+
+    def parameter_total(self) -> int | None:
+        """Parameters of every component that has any, or None when none was counted."""
+        counted = [c.parameters.total for c in self.components if c.parameters]
+        return sum(counted) if counted else None
+
+    def parameter_bytes(self) -> int | None:
+        """Bytes of those parameters, or None when none was counted."""
+        counted = [c.parameters.bytes for c in self.components if c.parameters]
+        return sum(counted) if counted else None
+
+    def flops_total(self) -> int | None:
+        """FLOPs of every component's example call added up (the denoiser's is one step), or None."""
+        counted = [c.flops for c in self.components if c.flops is not None]
+        return sum(counted) if counted else None
+
+    def parameter_share(self, name: str) -> float | None:
+        """A component's share of :meth:`parameter_total` (0..1), or None when it has no count."""
+        total = self.parameter_total()
+        comp = next((c for c in self.components if c.name == name), None)
+        if not total or comp is None or comp.parameters is None:
+            return None
+        return comp.parameters.total / total
+
     def to_dict(self) -> dict[str, Any]:
-        return _clean(dataclasses.asdict(self))
+        return strict_json(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:

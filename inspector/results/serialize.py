@@ -52,14 +52,14 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _clean(value: Any) -> Any:
+def strict_json(value: Any) -> Any:
     """Make data strict-JSON safe: NaN and infinities become None."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): strict_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [strict_json(v) for v in value]
     return value
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from inspector.errors import SourceError
+from inspector.sources.memory_guard import SAFETENSORS_SIZES, safetensors_bytes
 
 LFS_POINTER = b"version https://git-lfs.github.com/spec/"
 PICKLE_HINT = ("convert it to .safetensors (python -c \"import torch, safetensors.torch as s; "
@@ -80,7 +81,6 @@ def check_safetensors(path: Path) -> dict[str, Any]:
 
 def _tensor_entry_problem(info: Any) -> str | None:
     """Why a header entry is not ``{"dtype": str, "shape": [int >= 0], "data_offsets": [start, stop]}``."""
-    from inspector.sources.memory_guard import SAFETENSORS_SIZES
 
     if not isinstance(info, dict):
         return "is not an object"
@@ -167,7 +167,6 @@ def check_folder_weights(folder: Path, declared: dict[str, Any], dtype_size: int
 
     Returns the bytes the weights will take once loaded with floats of ``dtype_size`` bytes
     (variant files such as ``*.fp16.safetensors`` are counted only when no plain file exists)."""
-    from inspector.sources.memory_guard import safetensors_bytes
 
     total = 0
     for name, entry in declared.items():

@@ -23,9 +23,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
 from inspector.errors import SourceError, did_you_mean
+from inspector.files import special_kind
 from inspector.plugin.preset import Preset, Weights
+from inspector.runtime.libraries import library_warnings
+from inspector.sources.checkpoints import PICKLE_HINT, check_folder_weights, check_safetensors, load_pickle_state_dict
 from inspector.sources.configs import read_model_index
+from inspector.sources.memory_guard import check_memory, module_bytes, safetensors_bytes
 from inspector.sources.precheck import DEFAULT_MODEL, PICKLE_SUFFIXES, looks_like_path, looks_like_repo_id
+from inspector.sources.preset_files import materialize_preset, tokenizer_file_kwargs
+from inspector.sources.trust import check_folder, pipeline_class
+from inspector.sources.vocab import upgrade_tokenizers
 
 
 @dataclass
@@ -116,7 +123,6 @@ def load(spec: SourceSpec, presets: dict[str, Preset]) -> LoadedPipeline:
     """Resolve ``spec.model`` and load it. Raises :class:`SourceError` with a one-line reason.
 
     The libraries' own warnings (deprecations, renamed arguments) are captured, not printed."""
-    from inspector.runtime.libraries import library_warnings
 
     with library_warnings():
         return _load(spec, presets)
@@ -145,8 +151,6 @@ def _load(spec: SourceSpec, presets: dict[str, Preset]) -> LoadedPipeline:
     if mode is not None and stat.S_ISREG(mode):
         return _load_single_file(path, spec, presets, source=name)
     if mode is not None:
-        from inspector.files import special_kind
-
         raise SourceError(f"{name} is {special_kind(mode)}, not a model file or folder: refused")
     if looks_like_path(name):
         raise SourceError(f"no such file or directory: {name}")
@@ -158,16 +162,11 @@ def _load(spec: SourceSpec, presets: dict[str, Preset]) -> LoadedPipeline:
 
 
 def _load_folder(path: Path, declared: dict[str, Any], spec: SourceSpec, *, kind: str, source: str) -> LoadedPipeline:
-    from inspector.sources.trust import check_folder
-
     weights = spec.weights or "pretrained"
     check_folder(path, declared, spec.libraries)  # for every --weights mode, before any loader runs
     if weights != "pretrained":
         pipe = build_from_configs(path, weights, spec)
     else:
-        from inspector.sources.checkpoints import check_folder_weights
-        from inspector.sources.memory_guard import check_memory
-
         needed = check_folder_weights(path, declared, dtype_size(spec.dtype))
         check_memory(needed, spec.device, force=spec.force, what="the pretrained weights",
                      predict=spec.predictor(path))
@@ -177,8 +176,6 @@ def _load_folder(path: Path, declared: dict[str, Any], spec: SourceSpec, *, kind
 
 def _from_pretrained(path: Path, spec: SourceSpec) -> Any:
     from diffusers import DiffusionPipeline
-
-    from inspector.runtime.libraries import library_warnings
 
     try:
         with library_warnings():
@@ -204,8 +201,6 @@ def _accelerate_hint(exc: BaseException) -> str:
 
 
 def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], *, source: str) -> LoadedPipeline:
-    from inspector.sources.checkpoints import PICKLE_HINT, check_safetensors, load_pickle_state_dict
-
     suffix = path.suffix.lower()
     if suffix in PICKLE_SUFFIXES:
         if not spec.allow_pickle:
@@ -221,8 +216,6 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
         raise SourceError(f"unknown --arch {spec.arch!r}{did_you_mean(spec.arch, presets)}; choose one of "
                           f"{', '.join(sorted(presets))}")
     if suffix == ".safetensors":
-        from inspector.sources.memory_guard import check_memory, safetensors_bytes
-
         check_memory(safetensors_bytes(check_safetensors(path), dtype_size(spec.dtype)), spec.device,
                      force=spec.force, what=f"the weights in {path.name}",
                      predict=spec.predictor(presets[spec.arch].path))
@@ -234,8 +227,6 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
 
     pipeline_cls = getattr(diffusers, declared["_class_name"])
     with tempfile.TemporaryDirectory(prefix="ldm-inspector-") as tmp:
-        from inspector.sources.preset_files import materialize_preset
-
         # diffusers reads the configs and tokenizer files itself: give it a complete copy
         configs = materialize_preset(preset.path, Path(tmp) / "configs")
         weights_file = path  # ``source`` stays the user's string: it goes into the JSON
@@ -245,7 +236,6 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
             converted = Path(tmp) / (path.stem + ".safetensors")
             save_file({k: v.contiguous() for k, v in load_pickle_state_dict(path).items()}, str(converted))
             weights_file = converted
-        from inspector.runtime.libraries import library_warnings
 
         try:
             with library_warnings():
@@ -255,7 +245,6 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
                 )
         except Exception as exc:
             raise SourceError(f"cannot load {path.name} as {spec.arch}: {_first_line(exc)}") from None
-    from inspector.sources.vocab import upgrade_tokenizers
 
     upgrade_tokenizers(pipe)  # the preset's configs came with its stand-in tokenizer files
     return LoadedPipeline(pipe.to(spec.device), source, "single_file", "pretrained", declared,
@@ -289,8 +278,6 @@ def build_from_configs(folder: Path, weights: Weights, spec: SourceSpec) -> Any:
     """
     import torch
 
-    from inspector.sources.trust import check_folder, pipeline_class
-
     declared = read_model_index(folder)
     classes = check_folder(folder, declared, spec.libraries)  # only accepted libraries are imported
     dtype = torch_dtype(spec.dtype)
@@ -301,7 +288,6 @@ def build_from_configs(folder: Path, weights: Weights, spec: SourceSpec) -> Any:
             continue
         components[name] = _build_component(cls, folder / name, dtype, name)
     if weights == "random":  # every model exists on meta: predict, then materialize
-        from inspector.sources.memory_guard import check_memory, module_bytes
 
         models = [c for c in components.values() if isinstance(c, torch.nn.Module)]
         check_memory(module_bytes(models, dtype), spec.device, force=spec.force, what="random weights",
@@ -319,7 +305,6 @@ def build_from_configs(folder: Path, weights: Weights, spec: SourceSpec) -> Any:
         raise SourceError(f"{folder}: cannot assemble {pipeline_cls.__name__}: {_first_line(exc)}") from None
     if weights == "random":
         pipe.to(spec.device)
-    from inspector.sources.vocab import upgrade_tokenizers
 
     upgrade_tokenizers(pipe)
     return pipe
@@ -328,7 +313,6 @@ def build_from_configs(folder: Path, weights: Weights, spec: SourceSpec) -> Any:
 def _build_component(cls: Any, folder: Path, dtype: Any, name: str) -> Any:
     """One component from its config; models on ``meta`` (materialized later, after the memory check).
     Whatever a malformed config makes the library raise becomes one line naming the component."""
-    from inspector.runtime.libraries import library_warnings
 
     try:
         with library_warnings():
@@ -353,7 +337,6 @@ def _build_from_config(cls: Any, folder: Path, dtype: Any) -> Any:
         config = cls.config_class.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
         factory = lambda: cls(config)  # noqa: E731
     else:  # tokenizers, feature extractors; a shipped preset's tokenizer reads the shared vocabulary
-        from inspector.sources.preset_files import tokenizer_file_kwargs
 
         return cls.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False,
                                    **tokenizer_file_kwargs(cls, folder))

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from inspector.errors import OptionError
+from inspector.results.units import human_bytes
 
 GIB = 2**30
 #: the activations are predicted before loading only when the weights alone take this share of the
@@ -72,7 +73,6 @@ def check_memory(needed: int, device: str, *, force: bool, what: str, predict: P
     before loading (it fails as an out-of-memory error when it runs)."""
     if force:
         return
-    from inspector.results.units import human_bytes
 
     found = available_bytes(device)
     device_free = found[-1][1]  # the device's own memory: host memory on a CPU, free CUDA memory on a GPU

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inspector.errors import InspectorError, OptionError, SourceError, did_you_mean
+from inspector.files import read_regular
 from inspector.plugin.host import Host
+from inspector.sources.checkpoints import PICKLE_HINT, check_safetensors
 from inspector.sources.configs import read_model_index
 from inspector.sources.preset_files import shipped_presets
 
@@ -99,7 +101,6 @@ def check_preset_weights(name: str, weights: str | None) -> None:
 def check_single_file(path: Path, *, arch: str | None, allow_pickle: bool,
                       presets: dict[str, Path] | None = None) -> Path:
     """The checks the single-file loader makes before it reads tensors; returns the --arch configs folder."""
-    from inspector.sources.checkpoints import PICKLE_HINT, check_safetensors
 
     suffix = path.suffix.lower()
     if suffix in PICKLE_SUFFIXES:
@@ -146,8 +147,6 @@ def in_hub_cache(repo_id: str) -> bool:
 # --- sizes -----------------------------------------------------------------------
 
 def _config(folder: Path, component: str) -> dict:
-    from inspector.files import read_regular
-
     try:
         data = json.loads(read_regular(folder / component / "config.json", limit=16 * 2**20).decode("utf-8"))
     except (InspectorError, ValueError, RecursionError):  # the loader says what is wrong with it

@@ -25,6 +25,7 @@ from inspector.errors import SourceError
 from inspector.files import special_kind
 from inspector.sources.configs import read_json
 from inspector.sources.limits import check_config_values
+from inspector.sources.preset_files import missing_vocabulary
 
 #: The libraries diffusers' own loader accepts (``pipeline_loading_utils.LOADABLE_CLASSES``).
 DIFFUSERS_LIBRARIES = ("diffusers", "transformers", "onnxruntime.training")
@@ -196,7 +197,6 @@ def _check_configs(folder: Path, component: str) -> None:
 def _check_vocabulary(folder: Path, component: str, cls: type | None) -> None:
     """A tokenizer folder without its vocabulary files is refused: transformers would quietly build a
     tokenizer that knows no token. Shipped presets share theirs (:mod:`inspector.sources.preset_files`)."""
-    from inspector.sources.preset_files import missing_vocabulary
 
     missing = missing_vocabulary(cls, folder)
     if missing:

@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from inspector.errors import InspectorError, OptionError
-from inspector.files import write_text
+from inspector.files import atomic_path, write_text
+from inspector.reports import json_report
+from inspector.sources.precheck import check_source
 from inspector.sweep.folder import PointStatus, SweepFolder, machine, versions
 from inspector.sweep.grid import MANIFEST_VERSION, Grid, Point, check_points, expand, normalize
 from inspector.sweep.points import Outcome, SweepSettings, failure_reason, kill_all_points, point_command, run_process
+from inspector.sweep.ray import run_points_ray
 from inspector.sweep.tables import write_table
 
 
@@ -27,7 +30,7 @@ def default_jobs(mode: str, jobs: int | None) -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def plan(folder: SweepFolder, points: list[Point], retry_failed: bool) -> tuple[list[Point], dict[str, PointStatus]]:
+def pending_points(folder: SweepFolder, points: list[Point], retry_failed: bool) -> tuple[list[Point], dict[str, PointStatus]]:
     """Which points to run now, and the statuses of those kept from an earlier run."""
     current = versions()
     todo, kept = [], {}
@@ -74,7 +77,6 @@ def run_sweep(grid: Grid, settings: SweepSettings, *, check_argv: Callable[[list
     :class:`OptionError` (see :func:`inspector.sweep.grid.check_points`)."""
     grid = normalize(grid)
     points = expand(grid)
-    from inspector.sources.precheck import check_source
 
     for model in grid.model:  # every point of an unknown model would fail: say so now, with suggestions
         check_source(model, allow_download="--allow-download" in grid.args)
@@ -82,14 +84,12 @@ def run_sweep(grid: Grid, settings: SweepSettings, *, check_argv: Callable[[list
     folder = SweepFolder(settings.out)
     folder.prepare()
     jobs = default_jobs(grid.mode, settings.jobs)
-    todo, statuses = plan(folder, points, settings.retry_failed)
+    todo, statuses = pending_points(folder, points, settings.retry_failed)
     folder.write_manifest(manifest(grid, settings, jobs, points, folder.read_manifest()))
     if on_start is not None:
         on_start(len(points), len(todo))
     if todo:
         if settings.executor == "ray":
-            from inspector.sweep.ray import run_points_ray
-
             runner = run_points_ray
         elif settings.executor == "local":
             runner = run_points_local
@@ -135,16 +135,12 @@ def finish_point(folder: SweepFolder, point: Point, outcome: Outcome, timeout: f
 
 @contextlib.contextmanager
 def _atomic_bytes(target: Path):
-    from inspector.files import atomic_path
-
     with atomic_path(target) as tmp:
         with tmp.open("wb") as fh:
             yield fh
 
 
 def _check_run(path: Path) -> str | None:
-    from inspector.reports import json_report
-
     try:
         json_report.load(path)
     except InspectorError as exc:

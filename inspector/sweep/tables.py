@@ -5,7 +5,8 @@ from pathlib import Path
 from typing import Any
 
 from inspector.errors import InspectorError
-from inspector.files import write_text
+from inspector.files import atomic_path, write_text
+from inspector.reports import csv_report, json_report
 from inspector.sweep.folder import PointStatus, SweepFolder
 from inspector.sweep.grid import AXES, Point
 
@@ -17,7 +18,6 @@ TABLE_LEAD = ["point", "status", "reason", "seconds", *AXES]
 def table_rows(folder: SweepFolder, points: list[Point], statuses: dict[str, PointStatus]) -> tuple[list[str], list[dict[str, Any]]]:
     """One row per point and component (components.csv of each point, prefixed by its parameters),
     a ``(pipeline)`` row for the end-to-end call of profiled points, and one row per failed point."""
-    from inspector.reports import csv_report, json_report
 
     columns: list[str] = list(TABLE_LEAD)
     rows: list[dict[str, Any]] = []
@@ -112,8 +112,6 @@ def memory_plan_row(run: Any) -> dict[str, Any] | None:
 
 def write_table(folder: SweepFolder, points: list[Point], statuses: dict[str, PointStatus]) -> list[Path]:
     """``table.csv`` (spreadsheet-safe cells) and ``table.parquet`` (typed columns), atomically."""
-    from inspector.files import atomic_path
-    from inspector.reports import csv_report
 
     columns, rows = table_rows(folder, points, statuses)
     csv_path = folder.root / "table.csv"

@@ -340,8 +340,8 @@ class InspectorApp(App):
 
     def component_tabs(self, comp: Any) -> list[Any]:
         tabs: list[Any] = []
-        for result in self.host.component_tabs(comp, self.result, on_error=lambda plugin, exc: self.notify(
-                plain(f"plugin {plugin} failed to build its tab: {exc}"), severity="error")):
+        for result in self.host.component_tabs(comp, self.result, on_error=lambda call: self.notify(
+                plain(f"plugin {call.plugin} failed to build its tab: {call.error}"), severity="error")):
             tabs.extend(result or [])
         return tabs
 

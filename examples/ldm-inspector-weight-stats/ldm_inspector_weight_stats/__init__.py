@@ -1,8 +1,7 @@
 """Weight statistics for every model component: an example ldm-inspector plugin."""
 from __future__ import annotations
 
-from inspector import hookimpl
-from inspector.results.records import Tab, View
+from inspector.api import Tab, View, hookimpl
 
 #: The plugin API this plugin was written for; a host with an older API skips it cleanly.
 LDM_INSPECTOR_API = 1

@@ -86,8 +86,7 @@ def overview(run: RunResult) -> Table:
     table.add_row("model", literal(f"{m.source} · {m.pipeline_class} · weights {m.weights}"))
     table.add_row("inputs", f"{inp.width}x{inp.height}, batch {inp.batch_size}, {inp.steps} steps, "
                             f"guidance {inp.guidance_scale}")
-    total = sum(c.parameters.total for c in run.components if c.parameters)
-    table.add_row("parameters", f"{total:,}")
+    table.add_row("parameters", f"{run.parameter_total() or 0:,}")
     p = run.pipeline
     flag = (lambda name: f" {UNSTABLE_MARK}" if p is not None and name in p.unstable else "")
     if p is None:
