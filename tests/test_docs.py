@@ -76,3 +76,12 @@ def test_guide_examples_run(tmp_path):
                           cwd=tmp_path, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert f"{expected} passed" in proc.stdout
+
+
+def test_readme_schema_outline_is_the_generated_one():
+    from inspector.results.schema import outline
+
+    readme = (GUIDE.parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### JSON output", 1)[1]
+    block = section.split("```\n", 2)[1]
+    assert block == outline(), "regenerate: python -m inspector.results.schema --outline"

@@ -109,5 +109,46 @@ def run_schema() -> dict[str, Any]:
     return build_schema()
 
 
+def _type_text(prop: dict[str, Any]) -> str:
+    if "$ref" in prop:
+        return prop["$ref"].rsplit("/", 1)[-1]
+    if "const" in prop:
+        return json.dumps(prop["const"])
+    if "enum" in prop:
+        return "|".join(json.dumps(v) for v in prop["enum"])
+    if "anyOf" in prop:
+        return " | ".join(_type_text(p) for p in prop["anyOf"])
+    kind = prop.get("type")
+    if kind == "array":
+        return f"[{_type_text(prop.get('items', {}))}]"
+    if isinstance(kind, list):
+        kind = "|".join(k for k in kind)
+    return {"string": "str", "integer": "int", "number": "float", "number|null": "float", "boolean": "bool",
+            "object": "{...}", "null": "null", None: "any"}.get(kind, str(kind))
+
+
+def outline(width: int = 100) -> str:
+    """The schema as a field list a person reads in a minute: one paragraph per object, its fields in
+    order with their types (``Name`` another object, ``[Name]`` a list, ``| null`` optional). The
+    README's "JSON output" section is this text (``tests/test_docs.py`` checks it):
+    ``python -m inspector.results.schema --outline``."""
+    schema = build_schema()
+    objects = [("RunResult", schema), *sorted(schema["$defs"].items())]
+    lines: list[str] = []
+    for name, definition in objects:
+        fields = [f"{key}: {_type_text(prop)}" for key, prop in definition.get("properties", {}).items()]
+        line = f"{name}:"
+        for i, text in enumerate(fields):
+            piece = f" {text}" + ("," if i < len(fields) - 1 else "")
+            if len(line) + len(piece) > width:
+                lines.append(line)
+                line = "   "
+            line += piece
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    print(schema_text(), end="")
+    import sys
+
+    print(outline() if sys.argv[1:] == ["--outline"] else schema_text(), end="")
