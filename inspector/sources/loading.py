@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
 from inspector.errors import SourceError, did_you_mean
-from inspector.files import special_kind
 from inspector.plugin.preset import Preset, Weights
 from inspector.runtime.libraries import library_warnings
 from inspector.sources.checkpoints import PICKLE_HINT, check_folder_weights, check_safetensors, load_pickle_state_dict
 from inspector.sources.configs import read_model_index
 from inspector.sources.memory_guard import check_memory, module_bytes, safetensors_bytes
-from inspector.sources.precheck import DEFAULT_MODEL, PICKLE_SUFFIXES, looks_like_path, looks_like_repo_id
+from inspector.sources.precheck import DEFAULT_MODEL, PICKLE_SUFFIXES, resolve_source
 from inspector.sources.preset_files import materialize_preset, tokenizer_file_kwargs
 from inspector.sources.trust import check_folder, pipeline_class
 from inspector.sources.vocab import upgrade_tokenizers
@@ -131,7 +129,8 @@ def load(spec: SourceSpec, presets: dict[str, Preset]) -> LoadedPipeline:
 def _load(spec: SourceSpec, presets: dict[str, Preset]) -> LoadedPipeline:
     quiet_libraries()
     name = spec.model or DEFAULT_MODEL
-    if name in presets:
+    found = resolve_source(name, {n: p.path for n, p in presets.items()})
+    if found.kind == "preset":
         preset = presets[name]
         weights = spec.weights or preset.default_weights
         if weights == "pretrained":
@@ -140,25 +139,11 @@ def _load(spec: SourceSpec, presets: dict[str, Preset]) -> LoadedPipeline:
         return LoadedPipeline(pipe, name, "preset", weights, read_model_index(preset.path), preset=name,
                               path=str(preset.path))
 
-    try:
-        path = Path(name).expanduser()
-        mode = path.stat().st_mode if os.path.exists(path) else None
-    except (RuntimeError, OSError, ValueError) as exc:  # "~nosuchuser", a NUL byte, a name too long
-        raise SourceError(f"cannot use {name!r} as a path: {' '.join(str(exc).split())[:200]}") from None
-    if mode is not None and stat.S_ISDIR(mode):
-        declared = read_model_index(path)
-        return _load_folder(path, declared, spec, kind="folder", source=name)
-    if mode is not None and stat.S_ISREG(mode):
-        return _load_single_file(path, spec, presets, source=name)
-    if mode is not None:
-        raise SourceError(f"{name} is {special_kind(mode)}, not a model file or folder: refused")
-    if looks_like_path(name):
-        raise SourceError(f"no such file or directory: {name}")
-    if looks_like_repo_id(name):
-        return _load_repo_id(name, spec)
-    known = ", ".join(sorted(presets))
-    raise SourceError(f"unknown model {name!r}{did_you_mean(name, presets)}: not a preset ({known}), a path, "
-                      "or a repo id")
+    if found.kind == "folder":
+        return _load_folder(found.path, read_model_index(found.path), spec, kind="folder", source=name)
+    if found.kind == "single_file":
+        return _load_single_file(found.path, spec, presets, source=name)
+    return _load_repo_id(name, spec)
 
 
 def _load_folder(path: Path, declared: dict[str, Any], spec: SourceSpec, *, kind: str, source: str) -> LoadedPipeline:

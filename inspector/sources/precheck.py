@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from inspector.errors import InspectorError, OptionError, SourceError, did_you_mean
-from inspector.files import read_regular
+from inspector.files import read_regular, special_kind
 from inspector.plugin.host import Host
 from inspector.sources.checkpoints import PICKLE_HINT, check_safetensors
 from inspector.sources.configs import read_model_index
@@ -52,6 +54,44 @@ class Checked:
     configs: Path | None = None
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """What a source names: ``kind`` is ``preset``, ``folder``, ``single_file`` or ``repo_id``;
+    ``path`` the preset's folder, the folder or the file (None for a repo id)."""
+
+    kind: str
+    name: str
+    path: Path | None = None
+
+
+def resolve_source(model: str | None, presets: Mapping[str, Path]) -> Resolved:
+    """The one resolution order the precheck and the loader share: a preset (shipped or a plugin's,
+    which wins over a folder of the same name), an existing folder, an existing regular file, then a
+    repo id. Anything else is a :class:`SourceError` in one line, naming the closest presets."""
+    name = model or DEFAULT_MODEL
+    if name in presets:
+        return Resolved("preset", name, Path(presets[name]))
+    try:
+        path = Path(name).expanduser()
+        mode = path.stat().st_mode if os.path.exists(path) else None
+    except (RuntimeError, OSError, ValueError) as exc:  # "~nosuchuser", a NUL byte, a name too long
+        shown = f"{name[:80]}{'…' if len(name) > 80 else ''}"
+        raise SourceError(f"cannot use {shown!r} as a path: {' '.join(str(exc).split())[:200]}") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        return Resolved("folder", name, path)
+    if mode is not None and stat.S_ISREG(mode):
+        return Resolved("single_file", name, path)
+    if mode is not None:
+        raise SourceError(f"{name} is {special_kind(mode)}, not a model file or folder: refused")
+    if looks_like_path(name):
+        raise SourceError(f"no such file or directory: {name}")
+    if looks_like_repo_id(name):
+        return Resolved("repo_id", name)
+    known = ", ".join(sorted(presets))
+    raise SourceError(f"unknown model {name!r}{did_you_mean(name, presets)}: not a preset ({known}), a path, "
+                      "or a repo id")
+
+
 def check_source(model: str | None, *, arch: str | None = None, weights: str | None = None,
                  allow_pickle: bool = False, allow_download: bool = False) -> Checked:
     """Resolve ``model`` the way :func:`inspector.sources.loading.load` does, without loading anything.
@@ -60,37 +100,22 @@ def check_source(model: str | None, *, arch: str | None = None, weights: str | N
     """
     name = model or DEFAULT_MODEL
     shipped = shipped_presets()
-    if name in shipped:
+    # plugins are loaded only when the name is not a shipped preset: the common case stays fast
+    presets = shipped if name in shipped else preset_folders()
+    found = resolve_source(name, presets)
+    if found.kind == "preset":
         check_preset_weights(name, weights)
-        return Checked("preset", shipped[name])
-    presets = preset_folders()  # a plugin's preset wins over a folder of the same name, as in the loader
-    if name in presets:
-        check_preset_weights(name, weights)
-        return Checked("preset", presets[name])
-    try:
-        path = Path(name).expanduser()
-    except RuntimeError:  # "~someone" with no such user
-        path = Path(name)
-    try:
-        is_dir, is_file = path.is_dir(), path.is_file()
-    except OSError as exc:  # a name too long for the file system, say: data, not a path we can use
-        raise SourceError(f"not a usable path: {name[:80]}{'…' if len(name) > 80 else ''} "
-                          f"({exc.strerror or type(exc).__name__})") from None
-    if is_dir:
-        read_model_index(path)
-        return Checked("folder", path)
-    if is_file:
-        return Checked("single_file", check_single_file(path, arch=arch, allow_pickle=allow_pickle, presets=presets))
-    if looks_like_path(name):
-        raise SourceError(f"no such file or directory: {name}")
-    if looks_like_repo_id(name):
-        if not allow_download and not in_hub_cache(name):
-            raise SourceError(f"{name!r} is not in the local Hugging Face cache "
-                              "(offline: pass --allow-download to fetch it)")
-        return Checked("hub_cache")
-    known = ", ".join(sorted(presets))
-    raise SourceError(f"unknown model {name!r}{did_you_mean(name, presets)}: not a preset ({known}), a path, "
-                      "or a repo id")
+        return Checked("preset", found.path)
+    if found.kind == "folder":
+        read_model_index(found.path)
+        return Checked("folder", found.path)
+    if found.kind == "single_file":
+        return Checked("single_file", check_single_file(found.path, arch=arch, allow_pickle=allow_pickle,
+                                                        presets=presets))
+    if not allow_download and not in_hub_cache(name):
+        raise SourceError(f"{name!r} is not in the local Hugging Face cache "
+                          "(offline: pass --allow-download to fetch it)")
+    return Checked("hub_cache")
 
 
 def check_preset_weights(name: str, weights: str | None) -> None:
