@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import corpus  # noqa: E402
+import corpus
 
 FRAMES = {"animatediff": 2, "wan": 5}
 

@@ -31,7 +31,7 @@ if _sys.argv[:1] == ["-m"]:
     _cwd = _os.getcwd()
     _sys.path[:] = [p for p in _sys.path if p not in ("", ".", _cwd)]
 
-from inspector.plugin.hookspecs import API_VERSION, hookimpl  # noqa: E402
+from inspector.plugin.hookspecs import API_VERSION, hookimpl
 
 __version__ = "0.1.0"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from inspector import hookimpl
 from inspector.errors import describe_exception
-from inspector.plugin.views import json_safe  # noqa: F401 - moved to inspector.views; still importable here
+from inspector.plugin.views import json_safe
 from inspector.results.records import View
 
 

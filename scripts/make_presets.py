@@ -24,8 +24,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from inspector.sources.preset_files import CLIP_TOKENIZER_DIR, SHARED_DIR  # noqa: E402
-from inspector.sources.vocab import bytes_to_unicode  # noqa: E402
+from inspector.sources.preset_files import CLIP_TOKENIZER_DIR, SHARED_DIR
+from inspector.sources.vocab import bytes_to_unicode
 
 OUT = Path(__file__).resolve().parent.parent / "inspector" / "presets"
 

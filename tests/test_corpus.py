@@ -17,7 +17,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-import corpus  # noqa: E402
+import corpus
 
 NAMES = sorted(corpus.CORPUS)
 #: Frames for the video pipelines: few, so the suite stays cheap.

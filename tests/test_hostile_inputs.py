@@ -232,7 +232,7 @@ def never_loads(monkeypatch):
     """Output checks must come before any loading: loading fails the test."""
     # imported before the patch: imported after it, they would bind the patched ``load`` for good
     # (monkeypatch restores what it found there) and every later test in the session would fail
-    import inspector.inspection  # noqa: F401
+    import inspector.inspection
     import inspector.profiling  # noqa: F401
     import inspector.sources.loading as loading
 
