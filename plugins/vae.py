@@ -90,8 +90,8 @@ def inspect_component(context, component):
         context.synthesized(result, {"image": image}, "an image of the requested size, encoded then decoded")
     context.fill_capture(result, cap, cap.value)
     phase = {
-        "encode": sum(l.flops or 0 for l in cap.layers if l.depth == 1 and l.name in ENCODE_PARTS),
-        "decode": sum(l.flops or 0 for l in cap.layers if l.depth == 1 and l.name in DECODE_PARTS),
+        "encode": sum(layer.flops or 0 for layer in cap.layers if layer.depth == 1 and layer.name in ENCODE_PARTS),
+        "decode": sum(layer.flops or 0 for layer in cap.layers if layer.depth == 1 and layer.name in DECODE_PARTS),
     }
     cfg = vae.config
     latent = cap.value["latent"]

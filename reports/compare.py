@@ -78,7 +78,7 @@ def compare(a: RunResult, b: RunResult, a_label: str = "A", b_label: str = "B") 
         row["time_ms_unstable"] = bool(_get(ca, "timing", "unstable") or _get(cb, "timing", "unstable"))
         comparison.components.append(row)
         if ca and cb and ca.kind in ("unet", "transformer") and ca.layers and cb.layers:
-            blocks_b = {l.name: l for l in top_level_blocks(cb.layers)}
+            blocks_b = {layer.name: layer for layer in top_level_blocks(cb.layers)}
             for la in top_level_blocks(ca.layers):
                 lb = blocks_b.get(la.name)
                 block = {"component": name, "block": la.name}

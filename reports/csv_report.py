@@ -78,10 +78,10 @@ def tables(run: RunResult) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
         row.update({f"metric_{name}": (c.get("metrics") or {}).get(name) for name in metric_names})
         rows.append(row)
     out["components.csv"] = (list(rows[0]) if rows else ["component"], rows)
-    layer_rows = [{"component": c["name"], "layer": l["name"], "type": l["type"], "depth": l["depth"],
-                   "input_shapes": shape_text(l["input_shapes"]), "output_shapes": shape_text(l["output_shapes"]),
-                   "parameters": l["parameters"], "flops": l["flops"], "calls": l["calls"]}
-                  for c in data["components"] for l in c["layers"]]
+    layer_rows = [{"component": c["name"], "layer": layer["name"], "type": layer["type"], "depth": layer["depth"],
+                   "input_shapes": shape_text(layer["input_shapes"]), "output_shapes": shape_text(layer["output_shapes"]),
+                   "parameters": layer["parameters"], "flops": layer["flops"], "calls": layer["calls"]}
+                  for c in data["components"] for layer in c["layers"]]
     out["layers.csv"] = (["component", "layer", "type", "depth", "input_shapes", "output_shapes", "parameters",
                           "flops", "calls"], layer_rows)
     if data.get("command") == "profile" or any(c.get("measurements") for c in data["components"]):

@@ -46,7 +46,7 @@ def test_vae_time_goes_with_decode_flops_everywhere(profiled, tmp_path):
     assert row["flops"] == vae.flops
     console = Console(record=True, width=250)
     console.print(summary_table(profiled))
-    line = next(l for l in console.export_text().splitlines() if l.startswith("│ vae "))
+    line = next(text for text in console.export_text().splitlines() if text.startswith("│ vae "))
     assert "decode" in line
     html = html_report.render(profiled)
     assert "<th>timed call</th>" in html

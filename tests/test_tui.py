@@ -115,7 +115,7 @@ def test_layer_table_sorts_filters_and_folds():
             table = app.screen.query_one(LayerTable)
             data = app.screen.query_one("#layer-data", DataTable)
             unet = app.result.component("unet")
-            assert data.row_count == sum(1 for l in unet.layers if l.depth <= 2)
+            assert data.row_count == sum(1 for layer in unet.layers if layer.depth <= 2)
             first = unet.layers[0]
             cells = dict(zip([str(c.label) for c in data.columns.values()], map(str, data.get_row_at(0))))
             assert cells["parameters"] == f"{first.parameters:,}" and cells["type"] == first.type[:14].rstrip("…")
@@ -124,7 +124,7 @@ def test_layer_table_sorts_filters_and_folds():
             assert data.row_count == len(unet.layers)
             table.query_one("#layer-filter", Input).value = "attn1"
             await pilot.pause(0.3)
-            expected = [l for l in unet.layers if "attn1" in l.name.lower()]
+            expected = [layer for layer in unet.layers if "attn1" in layer.name.lower()]
             assert data.row_count == len(expected) > 0
             data.focus()
             await pilot.pause(0.1)
@@ -136,17 +136,17 @@ def test_layer_table_sorts_filters_and_folds():
             assert table.sort_key == "flops" and table.reverse is True
             labels = [str(c.label) for c in data.columns.values()]
             assert "FLOPs ▼" in labels and labels[:4] == ["layer", "parameters", "%", "FLOPs ▼"]
-            flops_of = {l.name: l.flops or 0 for l in expected}
+            flops_of = {layer.name: layer.flops or 0 for layer in expected}
             assert flops_of[first_key(data)] == max(flops_of.values())
             await pilot.press("r")
             await pilot.pause(0.1)
             assert "FLOPs ▲" in [str(c.label) for c in data.columns.values()]
             assert flops_of[first_key(data)] == min(flops_of.values())
             table.sort_by("parameters", reverse=True)
-            assert first_key(data) == max(expected, key=lambda l: l.parameters).name
+            assert first_key(data) == max(expected, key=lambda layer: layer.parameters).name
             # the selected row's inputs show under the table
             inputs = str(table.query_one("#layer-inputs", Static).render())
-            assert max(expected, key=lambda l: l.parameters).name in inputs and "inputs (" in inputs
+            assert max(expected, key=lambda layer: layer.parameters).name in inputs and "inputs (" in inputs
             await pilot.press("d")  # fold back to depth 2: no attn1 module that shallow
             await pilot.pause(0.2)
             assert data.row_count == 0
