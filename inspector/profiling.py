@@ -24,6 +24,8 @@ from inspector.inspection import (
     new_run,
     pipeline_device_dtype,
 )
+from inspector.measure.attention import attention_in_use, set_attention
+from inspector.measure.devices import resolve_device  # re-exported: the one device rule
 from inspector.measure.machine import MachineMonitor
 from inspector.measure.timing import DEFAULT_MAX_SPREAD, Measured, device_peak_flops, measure
 from inspector.plugin.context import Component, InspectContext, InspectOptions, check_size
@@ -134,10 +136,6 @@ def free_memory(device: Any) -> None:
         import torch
 
         torch.cuda.empty_cache()
-
-
-from inspector.measure.attention import attention_in_use, set_attention
-from inspector.measure.devices import resolve_device  # noqa: E402 - re-exported: the one device rule
 
 
 def apply_profile_rules(spec: SourceSpec, presets: dict[str, Any], allow_cpu_float16: bool = False) -> SourceSpec:

@@ -95,7 +95,10 @@ def render(root: Path, report_path: Path) -> str:
     for point in points:
         status = statuses.get(point.key)
         pdir = root / "points" / point.key
-        href = lambda name: Path(link_base, "points", point.key, name).as_posix()  # noqa: E731
+
+        def href(name: str, key: str = point.key) -> str:
+            return Path(link_base, "points", key, name).as_posix()
+
         point_rows.append({
             "key": point.key, "params": point.params, "status": status.status if status else "not run",
             "reason": status.reason if status else None, "seconds": status.seconds if status else None,

@@ -502,11 +502,11 @@ def test_library_warnings_are_captured_and_shown_with_debug(capsys, monkeypatch)
     from inspector.runtime.libraries import captured, library_warnings
 
     with library_warnings():
-        warnings.warn("torch_dtype is deprecated", FutureWarning)
+        warnings.warn("torch_dtype is deprecated", FutureWarning, stacklevel=1)
     assert capsys.readouterr().err == "" and any("torch_dtype is deprecated" in w for w in captured)
     monkeypatch.setenv("LDM_INSPECTOR_DEBUG", "1")
     with library_warnings():
-        warnings.warn("scheduler config attribute", DeprecationWarning)
+        warnings.warn("scheduler config attribute", DeprecationWarning, stacklevel=1)
     assert "warning: DeprecationWarning: scheduler config attribute" in capsys.readouterr().err
 
 

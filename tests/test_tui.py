@@ -53,7 +53,7 @@ def test_every_component_can_be_selected():
                 names.append(node.data)
                 comp = next(c for c in app.result.components if c.name == node.data)
                 # selecting also moves the highlight, which the pane follows: wait for the pane, not a clock
-                await wait_for(pilot, lambda: detail_title(app) == f"{comp.name} · {comp.class_name}"
+                await wait_for(pilot, lambda comp=comp: detail_title(app) == f"{comp.name} · {comp.class_name}"
                                and bool(app.screen.query("#component-tabs")), timeout=60)
                 tabs = app.screen.query_one("#component-tabs", TabbedContent)
                 panes = [p.id for p in tabs.query("TabPane")]
@@ -78,7 +78,7 @@ def test_the_detail_pane_follows_the_arrow_keys():
             seen = []
             for comp in app.result.components[:3]:
                 await pilot.press("down")
-                await wait_for(pilot, lambda: app.selected == comp.name and detail_title(app).startswith(comp.name),
+                await wait_for(pilot, lambda comp=comp: app.selected == comp.name and detail_title(app).startswith(comp.name),
                                timeout=30)
                 seen.append(detail_title(app))
             assert seen == [f"{c.name} · {c.class_name}" for c in app.result.components[:3]]

@@ -147,7 +147,10 @@ def pipeline_grid(run: RunResult) -> Block | None:
         return None
     if p.error:
         return Line(f"pipeline: {p.error}", "red")
-    mark = (lambda name: f" {UNSTABLE_MARK}" if name in p.unstable else "")
+
+    def mark(name: str) -> str:
+        return f" {UNSTABLE_MARK}" if name in p.unstable else ""
+
     steps = (f"{p.num_steps} steps" if p.num_steps == run.inputs.steps
              else f"{p.num_steps} scheduler steps for --steps {run.inputs.steps} (see note)")
     grid = Grid(f"end to end: {steps}, {human_ms(p.total)} {human_spread(p.total_rel_spread)}"

@@ -247,7 +247,7 @@ def fused_attention_on_meta() -> Iterator[None]:
     """Route ``F.scaled_dot_product_attention`` on ``meta`` tensors to a fused kernel's meta
     function, so the prediction holds what fused attention holds (see the module docstring)."""
     import torch
-    import torch.nn.functional as F
+    import torch.nn.functional as F  # noqa: N812 - the PyTorch convention
     from torch.overrides import TorchFunctionMode
 
     fused = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)

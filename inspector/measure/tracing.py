@@ -233,7 +233,7 @@ def profile_pipeline(ctx: Any, run: RunResult) -> PipelineRun:
                         result.bare_totals.append((tracer.now() - begin) * MS)
                     else:
                         extra = stepping(index, "instrumented")
-                        instrumented_images = tracer.call(lambda: call(**extra))
+                        instrumented_images = tracer.call(lambda extra=extra: call(**extra))
                         traces.append(tracer.trace)
                 r += 1
                 if r < repeats:

@@ -397,7 +397,7 @@ def materialize(model: Any, seed: int, dtype: Any) -> None:
     import torch
 
     generator = torch.Generator().manual_seed(seed)
-    for module_name, module in model.named_modules():
+    for _module_name, module in model.named_modules():
         for pname, param in list(module.named_parameters(recurse=False)):
             data = torch.empty(param.shape, dtype=torch.float32)
             if param.dim() >= 2:

@@ -89,7 +89,10 @@ def overview(run: RunResult) -> Table:
     total = sum(c.parameters.total for c in run.components if c.parameters)
     table.add_row("parameters", f"{total:,}")
     p = run.pipeline
-    flag = (lambda name: f" {UNSTABLE_MARK}" if p is not None and name in p.unstable else "")
+
+    def flag(name: str) -> str:
+        return f" {UNSTABLE_MARK}" if p is not None and name in p.unstable else ""
+
     if p is None:
         table.add_row("end to end", Text("not profiled yet: press p", style="italic"))
     elif p.error:
