@@ -160,7 +160,7 @@ def profile_component(context, component, result):
                          plan["timesteps"][0] if plan["timesteps"] else None,
                          plan["timesteps"][-1] if plan["timesteps"] else None,
                          max(sigmas) if sigmas else None, plan["order"], name == type(sched).__name__, ""])
-        except Exception as exc:  # one scheduler that cannot take this config does not stop the table
+        except Exception as exc:  # noqa: BLE001 - one scheduler that cannot take this config does not stop the table
             rows.append([name, None, None, None, None, None, None, name == type(sched).__name__,
                          f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"])
     result.views.append(View(title="Compatible schedulers",

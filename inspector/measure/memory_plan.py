@@ -194,7 +194,7 @@ def plan_memory(pipe: Any, ctx: Any, components: list[ComponentResult],
         try:
             vae_peaks = vae_decode_peaks(vae, ctx.options.batch_size, ctx.latent_size, ctx.dtype, ctx.device,
                                          vae_variants, plain=known if isinstance(known, int) else None, cpu=cpu)
-        except Exception as exc:  # a VAE we cannot drive: its roundtrip figure stands in
+        except Exception as exc:  # noqa: BLE001 - a VAE we cannot drive: its roundtrip figure stands in
             notes.append(f"VAE decode not predicted apart ({type(exc).__name__}); its encode+decode example used")
     memories = component_memories(pipe, components, vae_peaks, cpu)
     carried = sum(tensor_bytes(c.inputs) for c in components if c.kind in DENOISER_KINDS and c.present)

@@ -114,7 +114,7 @@ class Host:
 
         try:
             module = importlib.import_module(module_name)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a plugin that fails to import is recorded, not fatal
             self.records[name] = PluginRecord(name, None, source, error=f"import failed: {describe_exception(exc)}")
             return
         self.register(module, name=name, source=source, version=__version__ if source == "builtin" else None)
@@ -129,7 +129,7 @@ class Host:
             dist_name = getattr(dist, "name", None)
             try:
                 plugin = ep.load()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - an entry point that fails to load is recorded, not fatal
                 self.records[ep.name] = PluginRecord(ep.name, version, "entrypoint", error=f"import failed: {describe_exception(exc)}",
                                                      distribution=dist_name)
                 continue
@@ -149,7 +149,7 @@ class Host:
             return False
         try:
             self.pm.register(plugin, name=name)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed registration is recorded and undone
             if self.pm.get_plugin(name) is not None or self.pm.has_plugin(name):
                 self.pm.unregister(name=name)
             record.error = f"registration failed: {describe_exception(exc)}"
@@ -244,7 +244,7 @@ class Host:
             started = time.perf_counter()
             try:
                 value = self._call(hook_name, impl, kwargs)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a failing hook is recorded; the other plugins still run
                 if self.tracer:
                     self.tracer(hook_name, impl.plugin_name, time.perf_counter() - started, f"raised {type(exc).__name__}")
                 (on_error or self._record_error)(impl.plugin_name, exc)

@@ -188,7 +188,7 @@ def _from_pretrained(path: Path, spec: SourceSpec) -> Any:
             )
     except SourceError:
         raise
-    except Exception as exc:  # diffusers raises many types for a broken folder
+    except Exception as exc:  # noqa: BLE001 - diffusers raises many types for a broken folder
         raise SourceError(f"cannot load the pipeline in {path}: {_first_line(exc)}{_accelerate_hint(exc)}") from None
     return pipe.to(spec.device)
 
@@ -253,7 +253,7 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
                     str(weights_file), config=str(configs), local_files_only=True,
                     torch_dtype=torch_dtype(spec.dtype),
                 )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported as a SourceError: diffusers raises many types
             raise SourceError(f"cannot load {path.name} as {spec.arch}: {_first_line(exc)}") from None
     from inspector.sources.vocab import upgrade_tokenizers
 
@@ -267,7 +267,7 @@ def _load_repo_id(repo_id: str, spec: SourceSpec) -> LoadedPipeline:
 
     try:
         folder = Path(snapshot_download(repo_id, local_files_only=not spec.allow_download))
-    except Exception:
+    except Exception:  # noqa: BLE001 - reported as a SourceError: not cached, or the download failed
         hint = "" if spec.allow_download else " (offline: pass --allow-download to fetch it)"
         raise SourceError(f"{repo_id!r} is not in the local Hugging Face cache{hint}") from None
     declared = read_model_index(folder)
