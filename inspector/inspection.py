@@ -224,7 +224,8 @@ def add_roofline(run: RunResult, device_name: str | None) -> None:
             "bound; FLOPs of the example call each component's inspection ran")))
 
 
-def inspect_component(host: Host, ctx: InspectContext, component: Component, *, augment: bool = True) -> ComponentResult:
+def inspect_component(host: Host, ctx: InspectContext, component: Component, *,
+                      augment: bool = True) -> ComponentResult:
     """Ask the plugins for this component's result; a plugin that raises is recorded and the next one tries.
 
     ``augment=False`` leaves the ``augment_component`` hook to the caller (profile runs it after timing)."""

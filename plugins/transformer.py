@@ -86,7 +86,8 @@ def inspect_component(context, component):
     text = named.get("encoder_hidden_states")
     batch = int(hidden.shape[0])
     images = context.options.batch_size
-    architecture = {"sd3": "MMDiT (SD3)", "flux": "Flux (double- and single-stream blocks)"}.get(kind, type(model).__name__)
+    architecture = {"sd3": "MMDiT (SD3)",
+                    "flux": "Flux (double- and single-stream blocks)"}.get(kind, type(model).__name__)
     result.details.update({
         "architecture": architecture,
         "cfg": batch == 2 * images, "batch": batch,

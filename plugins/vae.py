@@ -110,11 +110,12 @@ def inspect_component(context, component):
         "called_as": "vae.encode(image) then vae.decode(latent)" if not decodes else
         "vae.encode(image), then vae.decode as the pipeline calls it",
     })
-    result.views.append(View(title="Encode and decode", columns=["phase", "input shape", "output shape", "flops"], rows=[
+    result.views.append(View(title="Encode and decode", columns=["phase", "input shape", "output shape", "flops"],
+                             tab="VAE", rows=[
         ["encode", "x".join(map(str, image.shape)), "x".join(map(str, latent.shape)), phase["encode"]],
         ["decode", "x".join(map(str, (next(t for _, t in decodes[0].tensors()) if decodes else latent).shape)),
          "x".join(map(str, cap.value["decoded"].shape)), phase["decode"]],
-    ], tab="VAE"))
+    ]))
     result.views.append(View(title="Compression", kind="table", columns=["latent channels", "spatial factor",
                                                                           "temporal factor", "scaling factor"],
                              rows=[[latent_channels(vae), spatial, result.details["temporal_compression"],
@@ -125,7 +126,8 @@ def inspect_component(context, component):
         result.details["decode_cpu_activation_bytes"] = decode_part[-1].cpu_peak
         result.details["decode_input_shape"] = list(decode_in.shape)
     if decode_kwargs:
-        result.details["decode_kwargs"] = {k: v for k, v in decode_kwargs.items() if isinstance(v, (bool, int, float, str))}
+        result.details["decode_kwargs"] = {k: v for k, v in decode_kwargs.items()
+                                           if isinstance(v, (bool, int, float, str))}
     return result
 
 

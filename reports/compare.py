@@ -142,7 +142,8 @@ def _get(comp: Any, attr: str, key: str) -> Any:
 
 
 COMPARED = (("parameters", "parameters", human_count), ("bytes", "size", human_bytes),
-            ("flops", "FLOPs", human_flops), ("time_ms", "time", human_ms), ("memory_bytes", "peak memory", human_bytes))
+            ("flops", "FLOPs", human_flops), ("time_ms", "time", human_ms),
+            ("memory_bytes", "peak memory", human_bytes))
 PIPELINE_COMPARED = (("total_ms", "total", human_ms), ("bare_total_ms", "bare call", human_ms),
                      ("it_per_s", "it/s", lambda v: "-" if v is None else f"{v:.2f}"),
                      ("steps", "steps", human_count), ("text_encoding_ms", "text encoding", human_ms),

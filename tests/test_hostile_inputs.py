@@ -87,10 +87,12 @@ def test_python_m_from_inside_the_folder_imports_nothing_from_it(configs):
 @pytest.mark.parametrize("index, message", [
     ([1, 2], "JSON object"),
     (None, "JSON object"),
-    ({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel", "x"]}, "[library, class]"),
+    ({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel", "x"]},
+     "[library, class]"),
     ({"_class_name": "StableDiffusionPipeline", "unet": ["transformers", "pipeline"]}, "not a class"),
     ({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "logging"]}, "not a class"),
-    ({"_class_name": "StableDiffusionPipeline", "unet": ["transformers", "TrainingArguments"]}, "not a component class"),
+    ({"_class_name": "StableDiffusionPipeline", "unet": ["transformers", "TrainingArguments"]},
+     "not a component class"),
     ({"_class_name": "StableDiffusionPipeline", "../../etc": ["diffusers", "AutoencoderKL"]}, "not a plain name"),
     ({"_class_name": "StableDiffusionPipeline", **{f"c{i}": None for i in range(10_000)}}, "at most 64"),
     ({"_class_name": ["evilmod", "Pipeline"]}, "custom pipeline code is never run"),
@@ -285,8 +287,10 @@ def test_a_failed_write_names_itself_after_writing_the_rest(cli, tmp_path, monke
     monkeypatch.setattr(Path, "write_text", html_disk_full)
     result = cli("report", str(SAVED_RUN), "--json", str(run_json), "--html", str(html), "--csv", str(tmp_path / "c"))
     assert result.code == 2 and one_line(result.err)
-    assert f"cannot write {html}: No space left on device" in result.err and "other 2 output(s) were written" in result.err
-    assert json.loads(run_json.read_text())["schema_version"] == SCHEMA_VERSION and (tmp_path / "c" / "components.csv").exists()
+    assert f"cannot write {html}: No space left on device" in result.err
+    assert "other 2 output(s) were written" in result.err
+    assert json.loads(run_json.read_text())["schema_version"] == SCHEMA_VERSION
+    assert (tmp_path / "c" / "components.csv").exists()
     assert html.read_text() == "previous html"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 

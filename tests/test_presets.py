@@ -84,5 +84,6 @@ def test_sd15_per_layer_table_has_shapes_and_flops(host):
     assert attn.depth == 7 and attn.calls == 1
     # children's FLOPs add up to no more than their parent's
     block = layers["down_blocks.0"]
-    children = [layer for layer in unet.layers if layer.name.startswith("down_blocks.0.") and layer.depth == block.depth + 1]
+    children = [layer for layer in unet.layers
+                if layer.name.startswith("down_blocks.0.") and layer.depth == block.depth + 1]
     assert sum(c.flops or 0 for c in children) <= block.flops

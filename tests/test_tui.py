@@ -19,7 +19,8 @@ FAST = {"steps": 3, "repeats": 1, "warmup": 0, "e2e_repeats": 1}
 
 
 def ready(app) -> bool:
-    return app.result is not None and bool(app.screen.query("#component-tabs") or app.screen.query("#pipeline-overview"))
+    return app.result is not None and bool(app.screen.query("#component-tabs")
+                                           or app.screen.query("#pipeline-overview"))
 
 
 def first_key(data) -> str:
@@ -78,7 +79,8 @@ def test_the_detail_pane_follows_the_arrow_keys():
             seen = []
             for comp in app.result.components[:3]:
                 await pilot.press("down")
-                await wait_for(pilot, lambda comp=comp: app.selected == comp.name and detail_title(app).startswith(comp.name),
+                await wait_for(pilot,
+                               lambda comp=comp: app.selected == comp.name and detail_title(app).startswith(comp.name),
                                timeout=30)
                 seen.append(detail_title(app))
             assert seen == [f"{c.name} · {c.class_name}" for c in app.result.components[:3]]

@@ -243,7 +243,8 @@ def view_block(view: View, max_rows: int = 40) -> Block:
     numeric = numeric_columns(view.columns, rows)
     grid = Grid(view.title, [(column_label(c), "right" if numeric[i] else "left") for i, c in enumerate(view.columns)])
     for row in rows:
-        grid.add([_cell(c) if isinstance(c, (list, dict)) else view_cell(c, view.columns[i] if i < len(view.columns) else "")
+        grid.add([_cell(c) if isinstance(c, (list, dict))
+                  else view_cell(c, view.columns[i] if i < len(view.columns) else "")
                   for i, c in enumerate(row)])
     if len(view.rows) > max_rows:
         grid.caption.append(f"{len(view.rows) - max_rows} more rows in the JSON/CSV/HTML reports")

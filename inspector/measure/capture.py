@@ -51,7 +51,8 @@ def iter_tensors(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def tensor_infos(value: Any, prefix: str = "") -> list[TensorInfo]:
-    return [TensorInfo(name, list(t.shape), str(t.dtype).replace("torch.", "")) for name, t in iter_tensors(value, prefix)]
+    return [TensorInfo(name, list(t.shape), str(t.dtype).replace("torch.", ""))
+            for name, t in iter_tensors(value, prefix)]
 
 
 def _shapes(value: Any) -> list[list[int]]:

@@ -130,7 +130,8 @@ class Host:
             try:
                 plugin = ep.load()
             except Exception as exc:  # noqa: BLE001 - an entry point that fails to load is recorded, not fatal
-                self.records[ep.name] = PluginRecord(ep.name, version, "entrypoint", error=f"import failed: {describe_exception(exc)}",
+                self.records[ep.name] = PluginRecord(ep.name, version, "entrypoint",
+                                                     error=f"import failed: {describe_exception(exc)}",
                                                      distribution=dist_name)
                 continue
             self.register(plugin, name=ep.name, source="entrypoint", version=version, distribution=dist_name)
@@ -246,7 +247,8 @@ class Host:
                 value = self._call(hook_name, impl, kwargs)
             except Exception as exc:  # noqa: BLE001 - a failing hook is recorded; the other plugins still run
                 if self.tracer:
-                    self.tracer(hook_name, impl.plugin_name, time.perf_counter() - started, f"raised {type(exc).__name__}")
+                    self.tracer(hook_name, impl.plugin_name, time.perf_counter() - started,
+                                f"raised {type(exc).__name__}")
                 (on_error or self._record_error)(impl.plugin_name, exc)
                 continue
             value, problem = check_hook_output(hook_name, impl.plugin_name, value, kwargs)

@@ -91,7 +91,8 @@ def repair_result(result: Any) -> list[str]:
             continue
         if isinstance(value, dict):
             for key in list(value):
-                problem = json_problem(key, name) if not isinstance(key, str) else json_problem(value[key], f"{name}[{key!r}]")
+                problem = (json_problem(key, name) if not isinstance(key, str)
+                           else json_problem(value[key], f"{name}[{key!r}]"))
                 if problem or not isinstance(key, str):
                     dropped.append(problem or f"{name} has a non-string key")
                     del value[key]

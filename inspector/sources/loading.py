@@ -336,7 +336,8 @@ def _build_component(cls: Any, folder: Path, dtype: Any, name: str) -> Any:
     except SourceError:
         raise
     except (MemoryError, RecursionError) as exc:
-        raise SourceError(f"{folder}: component {name}: its config is too large to build ({type(exc).__name__})") from None
+        raise SourceError(f"{folder}: component {name}: its config is too large to build "
+                          f"({type(exc).__name__})") from None
     except Exception as exc:  # noqa: BLE001 - the config is data; the library's complaint is the message
         raise SourceError(f"{folder}: component {name} cannot be built from its config: {_first_line(exc)}") from None
 

@@ -59,7 +59,8 @@ class PointStatus:
         known = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known and k != "skipped"}
         status = cls(**kwargs)
-        if not isinstance(status.key, str) or status.status not in ("ok", "failed") or not isinstance(status.params, dict):
+        if (not isinstance(status.key, str) or status.status not in ("ok", "failed")
+                or not isinstance(status.params, dict)):
             raise ValueError("not a point status")
         return status
 

@@ -170,7 +170,8 @@ def load_toml(path: Path) -> tuple[Grid, dict[str, Any]]:
     import tomllib
 
     if not path.is_file():
-        raise OptionError(f"--config {path}: no such file" if not path.exists() else f"--config {path}: not a regular file")
+        raise OptionError(f"--config {path}: no such file" if not path.exists()
+                          else f"--config {path}: not a regular file")
     try:
         with path.open("rb") as fh:
             raw = fh.read(1_000_001)

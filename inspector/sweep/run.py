@@ -43,7 +43,8 @@ def plan(folder: SweepFolder, points: list[Point], retry_failed: bool) -> tuple[
     return todo, kept
 
 
-def manifest(grid: Grid, settings: SweepSettings, jobs: int, points: list[Point], previous: dict[str, Any] | None) -> dict[str, Any]:
+def manifest(grid: Grid, settings: SweepSettings, jobs: int, points: list[Point],
+             previous: dict[str, Any] | None) -> dict[str, Any]:
     history = list((previous or {}).get("history") or [])[-99:]
     history.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv[1:],
                     "executor": settings.executor, "jobs": jobs})
@@ -56,7 +57,8 @@ def manifest(grid: Grid, settings: SweepSettings, jobs: int, points: list[Point]
         "execution": {
             "executor": settings.executor, "address": settings.address, "jobs": jobs,
             "timeout_s": settings.timeout,
-            "how": (f"{jobs} point(s) at a time" + (" on a Ray cluster" if settings.executor == "ray" else " on this machine")
+            "how": (f"{jobs} point(s) at a time"
+                    + (" on a Ray cluster" if settings.executor == "ray" else " on this machine")
                     + ("; timed points one at a time unless --jobs says otherwise" if grid.mode == "profile" else "")),
         },
         "history": history,
@@ -111,7 +113,8 @@ def run_sweep(grid: Grid, settings: SweepSettings, *, check_argv: Callable[[list
     return points, statuses
 
 
-def finish_point(folder: SweepFolder, point: Point, outcome: Outcome, timeout: float | None, executor: str) -> PointStatus:
+def finish_point(folder: SweepFolder, point: Point, outcome: Outcome, timeout: float | None,
+                 executor: str) -> PointStatus:
     """Write what one point gave (its files, when they came back from elsewhere) and its status."""
     pdir = folder.point_dir(point.key)
     pdir.mkdir(parents=True, exist_ok=True)

@@ -399,7 +399,8 @@ class InspectorApp(App):
         from inspector.errors import InspectorError
         from inspector.reports import csv_report, html_report, json_report
 
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", f"ldm-inspector-{self.result.model.source}-{self.result.command}").strip("-")
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-",
+                      f"ldm-inspector-{self.result.model.source}-{self.result.command}").strip("-")
         folder = Path(self.export_dir)
         target = folder / (stem if kind == "csv" else f"{stem}.{kind}")
         try:

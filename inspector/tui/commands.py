@@ -15,7 +15,8 @@ class InspectorCommands(Provider):
             ("Profile", partial(app.start_profile), "profile the loaded model with the current settings"),
         ]
         for dtype in app.dtypes_offered():
-            entries.append((f"Profile in {dtype}", partial(app.start_profile, dtype=dtype), f"rerun with --dtype {dtype}"))
+            entries.append((f"Profile in {dtype}", partial(app.start_profile, dtype=dtype),
+                            f"rerun with --dtype {dtype}"))
         for steps in (4, 10, 20, 50):
             entries.append((f"Profile with {steps} steps", partial(app.start_profile, steps=steps),
                             f"rerun with --steps {steps}"))

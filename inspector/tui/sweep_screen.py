@@ -36,9 +36,11 @@ class SweepScreen(Screen):
         yield Header()
         ok = sum(1 for s in self.statuses.values() if s.status == "ok")
         failed = sum(1 for s in self.statuses.values() if s.status == "failed")
-        how = (self.manifest.get("execution") or {}).get("how") if isinstance(self.manifest.get("execution"), dict) else None
+        how = ((self.manifest.get("execution") or {}).get("how")
+               if isinstance(self.manifest.get("execution"), dict) else None)
         yield Static(plain(f"sweep {self.root} · {len(self.points)} point(s): {ok} ok, {failed} failed"
-                           + (f" · ran {how}" if isinstance(how, str) else "") + " · Enter opens a point, b comes back here"),
+                           + (f" · ran {how}" if isinstance(how, str) else "")
+                           + " · Enter opens a point, b comes back here"),
                      id="sweep-summary")
         table: DataTable = DataTable(id="sweep-points", cursor_type="row", zebra_stripes=True)
         self.axes = [a for a in AXES if any(a in p.params for p in self.points)]

@@ -61,8 +61,8 @@ def summary(comp: ComponentResult) -> Table:
     for note in comp.notes:
         table.add_row("note", literal(note, style="italic"))
     for err in comp.errors:
-        table.add_row(Text("error", style="red"), literal(f"{err.get('plugin')} ({err.get('hook')}): {err.get('error')}",
-                                                         style="red"))
+        table.add_row(Text("error", style="red"),
+                      literal(f"{err.get('plugin')} ({err.get('hook')}): {err.get('error')}", style="red"))
     return table
 
 
@@ -71,8 +71,9 @@ def measurement_table(comp: ComponentResult) -> DataTable:
     table.add_columns("call", "median", "spread", "p90", "min", "cold", "n", "peak memory", "FLOP/s", "error")
     for m in comp.measurements:
         t = m.timing
-        table.add_row(plain(m.name), _ms(t.median) + (f" {UNSTABLE_MARK}" if t.unstable else ""), human_spread(t.rel_spread),
-                      _ms(t.p90), _ms(t.min), _ms(t.cold), human(t.count), _bytes(m.memory.peak) if m.memory else "-",
+        table.add_row(plain(m.name), _ms(t.median) + (f" {UNSTABLE_MARK}" if t.unstable else ""),
+                      human_spread(t.rel_spread), _ms(t.p90), _ms(t.min), _ms(t.cold), human(t.count),
+                      _bytes(m.memory.peak) if m.memory else "-",
                       human_rate(m.flops_per_second), plain(m.error or ""))
     return table
 
@@ -218,7 +219,8 @@ class ComponentDetail(Vertical):
                 if run.pipeline and run.pipeline.steps:
                     steps = run.pipeline.steps
                     yield SeriesChart("denoising loop: ms per step (step 0 first)", [s.index for s in steps],
-                                      {"denoiser": [s.denoiser for s in steps], "total": [s.total for s in steps]}, "step")
+                                      {"denoiser": [s.denoiser for s in steps], "total": [s.total for s in steps]},
+                                      "step")
                 if comp.measurements:
                     yield measurement_table(comp)
                 if not timed:

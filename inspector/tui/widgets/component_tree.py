@@ -20,7 +20,8 @@ def shares(run: RunResult) -> dict[str, tuple[float | None, float | None]]:
 class ComponentTree(Tree):
     """The root is the pipeline (select it for the overview); the tree takes a share of the width."""
 
-    DEFAULT_CSS = "ComponentTree { width: 30%; min-width: 29; max-width: 44; }"  # 29: name, params% and run% at 80 columns
+    # min-width 29: name, params% and run% at 80 columns
+    DEFAULT_CSS = "ComponentTree { width: 30%; min-width: 29; max-width: 44; }"
 
     def __init__(self, **kwargs) -> None:
         super().__init__("pipeline", **kwargs)

@@ -61,7 +61,8 @@ class LayerTable(Vertical):
         self.depth = min(depth, self.max_depth)
         self.sort_key: str | None = None
         self.reverse = False
-        self.total_parameters = total_parameters or max((layer.parameters for layer in layers if layer.depth == 1), default=0)
+        self.total_parameters = total_parameters or max((layer.parameters for layer in layers if layer.depth == 1),
+                                                        default=0)
         self.total_flops = total_flops
 
     def compose(self) -> ComposeResult:
@@ -89,7 +90,8 @@ class LayerTable(Vertical):
         text = self.query_one("#layer-filter", Input).value.lower()
         type_select = self.query_one("#layer-type", Select)
         type_value = None if type_select.is_blank() else type_select.value
-        rows = [layer for layer in self.records if layer.depth <= self.depth and (not text or text in layer.name.lower())
+        rows = [layer for layer in self.records
+                if layer.depth <= self.depth and (not text or text in layer.name.lower())
                 and (type_value is None or layer.type == type_value)]
         if self.sort_key:
             sort_key = self.sort_key
@@ -99,7 +101,8 @@ class LayerTable(Vertical):
                 return str(value) if isinstance(value, list) else value
 
             # rows without a value (modules that never ran have no FLOPs) stay last in either direction
-            known = sorted((layer for layer in rows if self.value(layer, sort_key) is not None), key=key, reverse=self.reverse)
+            known = sorted((layer for layer in rows if self.value(layer, sort_key) is not None), key=key,
+                           reverse=self.reverse)
             rows = known + [layer for layer in rows if self.value(layer, sort_key) is None]
         return rows
 
@@ -113,19 +116,22 @@ class LayerTable(Vertical):
         for layer in rows:
             flops = human_flops(layer.flops) if layer.flops is not None else ("-" if layer.calls else "not called")
             cells = {
-                "name": plain(_fit("  " * (layer.depth - 1) + layer.name.rsplit(".", 1)[-1] if layer.depth > 1 else layer.name, "name")),
+                "name": plain(_fit("  " * (layer.depth - 1) + layer.name.rsplit(".", 1)[-1] if layer.depth > 1
+                                   else layer.name, "name")),
                 "type": plain(_fit(layer.type, "type")),
                 "parameters": _right(human_count(layer.parameters)),
                 "param_share": _right(human_pct(self.value(layer, "param_share"))),
                 "flops": _right(flops), "flops_share": _right(human_pct(self.value(layer, "flops_share"))),
-                "output_shapes": plain(shapes(layer.output_shapes)) if layer.calls else ("(container)" if layer.flops is not None else ""),
+                "output_shapes": (plain(shapes(layer.output_shapes)) if layer.calls
+                                  else ("(container)" if layer.flops is not None else "")),
             }
             table.add_row(*(cells[key] for _, key in COLUMNS), key=layer.name)  # cells follow the header's order
         self.query_one("#layer-count", Static).update(f"{len(rows)} of {len(self.records)}")
         self.show_inputs(rows[0] if rows else None)
 
     def show_inputs(self, layer: LayerRecord | None) -> None:
-        text = "" if layer is None else f"{layer.name} · inputs {shapes(layer.input_shapes) or '-'} · calls {layer.calls}"
+        text = ("" if layer is None
+                else f"{layer.name} · inputs {shapes(layer.input_shapes) or '-'} · calls {layer.calls}")
         self.query_one("#layer-inputs", Static).update(plain(text))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
