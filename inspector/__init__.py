@@ -17,7 +17,7 @@ if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "
     # with the documented code instead of a KeyboardInterrupt traceback from inside an import.
     import signal as _signal
 
-    def _leave(signum, frame):  # noqa: ANN001
+    def _leave(signum: int, frame: object) -> None:
         _os.write(2, b"interrupted\n")
         _os._exit(128 + signum)
 

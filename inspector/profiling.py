@@ -30,7 +30,7 @@ from inspector.measure.machine import MachineMonitor
 from inspector.measure.timing import DEFAULT_MAX_SPREAD, Measured, device_peak_flops, measure
 from inspector.plugin.context import Component, InspectContext, InspectOptions, check_size
 from inspector.plugin.host import Host
-from inspector.results.records import ComponentResult, HookFailure, Measurement, ProfileSettings, RunResult
+from inspector.results.records import ComponentResult, HookFailure, Measurement, ProfileSettings, RunResult, TimingStats
 from inspector.runtime.libraries import quiet
 from inspector.sources.loading import DEFAULT_MODEL, LoadedPipeline, SourceSpec, load
 
@@ -124,9 +124,7 @@ class ProfileContext(InspectContext):
             result.notes.append(f"no operator table for {name}: {type(exc).__name__}: {exc}")
 
 
-def _empty_timing():
-    from inspector.results.records import TimingStats
-
+def _empty_timing() -> TimingStats:
     return TimingStats(median=float("nan"), iqr=float("nan"), min=float("nan"), max=float("nan"), count=0)
 
 

@@ -134,7 +134,7 @@ class FlopCounter:
         counter = self
 
         class _Mode(TorchDispatchMode):
-            def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+            def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
                 kwargs = kwargs or {}
                 out = call(func, args, kwargs)
                 formula = counter._registry.get(func._overloadpacket)

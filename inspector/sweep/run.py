@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable, Iterator
 
 from inspector.errors import InspectorError, OptionError
 from inspector.files import write_text
@@ -137,7 +137,7 @@ def finish_point(folder: SweepFolder, point: Point, outcome: Outcome, timeout: f
 
 
 @contextlib.contextmanager
-def _atomic_bytes(target: Path):
+def _atomic_bytes(target: Path) -> Iterator[BinaryIO]:
     from inspector.files import atomic_path
 
     with atomic_path(target) as tmp:

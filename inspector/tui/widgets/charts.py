@@ -1,6 +1,8 @@
 """Terminal charts (plotext through textual-plotext) for bar and line series."""
 from __future__ import annotations
 
+from typing import Any
+
 from textual_plotext import PlotextPlot
 
 
@@ -9,7 +11,7 @@ class SeriesChart(PlotextPlot):
 
     DEFAULT_CSS = "SeriesChart { height: 16; min-height: 10; }"
 
-    def __init__(self, title: str, x: list, series: dict[str, list], x_label: str = "", **kwargs) -> None:
+    def __init__(self, title: str, x: list, series: dict[str, list], x_label: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._title, self._x, self._series, self._x_label = title, list(x), dict(series), x_label
 

@@ -166,7 +166,7 @@ class ComponentDetail(Vertical):
     """Tabs for one component; plugin tabs come from the ``component_tabs`` hook."""
 
     def __init__(self, run: RunResult, comp: ComponentResult, plugin_tabs: list[Tab], depth: int,
-                 initial_tab: str | None = None, **kwargs: Any):
+                 initial_tab: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.run, self.comp, self.plugin_tabs, self.depth = run, comp, plugin_tabs, depth
         self.initial_tab = initial_tab

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
@@ -66,7 +67,7 @@ class ViewPanel(VerticalScroll):
         super().__init__(**kwargs)
         self._views = views
 
-    def compose(self):
+    def compose(self) -> ComposeResult:
         if not self._views:
             yield Static("nothing to show", classes="note")
         for view in self._views:
