@@ -6,7 +6,15 @@ adapter whose layers were merged into the UNet) gets parameters only, and a note
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from inspector import hookimpl
+
+if TYPE_CHECKING:
+    from inspector.measure.recording import RecordedCall
+    from inspector.plugin.context import Component, InspectContext
+    from inspector.profiling import ProfileContext
+    from inspector.results.records import ComponentResult, RunResult, Tab
 
 KINDS = {
     "safety_checker": "safety_checker",
@@ -19,13 +27,13 @@ KINDS = {
 }
 
 
-def recorded(context, component):
+def recorded(context: InspectContext, component: Component) -> RecordedCall | None:
     calls = context.recorded_calls(component.name, "forward")
     return calls[0] if calls else None
 
 
 @hookimpl(trylast=True)
-def inspect_component(context, component):
+def inspect_component(context: InspectContext, component: Component) -> ComponentResult:
     kind = KINDS.get(component.name.rstrip("_0123456789"), "other")
     result = context.base_result(component, kind, "generic")
     if not component.present:
@@ -50,7 +58,7 @@ def inspect_component(context, component):
     return result
 
 
-def add_kind_view(result, call) -> None:
+def add_kind_view(result: ComponentResult, call: RecordedCall) -> None:
     """Views for the kinds the generic plugin replays: a ControlNet's residuals per block and its
     conditioning scale, a prior's embedding shapes, an image encoder's embeddings."""
     from inspector.results.records import View
@@ -73,7 +81,7 @@ def add_kind_view(result, call) -> None:
 
 
 @hookimpl(trylast=True)
-def profile_component(context, component, result):
+def profile_component(context: ProfileContext, component: Component, result: ComponentResult) -> bool | None:
     if not component.present:
         return None
     call = recorded(context, component) if component.is_module else None
@@ -87,7 +95,7 @@ def profile_component(context, component, result):
 
 
 @hookimpl(trylast=True)
-def component_tabs(component, run):
+def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.plugin != "generic":
         return None
     from inspector.plugin.views import tabs_from_views

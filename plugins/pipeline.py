@@ -3,11 +3,16 @@ made in the core by ``inspector.measure.memory_plan``) and, after ``profile``, t
 operators (views made by ``inspector.measure.operators``). This plugin only hands existing views over."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from inspector import hookimpl
+
+if TYPE_CHECKING:
+    from inspector.results.records import ComponentResult, RunResult, Tab
 
 
 @hookimpl
-def component_tabs(component, run):
+def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     from inspector.results.records import Tab
 
     tabs = []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 from inspector import hookimpl
 from inspector.plugin.preset import Preset
@@ -27,6 +28,6 @@ DESCRIPTIONS = {
 
 
 @hookimpl
-def register_presets(register):
+def register_presets(register: Callable[[Preset], None]) -> None:
     for name, (description, weights) in DESCRIPTIONS.items():
         register(Preset(name=name, path=PRESETS_DIR / name, description=description, default_weights=weights))

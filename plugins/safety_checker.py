@@ -8,15 +8,22 @@ synthesized ``clip_input`` of the feature extractor's crop size: the same module
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from inspector import hookimpl
 from inspector.results.records import View
 
+if TYPE_CHECKING:
+    from inspector.plugin.context import Component, InspectContext
+    from inspector.profiling import ProfileContext
+    from inspector.results.records import ComponentResult, RunResult, Tab
 
-def is_safety_checker(obj) -> bool:
+
+def is_safety_checker(obj: Any) -> bool:
     return type(obj).__name__ == "StableDiffusionSafetyChecker" and hasattr(obj, "vision_model")
 
 
-def crop_size(context) -> int:
+def crop_size(context: InspectContext) -> int:
     extractor = context.pipe.components.get("feature_extractor")
     crop = getattr(extractor, "crop_size", None)
     if isinstance(crop, dict):
@@ -24,7 +31,7 @@ def crop_size(context) -> int:
     return int(crop) if isinstance(crop, int) else 224
 
 
-def tensor_part(checker, clip_input):
+def tensor_part(checker: Any, clip_input: Any) -> dict[str, Any]:
     """Everything ``forward`` computes before it turns to numpy."""
     from diffusers.pipelines.stable_diffusion.safety_checker import cosine_distance
 
@@ -36,7 +43,7 @@ def tensor_part(checker, clip_input):
 
 
 @hookimpl
-def inspect_component(context, component):
+def inspect_component(context: InspectContext, component: Component) -> ComponentResult | None:
     if not component.present or not is_safety_checker(component.obj):
         return None
     checker = component.obj
@@ -72,7 +79,7 @@ def inspect_component(context, component):
 
 
 @hookimpl
-def profile_component(context, component, result):
+def profile_component(context: ProfileContext, component: Component, result: ComponentResult) -> bool | None:
     if not component.present or not is_safety_checker(component.obj):
         return None
     checker = component.obj
@@ -90,7 +97,7 @@ def profile_component(context, component, result):
 
 
 @hookimpl
-def component_tabs(component, run):
+def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.kind != "safety_checker" or component.plugin != "safety_checker":
         return None
     from inspector.plugin.views import tabs_from_views

@@ -1,13 +1,20 @@
 """Schedulers: configuration and the timesteps/sigmas for ``--steps`` (on a copy: the pipeline's is untouched)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from inspector import hookimpl
 from inspector.errors import describe_exception
 from inspector.plugin.views import json_safe
 from inspector.results.records import View
 
+if TYPE_CHECKING:
+    from inspector.plugin.context import Component, InspectContext
+    from inspector.profiling import ProfileContext
+    from inspector.results.records import ComponentResult, RunResult, Tab, TimingStats
 
-def is_scheduler(obj) -> bool:
+
+def is_scheduler(obj: Any) -> bool:
     try:
         from diffusers import SchedulerMixin
     except ImportError:  # pragma: no cover
@@ -15,7 +22,7 @@ def is_scheduler(obj) -> bool:
     return isinstance(obj, SchedulerMixin)
 
 
-def compatible_names(scheduler) -> list[str]:
+def compatible_names(scheduler: Any) -> list[str]:
     """The names ``scheduler.compatibles`` would give, without importing every scheduler module
     (resolving the classes imports scipy.stats, a second, for a list of names)."""
     import diffusers
@@ -39,7 +46,7 @@ def timesteps_note(scheduler_name: str, steps: int, timesteps: list) -> str | No
             f"called {len(timesteps)} times per image")
 
 
-def schedule(scheduler, steps: int, image_seq_len: int = 4096) -> dict:
+def schedule(scheduler: Any, steps: int, image_seq_len: int = 4096) -> dict:
     from inspector.plugin.context import planned_scheduler
 
     copy = planned_scheduler(scheduler, steps, image_seq_len)
@@ -54,7 +61,7 @@ def schedule(scheduler, steps: int, image_seq_len: int = 4096) -> dict:
 
 
 @hookimpl
-def inspect_component(context, component):
+def inspect_component(context: InspectContext, component: Component) -> ComponentResult | None:
     if not component.present or not is_scheduler(component.obj):
         return None
     sched = component.obj
@@ -84,7 +91,8 @@ def inspect_component(context, component):
     return result
 
 
-def denoise_loop(scheduler_cls, config, steps: int, sample, noise, image_seq_len: int = 4096):
+def denoise_loop(scheduler_cls: Any, config: Any, steps: int, sample: Any, noise: Any,
+                 image_seq_len: int = 4096) -> int:
     """Every ``step()`` of a fresh scheduler over its timesteps, as a pipeline makes them."""
     import inspect
 
@@ -101,7 +109,7 @@ def denoise_loop(scheduler_cls, config, steps: int, sample, noise, image_seq_len
     return len(sched.timesteps)
 
 
-def scale_timing(timing, factor: float):
+def scale_timing(timing: TimingStats, factor: float) -> TimingStats:
     from dataclasses import replace
 
     return replace(timing, median=timing.median * factor, iqr=timing.iqr * factor, min=timing.min * factor,
@@ -112,7 +120,7 @@ def scale_timing(timing, factor: float):
 
 
 @hookimpl
-def profile_component(context, component, result):
+def profile_component(context: ProfileContext, component: Component, result: ComponentResult) -> bool | None:
     if not component.present or not is_scheduler(component.obj):
         return None
     import statistics
@@ -172,7 +180,7 @@ def profile_component(context, component, result):
 
 
 @hookimpl
-def component_tabs(component, run):
+def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.kind != "scheduler":
         return None
     from inspector.plugin.views import tabs_from_views

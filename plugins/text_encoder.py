@@ -1,11 +1,19 @@
 """Text encoders (CLIP, OpenCLIP, T5...): one forward pass on the tokenized prompt."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from inspector import hookimpl
 from inspector.results.records import View
 
+if TYPE_CHECKING:
+    from inspector.measure.recording import RecordedCall
+    from inspector.plugin.context import Component, InspectContext
+    from inspector.profiling import ProfileContext
+    from inspector.results.records import ComponentResult, TensorInfo
 
-def is_text_encoder(obj) -> bool:
+
+def is_text_encoder(obj: Any) -> bool:
     try:
         from transformers import PreTrainedModel
     except ImportError:  # pragma: no cover
@@ -14,13 +22,13 @@ def is_text_encoder(obj) -> bool:
         not type(obj).__name__.endswith(("VisionModel", "VisionModelWithProjection"))
 
 
-def paired_tokenizer(context, name: str):
+def paired_tokenizer(context: InspectContext, name: str) -> Any:
     """``text_encoder_2`` reads ``tokenizer_2``; ``text_encoder`` reads ``tokenizer``."""
     suffix = name[len("text_encoder"):] if name.startswith("text_encoder") else ""
     return context.pipe.components.get("tokenizer" + suffix)
 
 
-def input_ids(context, name: str, encoder):
+def input_ids(context: InspectContext, name: str, encoder: Any) -> Any:
     import torch
 
     tokenizer = paired_tokenizer(context, name)
@@ -33,13 +41,13 @@ def input_ids(context, name: str, encoder):
     return ids.to(context.device)
 
 
-def recorded(context, component):
+def recorded(context: InspectContext, component: Component) -> RecordedCall | None:
     calls = context.recorded_calls(component.name, "forward")
     return calls[0] if calls else None
 
 
 @hookimpl
-def inspect_component(context, component):
+def inspect_component(context: InspectContext, component: Component) -> ComponentResult | None:
     if not component.present or not is_text_encoder(component.obj):
         return None
     encoder = component.obj
@@ -80,14 +88,14 @@ def inspect_component(context, component):
     return result
 
 
-def _info(name, tensor):
+def _info(name: str, tensor: Any) -> TensorInfo:
     from inspector.results.records import TensorInfo
 
     return TensorInfo(name, list(tensor.shape), str(tensor.dtype).replace("torch.", ""))
 
 
 @hookimpl
-def profile_component(context, component, result):
+def profile_component(context: ProfileContext, component: Component, result: ComponentResult) -> bool | None:
     if not component.present or not is_text_encoder(component.obj):
         return None
     encoder = component.obj

@@ -3,12 +3,20 @@ denoising call (recorded), FLOPs and time by block. Without a recording, inputs 
 SD3 and Flux only."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from inspector import hookimpl
 from inspector.results.blocks import add_block_timing, top_level_blocks
 from inspector.results.records import View
 
+if TYPE_CHECKING:
+    from inspector.measure.recording import RecordedCall
+    from inspector.plugin.context import Component, InspectContext
+    from inspector.profiling import ProfileContext
+    from inspector.results.records import ComponentResult, RunResult, Tab
 
-def kind_of(obj) -> str | None:
+
+def kind_of(obj: Any) -> str | None:
     name = type(obj).__name__
     if name == "SD3Transformer2DModel":
         return "sd3"
@@ -19,17 +27,17 @@ def kind_of(obj) -> str | None:
     return None
 
 
-def recorded(context, component):
+def recorded(context: InspectContext, component: Component) -> RecordedCall | None:
     calls = context.recorded_calls(component.name, "forward")
     return calls[0] if calls else None
 
 
-def text_length(context, name: str, default: int) -> int:
+def text_length(context: InspectContext, name: str, default: int) -> int:
     tok = context.pipe.components.get(name)
     return getattr(tok, "model_max_length", default) if tok is not None else default
 
 
-def example_inputs(context, model) -> dict:
+def example_inputs(context: InspectContext, model: Any) -> dict:
     """The keyword arguments the pipeline passes to its transformer for one denoising step."""
     import torch
 
@@ -65,7 +73,7 @@ def example_inputs(context, model) -> dict:
 
 
 @hookimpl
-def inspect_component(context, component):
+def inspect_component(context: InspectContext, component: Component) -> ComponentResult | None:
     if not component.present or kind_of(component.obj) is None:
         return None
     model = component.obj
@@ -119,7 +127,7 @@ def inspect_component(context, component):
 
 
 @hookimpl
-def profile_component(context, component, result):
+def profile_component(context: ProfileContext, component: Component, result: ComponentResult) -> bool | None:
     if not component.present or kind_of(component.obj) is None:
         return None
     model = component.obj
@@ -134,7 +142,7 @@ def profile_component(context, component, result):
 
 
 @hookimpl
-def component_tabs(component, run):
+def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.kind != "transformer" or component.plugin != "transformer":
         return None
     from inspector.plugin.views import tabs_from_views

@@ -1,14 +1,23 @@
 """VAEs, used through ``encode`` and ``decode`` as pipelines do (hooks on ``forward`` never fire there)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from inspector import hookimpl
 from inspector.results.records import TensorInfo, View
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from inspector.plugin.context import Component, InspectContext
+    from inspector.profiling import ProfileContext
+    from inspector.results.records import ComponentResult, RunResult, Tab
 
 ENCODE_PARTS = ("encoder", "quant_conv")
 DECODE_PARTS = ("decoder", "post_quant_conv")
 
 
-def is_vae(obj) -> bool:
+def is_vae(obj: Any) -> bool:
     import torch
 
     return isinstance(obj, torch.nn.Module) and callable(getattr(obj, "encode", None)) and \
@@ -16,7 +25,7 @@ def is_vae(obj) -> bool:
         (hasattr(obj.config, "latent_channels") or hasattr(obj.config, "z_dim"))
 
 
-def latent_of(encoded):
+def latent_of(encoded: Any) -> Any:
     """The latent of ``vae.encode(...)``: KL VAEs give a distribution (its mode), VQ and DC-AE a tensor."""
     dist = getattr(encoded, "latent_dist", None)
     if dist is not None:
@@ -28,20 +37,20 @@ def latent_of(encoded):
     return encoded[0] if isinstance(encoded, (tuple, list)) else encoded
 
 
-def sample_of(decoded):
+def sample_of(decoded: Any) -> Any:
     value = getattr(decoded, "sample", None)
     if value is not None:
         return value
     return decoded[0] if isinstance(decoded, (tuple, list)) else decoded
 
 
-def latent_channels(vae):
+def latent_channels(vae: Any) -> int | None:
     cfg = vae.config
     return getattr(cfg, "latent_channels", None) or getattr(cfg, "z_dim", None)
 
 
 @hookimpl
-def inspect_component(context, component):
+def inspect_component(context: InspectContext, component: Component) -> ComponentResult | None:
     if not component.present or not is_vae(component.obj):
         return None
     vae = component.obj
@@ -71,7 +80,7 @@ def inspect_component(context, component):
 
     decode_part = []
 
-    def roundtrip():
+    def roundtrip() -> dict[str, Any]:
         latent = latent_of(vae.encode(image))
         with window() as part:  # the decode's own activation peak: the pipeline plan needs it apart
             if decodes:
@@ -131,7 +140,7 @@ def inspect_component(context, component):
     return result
 
 
-def test_image(height: int, width: int):
+def test_image(height: int, width: int) -> np.ndarray:
     """A deterministic synthetic picture (gradients, stripes, a disc) in [0, 1], HxWx3."""
     import numpy as np
 
@@ -144,7 +153,7 @@ def test_image(height: int, width: int):
     return np.stack([r, g, b], axis=-1)
 
 
-def load_image(path: str, height: int, width: int):
+def load_image(path: str, height: int, width: int) -> np.ndarray:
     """An image file as HxWx3 floats in [0, 1], resized to the run's size."""
     import numpy as np
     from PIL import Image
@@ -154,7 +163,7 @@ def load_image(path: str, height: int, width: int):
         return np.asarray(img, dtype="float32") / 255.0
 
 
-def psnr(reference, reconstruction) -> float:
+def psnr(reference: np.ndarray, reconstruction: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB of two images in [0, 1]."""
     import math
 
@@ -165,7 +174,7 @@ def psnr(reference, reconstruction) -> float:
 
 
 @hookimpl
-def profile_component(context, component, result):
+def profile_component(context: ProfileContext, component: Component, result: ComponentResult) -> bool | None:
     if not component.present or not is_vae(component.obj):
         return None
     import numpy as np
@@ -233,7 +242,7 @@ def profile_component(context, component, result):
 
 
 @hookimpl
-def component_tabs(component, run):
+def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.kind != "vae":
         return None
     d = component.details
