@@ -30,6 +30,7 @@ from inspector.measure.machine import MachineMonitor
 from inspector.measure.timing import DEFAULT_MAX_SPREAD, Measured, device_peak_flops, measure
 from inspector.plugin.context import Component, InspectContext, InspectOptions, check_size
 from inspector.plugin.host import Host
+from inspector.plugin.preset import Weights
 from inspector.results.records import ComponentResult, HookFailure, Measurement, ProfileSettings, RunResult, TimingStats
 from inspector.runtime.libraries import quiet
 from inspector.sources.loading import DEFAULT_MODEL, LoadedPipeline, SourceSpec, load
@@ -64,6 +65,7 @@ class ProfileContext(InspectContext):
     """What a profiling plugin is handed: the inspection context (``options`` is a
     :class:`ProfileOptions`) plus ``measure``."""
 
+    options: ProfileOptions
     peak_flops: float | None = None
     progress: Progress | None = None
     #: the machine monitor of this run (its ``state`` so far is readable at any time)
@@ -84,7 +86,7 @@ class ProfileContext(InspectContext):
                 self.progress(result.name, i / total, name)
 
         oom: BaseException | None = None
-        measured = None
+        measured: Measured
         try:
             with torch.no_grad():
                 measured = measure(fn, self.device, warmup=self.options.warmup if warmup is None else warmup,
@@ -148,7 +150,7 @@ def apply_profile_rules(spec: SourceSpec, presets: dict[str, Any], allow_cpu_flo
     return spec
 
 
-def prepare_profile(host: Host, model: str | None = None, *, weights: str | None = None, dtype: str = "auto",
+def prepare_profile(host: Host, model: str | None = None, *, weights: Weights | None = None, dtype: str = "auto",
                     device: str = "auto", allow_cpu_float16: bool = False, arch: str | None = None, seed: int = 0,
                     allow_download: bool = False, allow_pickle: bool = False, force: bool = False,
                     **options: Any) -> tuple[SourceSpec, ProfileOptions]:

@@ -74,8 +74,9 @@ def vae_decode_peaks(vae: Any, batch: int, latent_hw: tuple[int, int], dtype: An
     def run(variant: str, n: int) -> int:
         for attr in saved:
             setattr(vae, attr, False)
-        if switches[variant]:
-            getattr(vae, switches[variant])()
+        switch = switches[variant]
+        if switch:
+            getattr(vae, switch)()
         shape = (n, channels, *latent_hw)
         latent = torch.empty(shape, dtype=dtype, device=device) if str(device) == "meta" else \
             torch.zeros(shape, dtype=dtype, device=device)
@@ -90,8 +91,8 @@ def vae_decode_peaks(vae: Any, batch: int, latent_hw: tuple[int, int], dtype: An
     peaks: dict[str, int] = {} if plain is None else {"plain": plain}
     try:
         for variant in variants:
-            if switches.get(variant, "missing") == "missing" or \
-                    (switches[variant] and not callable(getattr(vae, switches[variant], None))):
+            switch = switches.get(variant, "missing")
+            if switch == "missing" or (switch and not callable(getattr(vae, switch, None))):
                 continue
             if same_as_plain.get(variant):
                 if "plain" not in peaks:
