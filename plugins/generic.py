@@ -6,7 +6,7 @@ adapter whose layers were merged into the UNet) gets parameters only, and a note
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from inspector import hookimpl
 
@@ -66,7 +66,7 @@ def add_kind_view(result: ComponentResult, call: RecordedCall) -> None:
     shape = lambda info: "x".join(map(str, info.shape))  # noqa: E731
     if result.kind == "controlnet":
         scale = call.kwargs.get("conditioning_scale")
-        cond = call.kwargs.get("controlnet_cond")
+        cond: Any = call.kwargs.get("controlnet_cond")
         result.details["conditioning_scale"] = float(scale) if isinstance(scale, (int, float)) else None
         result.details["control_image_shape"] = list(cond.shape) if hasattr(cond, "shape") else None
         result.views.append(View(title="Residuals per block", columns=["output", "shape", "dtype"],

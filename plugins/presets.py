@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Callable
 
 from inspector import hookimpl
-from inspector.plugin.preset import Preset
+from inspector.plugin.preset import Preset, Weights
 
 PRESETS_DIR = Path(str(resources.files("inspector") / "presets"))
 
-DESCRIPTIONS = {
+DESCRIPTIONS: dict[str, tuple[str, Weights]] = {
     "tiny-sd": ("Tiny Stable-Diffusion-shaped pipeline, seeded random weights; runs on a CPU in seconds", "random"),
     "sd15": ("Stable Diffusion 1.5 architecture (UNet 859.5M, CLIP ViT-L/14 text encoder)", "meta"),
     "sd21": ("Stable Diffusion 2.1 architecture (UNet 865.9M, OpenCLIP ViT-H text encoder), 768px, v-prediction",

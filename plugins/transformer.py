@@ -95,7 +95,7 @@ def inspect_component(context: InspectContext, component: Component) -> Componen
     batch = int(hidden.shape[0])
     images = context.options.batch_size
     architecture = {"sd3": "MMDiT (SD3)",
-                    "flux": "Flux (double- and single-stream blocks)"}.get(kind, type(model).__name__)
+                    "flux": "Flux (double- and single-stream blocks)"}.get(kind or "", type(model).__name__)
     result.details.update({
         "architecture": architecture,
         "cfg": batch == 2 * images, "batch": batch,
@@ -118,7 +118,7 @@ def inspect_component(context: InspectContext, component: Component) -> Componen
         result.notes.append("Flux is guidance-distilled: the guidance scale is an input, the batch is not doubled")
     elif batch == 2 * images:
         result.notes.append(f"classifier-free guidance: {images} image(s) run as a batch of {batch}")
-    rows = [[b.name, b.type, b.parameters, b.flops or 0] for b in top_level_blocks(cap.layers)]
+    rows: list[list[Any]] = [[b.name, b.type, b.parameters, b.flops or 0] for b in top_level_blocks(cap.layers)]
     result.views.append(View(title="Blocks", columns=["block", "type", "parameters", "flops"], rows=rows,
                              tab="Blocks"))
     result.views.append(View(title="FLOPs by block", kind="series", x=[r[0] for r in rows], x_label="block",

@@ -8,7 +8,7 @@ and still lists the differences. Ratios are B / A.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from inspector.results.blocks import top_level_blocks
 from inspector.results.records import RunResult
@@ -141,11 +141,14 @@ def _get(comp: Any, attr: str, key: str) -> Any:
     return getattr(value, key, None) if value is not None else None
 
 
-COMPARED = (("parameters", "parameters", human_count), ("bytes", "size", human_bytes),
-            ("flops", "FLOPs", human_flops), ("time_ms", "time", human_ms),
-            ("memory_bytes", "peak memory", human_bytes))
-PIPELINE_COMPARED = (("total_ms", "total", human_ms), ("bare_total_ms", "bare call", human_ms),
-                     ("it_per_s", "it/s", lambda v: "-" if v is None else f"{v:.2f}"),
-                     ("steps", "steps", human_count), ("text_encoding_ms", "text encoding", human_ms),
-                     ("denoiser_ms", "denoiser (all steps)", human_ms), ("vae_decode_ms", "vae decode", human_ms),
-                     ("overhead_ratio", "instrumentation overhead", human_ratio))
+#: (field, label, how to show a value) of each compared quantity
+COMPARED: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("parameters", "parameters", human_count), ("bytes", "size", human_bytes),
+    ("flops", "FLOPs", human_flops), ("time_ms", "time", human_ms),
+    ("memory_bytes", "peak memory", human_bytes))
+PIPELINE_COMPARED: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("total_ms", "total", human_ms), ("bare_total_ms", "bare call", human_ms),
+    ("it_per_s", "it/s", lambda v: "-" if v is None else f"{v:.2f}"),
+    ("steps", "steps", human_count), ("text_encoding_ms", "text encoding", human_ms),
+    ("denoiser_ms", "denoiser (all steps)", human_ms), ("vae_decode_ms", "vae decode", human_ms),
+    ("overhead_ratio", "instrumentation overhead", human_ratio))

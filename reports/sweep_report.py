@@ -108,9 +108,9 @@ def render(root: Path, report_path: Path) -> str:
             "run": href("run.json") if (pdir / "run.json").is_file() else None,
         })
     specs = charts(rows, axes)
-    execution = manifest.get("execution") if isinstance(manifest.get("execution"), dict) else {}
-    grid = manifest.get("grid") if isinstance(manifest.get("grid"), dict) else {}
-    versions = manifest.get("versions") if isinstance(manifest.get("versions"), dict) else {}
+    execution = manifest["execution"] if isinstance(manifest.get("execution"), dict) else {}
+    grid = manifest["grid"] if isinstance(manifest.get("grid"), dict) else {}
+    versions = manifest["versions"] if isinstance(manifest.get("versions"), dict) else {}
     template = environment().get_template("sweep.html.j2")
     return template.render(
         title=str(root), mode=str(grid.get("mode", "")), axes=axes, points=point_rows,
