@@ -23,9 +23,12 @@ Fixtures:
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
+
+if TYPE_CHECKING:
+    from inspector.plugin.preset import Weights
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +45,7 @@ def ldm_plugin_host() -> Callable[..., Any]:
 
     def make(plugin: Any, name: str | None = None, builtins: bool = True) -> Host:
         host = Host.default(builtins=builtins, entrypoints=False)
-        plugin_name = name or getattr(plugin, "__name__", type(plugin).__name__)
+        plugin_name = name or str(getattr(plugin, "__name__", type(plugin).__name__))
         if not host.register(plugin, name=plugin_name):
             pytest.fail(f"plugin {plugin_name} did not register: {host.records[plugin_name].error}")
         return host
@@ -57,7 +60,7 @@ def ldm_run() -> Callable[..., Any]:
     from inspector.profiling import prepare_profile, run_profile
     from inspector.sources.loading import SourceSpec
 
-    def run(host: Any, command: str = "inspect", model: str = "tiny-sd", weights: str | None = None,
+    def run(host: Any, command: str = "inspect", model: str = "tiny-sd", weights: Weights | None = None,
             **options: Any) -> Any:
         spec = SourceSpec(model=model, weights=weights)
         if command == "inspect":

@@ -125,10 +125,10 @@ def summary_grid(run: RunResult) -> Grid:
         else:
             cells += [f"{comp.outputs[0].name} {shape_text(comp.outputs[0].shape)}" if comp.outputs else ""]
         grid.add(cells + [notes], dim=not comp.present)
-    with_params = [c for c in run.components if c.parameters]
+    with_params = [c.parameters for c in run.components if c.parameters]
     flops = [c.flops for c in run.components if c.flops is not None]
     grid.total = ["total", "", human_count(total_params), "100.0%" if total_params else "-",
-                  human_bytes(sum(c.parameters.bytes for c in with_params)) if with_params else "-",
+                  human_bytes(sum(p.bytes for p in with_params)) if with_params else "-",
                   human_flops(sum(flops)) if flops else "-"]
     grid.total += (["", "", ""] if profiled else [""]) + [""]
     if profiled and any(c.timing is not None and c.timing.unstable for c in run.components):

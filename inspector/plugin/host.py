@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from importlib import metadata
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Literal
 
 import pluggy
 
@@ -109,7 +109,7 @@ class Host:
             host.load_entrypoints(blocked=blocked, only=_env_names(ENV_LOAD_ONLY) or None)
         return host
 
-    def load_module(self, name: str, module_name: str, *, source: str) -> None:
+    def load_module(self, name: str, module_name: str, *, source: Literal["builtin", "entrypoint"]) -> None:
         from inspector import __version__
 
         try:
@@ -136,10 +136,10 @@ class Host:
                 continue
             self.register(plugin, name=ep.name, source="entrypoint", version=version, distribution=dist_name)
 
-    def register(self, plugin: Any, *, name: str, source: str = "entrypoint", version: str | None = None,
-                 distribution: str | None = None) -> bool:
+    def register(self, plugin: Any, *, name: str, source: Literal["builtin", "entrypoint"] = "entrypoint",
+                 version: str | None = None, distribution: str | None = None) -> bool:
         """Register ``plugin`` under ``name``; on failure record why and leave nothing behind."""
-        record = PluginRecord(name, version, source, distribution=distribution)  # type: ignore[arg-type]
+        record = PluginRecord(name, version, source, distribution=distribution)
         self.records[name] = record
         needed = getattr(plugin, "LDM_INSPECTOR_API", hookspecs.API_VERSION)
         if isinstance(needed, int) and needed > hookspecs.API_VERSION:

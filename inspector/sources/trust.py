@@ -106,7 +106,7 @@ def resolve_class(where: str, component: str, library: Any, class_name: Any, ext
     return cls
 
 
-def pipeline_class(where: str, declared: dict[str, Any]) -> type:
+def pipeline_class(where: str, declared: dict[str, Any]) -> type[Any]:
     """The diffusers pipeline class ``_class_name`` names (a custom pipeline's ``[module, class]`` is refused)."""
     import diffusers
 

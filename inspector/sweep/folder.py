@@ -130,8 +130,8 @@ def load_sweep(root: Path) -> tuple[dict[str, Any], list[Point], dict[str, Point
     data = folder.read_manifest()
     if data is None or not isinstance(data.get("points"), list):
         raise InspectorError(f"{root} is not a sweep folder (no readable manifest.json)")
-    grid_data = data.get("grid") if isinstance(data.get("grid"), dict) else {}
-    mode = grid_data.get("mode") if grid_data.get("mode") in MODES else "inspect"
+    grid_data = data["grid"] if isinstance(data.get("grid"), dict) else {}
+    mode = grid_data["mode"] if grid_data.get("mode") in MODES else "inspect"
     points, statuses = [], {}
     for entry in data["points"][:MAX_POINTS]:
         if not isinstance(entry, dict) or not isinstance(entry.get("params"), dict):

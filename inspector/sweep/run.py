@@ -30,12 +30,13 @@ def default_jobs(mode: str, jobs: int | None) -> int:
 def plan(folder: SweepFolder, points: list[Point], retry_failed: bool) -> tuple[list[Point], dict[str, PointStatus]]:
     """Which points to run now, and the statuses of those kept from an earlier run."""
     current = versions()
-    todo, kept = [], {}
+    todo: list[Point] = []
+    kept: dict[str, PointStatus] = {}
     for point in points:
         status = folder.read_status(point.key)
         done_before = (status is not None and status.versions == current and status.params == point.params
                        and (status.status == "failed" or folder.run_path(point.key).is_file()))
-        if done_before and not (retry_failed and status.status == "failed"):
+        if done_before and status is not None and not (retry_failed and status.status == "failed"):
             status.skipped = True
             kept[point.key] = status
         else:
@@ -158,7 +159,7 @@ def _check_run(path: Path) -> str | None:
 def run_points_local(points: list[Point], folder: SweepFolder, settings: SweepSettings, jobs: int,
                      record: Callable[[Point, Outcome, str], None]) -> None:
     """Each point in its own process on this machine, ``jobs`` at a time."""
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
     def one(point: Point) -> tuple[Point, Outcome]:
         pdir = folder.point_dir(point.key)
@@ -170,7 +171,7 @@ def run_points_local(points: list[Point], folder: SweepFolder, settings: SweepSe
         return point, run_process(command, pdir, settings.timeout)
 
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="sweep-point")
-    pending = set()
+    pending: set[Future[tuple[Point, Outcome]]] = set()
     queue = list(points)
     try:
         while queue or pending:
