@@ -3,7 +3,7 @@ in the main screen, ``b`` comes back here. Reads the files the sweep wrote; meas
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,6 +11,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from inspector.tui.text import plain
+
+if TYPE_CHECKING:
+    from inspector.tui.app import InspectorApp
 
 
 class SweepScreen(Screen):
@@ -70,4 +73,4 @@ class SweepScreen(Screen):
             self.app.notify(plain(f"{point.key}: no run to open ({reason})"), severity="warning")
             return
         self.app.pop_screen()
-        self.app.open_run(str(run_path))
+        cast("InspectorApp", self.app).open_run(str(run_path))

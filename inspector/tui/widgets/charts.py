@@ -32,7 +32,9 @@ class SeriesChart(PlotextPlot):
             if len(names) == 1:
                 plt.bar(labels, [v or 0 for v in self._series[names[0]]])
             elif names:
-                plt.multiple_bar(labels, [[v or 0 for v in self._series[n]] for n in names], labels=names)
+                # textual-plotext's stub names the keyword label; plotext's multiple_bar takes labels
+                plt.multiple_bar(labels, [[v or 0 for v in self._series[n]] for n in names],
+                                 labels=names)  # type: ignore[call-arg]
         if self._x_label:
             plt.xlabel(self._x_label)
         self.refresh()

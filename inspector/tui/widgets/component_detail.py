@@ -67,7 +67,7 @@ def summary(comp: ComponentResult) -> Table:
 
 
 def measurement_table(comp: ComponentResult) -> DataTable:
-    table = DataTable(zebra_stripes=True)
+    table: DataTable[Any] = DataTable(zebra_stripes=True)
     table.add_columns("call", "median", "spread", "p90", "min", "cold", "n", "peak memory", "FLOP/s", "error")
     for m in comp.measurements:
         t = m.timing
@@ -154,7 +154,7 @@ class PipelineOverview(VerticalScroll):
 
 
 def plugins_table(run: RunResult) -> DataTable:
-    table = DataTable(zebra_stripes=True)
+    table: DataTable[Any] = DataTable(zebra_stripes=True)
     table.add_columns("plugin", "version", "source", "hooks", "status")
     for p in run.plugins:
         table.add_row(plain(p.name), plain(p.version or ""), plain(p.source), plain(", ".join(p.hooks)),
@@ -215,7 +215,7 @@ class ComponentDetail(Vertical):
                 timed = [c for c in run.components if c.timing]
                 if timed:
                     yield SeriesChart("time per component (ms, median)", [c.name for c in timed],
-                                      {"ms": [c.timing.median for c in timed]})
+                                      {"ms": [c.timing.median for c in timed if c.timing]})
                 if run.pipeline and run.pipeline.steps:
                     steps = run.pipeline.steps
                     yield SeriesChart("denoising loop: ms per step (step 0 first)", [s.index for s in steps],
@@ -231,12 +231,12 @@ class ComponentDetail(Vertical):
                 with_memory = [c for c in run.components if c.memory]
                 if with_memory:
                     yield SeriesChart("peak memory per component (MiB)", [c.name for c in with_memory],
-                                      {"MiB": [c.memory.peak / 2**20 for c in with_memory]})
+                                      {"MiB": [c.memory.peak / 2**20 for c in with_memory if c.memory]})
                     yield measurement_table(comp)
                 else:
                     params = [c for c in run.components if c.parameters]
                     yield SeriesChart("parameter memory per component (MiB)", [c.name for c in params],
-                                      {"MiB": [c.parameters.bytes / 2**20 for c in params]})
+                                      {"MiB": [c.parameters.bytes / 2**20 for c in params if c.parameters]})
         for i, tab in enumerate(self.plugin_tabs):
             with TabPane(tab.title, id=f"tab-plugin-{i}"):
                 yield ViewPanel(tab.views)

@@ -86,7 +86,9 @@ class LayerTable(Vertical):
             return layer.flops / self.total_flops if layer.flops is not None and self.total_flops else None
         return getattr(layer, key)
 
-    def visible(self) -> list[LayerRecord]:
+    # shadows Textual's DOMNode.visible (a bool property): Textual reads this bound method, always true.
+    # Renaming it is a change of behaviour of its own, not part of typing.
+    def visible(self) -> list[LayerRecord]:  # type: ignore[override]
         text = self.query_one("#layer-filter", Input).value.lower()
         type_select = self.query_one("#layer-type", Select)
         type_value = None if type_select.is_blank() else type_select.value

@@ -52,7 +52,7 @@ def view_widgets(view: View) -> list[Any]:
     widgets: list[Any] = [Static(Text(printable(view.title), style="bold"), classes="view-title")]
     if view.hint == "tokens":
         widgets.append(Static(token_chips(view), classes="tokens"))
-    table = DataTable(zebra_stripes=True, classes="view-table")
+    table: DataTable[Any] = DataTable(zebra_stripes=True, classes="view-table")
     labels, rows = table_text(view)
     table.add_columns(*labels)
     table.add_rows(rows)
