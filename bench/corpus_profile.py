@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import corpus  # noqa: E402
+import corpus
 
 FRAMES = {"animatediff": 2, "wan": 5}
 
@@ -29,7 +29,8 @@ def main(names: list[str]) -> None:
     from inspector.inspection import inspect_loaded
     from inspector.plugin.context import InspectOptions
     from inspector.plugin.host import Host
-    from inspector.profiling import ProfileOptions, run_profile
+    from inspector.plugin.context import ProfileOptions
+    from inspector.profiling import run_profile
     from inspector.sources.loading import LoadedPipeline, SourceSpec
 
     host = Host.default(entrypoints=False)

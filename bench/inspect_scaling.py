@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import peak_rss_bytes  # noqa: E402
+from _common import peak_rss_bytes
 
 PRESETS = ("tiny-sd", "sd15", "sd21", "sdxl", "sd3", "flux")
 

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import gib, peak_rss_bytes, run_phase  # noqa: E402
+from _common import gib, peak_rss_bytes, run_phase
 
 
 def phase_ours() -> dict:

@@ -199,7 +199,7 @@ def conv_rows() -> list[dict]:
             x = torch.randn(batch, c_in, size, size)
             args = (x, conv.weight, conv.bias, [1, 1], [k // 2] * 2, [1, 1], False, [0, 0], 1)
             predicted = batch * c_out * size * size * 4 + cpu_conv_workspace(torch.ops.aten.convolution.default, args)
-            measured = min(measured_peak(lambda: conv(x), "cpu") for _ in range(3))
+            measured = min(measured_peak(lambda conv=conv, x=x: conv(x), "cpu") for _ in range(3))
             rows.append({"conv": f"{c_in}->{c_out} {k}x{k} at {size}, batch {batch}", "predicted": predicted,
                          "measured": measured, "error": (predicted - measured) / measured if measured else None})
     return rows

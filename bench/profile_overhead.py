@@ -28,7 +28,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from inspector.plugin.host import Host
-    from inspector.profiling import ProfileOptions, run_profile
+    from inspector.plugin.context import ProfileOptions
+    from inspector.profiling import run_profile
     from inspector.sources.loading import SourceSpec, quiet_libraries
 
     quiet_libraries()

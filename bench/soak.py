@@ -37,7 +37,8 @@ def main() -> None:
 
     from inspector.measure.timing import rss_bytes
     from inspector.plugin.host import Host
-    from inspector.profiling import ProfileOptions, run_profile
+    from inspector.plugin.context import ProfileOptions
+    from inspector.profiling import run_profile
     from inspector.sources.loading import SourceSpec, load, quiet_libraries
 
     quiet_libraries()

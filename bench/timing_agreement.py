@@ -63,7 +63,8 @@ def main() -> None:
     from inspector.plugins.text_encoder import input_ids
     from inspector.plugins.unet import example_inputs
     from inspector.plugins.vae import latent_of
-    from inspector.profiling import ProfileContext, ProfileOptions, resolve_dtype, run_profile
+    from inspector.plugin.context import ProfileContext, ProfileOptions
+    from inspector.profiling import resolve_dtype, run_profile
     from inspector.sources.loading import SourceSpec, load, quiet_libraries
 
     quiet_libraries()

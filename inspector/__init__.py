@@ -17,7 +17,7 @@ if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "
     # with the documented code instead of a KeyboardInterrupt traceback from inside an import.
     import signal as _signal
 
-    def _leave(signum, frame):  # noqa: ANN001
+    def _leave(signum: int, frame: object) -> None:
         _os.write(2, b"interrupted\n")
         _os._exit(128 + signum)
 
@@ -31,7 +31,7 @@ if _sys.argv[:1] == ["-m"]:
     _cwd = _os.getcwd()
     _sys.path[:] = [p for p in _sys.path if p not in ("", ".", _cwd)]
 
-from inspector.plugin.hookspecs import API_VERSION, hookimpl  # noqa: E402
+from inspector.plugin.hookspecs import API_VERSION, hookimpl
 
 __version__ = "0.1.0"
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 from inspector.errors import describe_exception, is_out_of_memory
 from inspector.measure.activations import window
 from inspector.measure.capture import iter_tensors, tensor_infos
-from inspector.plugin.context import Component, InspectContext, planned_scheduler
+from inspector.measure.recording import RecordedCall
+from inspector.plugin.context import Component, InspectContext, ProfileContext, planned_scheduler
 from inspector.plugin.hookspecs import API_VERSION, hookimpl
-from inspector.plugin.preset import Preset
+from inspector.plugin.preset import Preset, Weights
 from inspector.plugin.views import json_safe, tabs_from_views
 from inspector.results.blocks import add_block_timing, top_level_blocks
 from inspector.results.records import (
@@ -39,10 +40,10 @@ __all__ = [
     # hooks
     "API_VERSION", "hookimpl",
     # what a hook is handed
-    "Component", "InspectContext", "planned_scheduler",
+    "Component", "InspectContext", "ProfileContext", "RecordedCall", "planned_scheduler",
     # what a hook gives back
     "ComponentResult", "LayerRecord", "Measurement", "MemoryStats", "Preset", "RunResult", "Tab", "TensorInfo",
-    "TimingStats", "View",
+    "TimingStats", "View", "Weights",
     # helpers
     "add_block_timing", "describe_exception", "is_out_of_memory", "iter_tensors", "json_safe",
     "materialize_preset", "shipped_presets", "tabs_from_views", "tensor_infos", "top_level_blocks", "window",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import inspect as pyinspect
 import platform
 import sys
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from inspector.measure.attention import set_attention
 from inspector.measure.devices import ROOFLINE_COLUMNS, lookup, resolve_target, roofline_rows
@@ -34,7 +34,7 @@ def native_size(pipe: Any) -> tuple[int, int]:
     """The image size a pipeline was trained at: its ``__call__``'s default height and width where
     it has them (Wan, Sana, Kandinsky), else the denoiser's sample size times the VAE's scale factor."""
     try:
-        params = pyinspect.signature(type(pipe).__call__).parameters
+        params: Mapping[str, pyinspect.Parameter] = pyinspect.signature(type(pipe).__call__).parameters
     except (TypeError, ValueError):
         params = {}
     h, w = (getattr(params.get(k), "default", None) for k in ("height", "width"))
@@ -50,7 +50,7 @@ def native_size(pipe: Any) -> tuple[int, int]:
             return h * scale, w * scale
     vae = getattr(pipe, "vae", None)
     size = getattr(getattr(vae, "config", None), "sample_size", None) or 512
-    return (size, size) if isinstance(size, int) else tuple(size)  # type: ignore[return-value]
+    return (size, size) if isinstance(size, int) else tuple(size)
 
 
 def declared_components(pipe: Any) -> dict[str, tuple[str | None, str | None]]:
@@ -215,12 +215,14 @@ def add_roofline(run: RunResult, device_name: str | None) -> None:
         run.views.append(View(
             title=f"Roofline bound: {device.label}, {dtype}", columns=ROOFLINE_COLUMNS, rows=rows))
         run.views.append(View(title="Roofline", kind="note", text=(
-            f"bound = max(FLOPs / {device.tflops.get(dtype)} TFLOP/s, bytes / {device.bandwidth / 1e9:.0f} GB/s) "
+            f"bound = max(FLOPs / {device.tflops.get(dtype)} TFLOP/s, "
+            f"bytes / {(device.bandwidth or 0) / 1e9:.0f} GB/s) "
             f"({device.source}); bytes: weights read once plus the call's activation peak written once, a lower "
             "bound; FLOPs of the example call each component's inspection ran")))
 
 
-def inspect_component(host: Host, ctx: InspectContext, component: Component, *, augment: bool = True) -> ComponentResult:
+def inspect_component(host: Host, ctx: InspectContext, component: Component, *,
+                      augment: bool = True) -> ComponentResult:
     """Ask the plugins for this component's result; a plugin that raises is recorded and the next one tries.
 
     ``augment=False`` leaves the ``augment_component`` hook to the caller (profile runs it after timing)."""

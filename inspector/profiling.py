@@ -10,12 +10,10 @@ others still run. Ctrl-C keeps what was measured and marks the run interrupted.
 """
 from __future__ import annotations
 
-import gc
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from inspector.errors import OptionError, describe_exception, did_you_mean, is_out_of_memory
+from inspector.errors import OptionError, did_you_mean
 from inspector.inspection import (
     activation_predictor,
     add_memory_plan,
@@ -30,114 +28,22 @@ from inspector.inspection import (
 from inspector.measure.attention import attention_in_use, set_attention
 from inspector.measure.devices import resolve_device
 from inspector.measure.machine import MachineMonitor
-from inspector.measure.operators import top_operators, write_trace
-from inspector.measure.timing import DEFAULT_MAX_SPREAD, Measured, device_peak_flops, measure
+from inspector.measure.operators import write_trace
+from inspector.measure.timing import device_peak_flops
 from inspector.measure.tracing import pipeline_kwargs, profile_pipeline
-from inspector.plugin.context import Component, InspectContext, InspectOptions, check_size
+from inspector.plugin.context import (
+    Component,
+    ProfileContext,
+    ProfileOptions,
+    Progress,
+    check_size,
+    free_memory,
+)
 from inspector.plugin.host import HookCall, Host
-from inspector.results.records import ComponentResult, HookFailure, Measurement, ProfileSettings, RunResult, TimingStats
+from inspector.plugin.preset import Weights
+from inspector.results.records import ComponentResult, ProfileSettings, RunResult
 from inspector.runtime.libraries import quiet
 from inspector.sources.loading import DEFAULT_MODEL, LoadedPipeline, SourceSpec, load
-
-#: progress(stage, fraction, detail): stage is a component name or "pipeline".
-Progress = Callable[[str, float, str], None]
-
-
-@dataclass
-class ProfileOptions(InspectOptions):
-    warmup: int = 1
-    repeats: int = 5
-    e2e_repeats: int = 3
-    scheduler: str | None = None
-    attention: str | None = None
-    peak_tflops: float | None = None
-    image_path: str | None = None
-    image_out: str | None = None
-    end_to_end: bool = True
-    #: seconds one measurement may keep repeating to get its relative spread under
-    #: ``max_spread`` (0: exactly ``repeats`` calls); the end-to-end pairs use the same budget
-    max_time: float = 0.0
-    max_spread: float = DEFAULT_MAX_SPREAD
-    #: run each timed call once more under torch.profiler for its top operators (untimed)
-    operators: bool = True
-    #: write a Chrome/Perfetto trace of one extra end-to-end call here
-    trace: str | None = None
-
-
-@dataclass
-class ProfileContext(InspectContext):
-    """What a profiling plugin is handed: the inspection context (``options`` is a
-    :class:`ProfileOptions`) plus ``measure``."""
-
-    peak_flops: float | None = None
-    progress: Progress | None = None
-    #: the machine monitor of this run (its ``state`` so far is readable at any time)
-    machine: MachineMonitor | None = None
-
-    def measure(self, result: ComponentResult, name: str, fn: Callable[[], Any], *, flops: int | None = None,
-                calls_per_run: float | None = None, repeats: int | None = None,
-                warmup: int | None = None) -> Measured | None:
-        """Time ``fn`` and record a :class:`Measurement` named ``name`` on ``result``.
-
-        Returns the measurement (its ``value`` is ``fn``'s last return value), or
-        ``None`` when the call ran out of memory; that is recorded on the result.
-        """
-        import torch
-
-        def tick(i: int, total: int) -> None:
-            if self.progress:
-                self.progress(result.name, i / total, name)
-
-        oom: BaseException | None = None
-        measured = None
-        try:
-            with torch.no_grad():
-                measured = measure(fn, self.device, warmup=self.options.warmup if warmup is None else warmup,
-                                   repeats=self.options.repeats if repeats is None else repeats, on_call=tick,
-                                   max_time=self.options.max_time, max_spread=self.options.max_spread)
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            oom = exc
-        if oom is not None:
-            # Free outside the except block: the traceback holds the frames' tensors until then.
-            message = f"out of memory: {describe_exception(oom)}"
-            del oom
-            free_memory(self.device)
-            result.measurements.append(Measurement(name=name, timing=_empty_timing(), error=message))
-            result.errors.append(HookFailure(plugin=result.plugin or "", hook="profile_component", error=message,
-                                             kind="oom"))
-            return None
-        per_second = flops / (measured.timing.median / 1000.0) if flops and measured.timing.median > 0 else None
-        fraction = per_second / self.peak_flops if per_second and self.peak_flops else None
-        result.measurements.append(Measurement(
-            name=name, timing=measured.timing, memory=measured.memory, flops=flops,
-            flops_per_second=per_second, fraction_of_peak=fraction, calls_per_run=calls_per_run))
-        if result.timing is None:
-            result.timing, result.memory = measured.timing, measured.memory
-        if getattr(self.options, "operators", False):
-            self._operators(result, name, fn)
-        return measured
-
-    def _operators(self, result: ComponentResult, name: str, fn: Callable[[], Any]) -> None:
-        """One more call, untimed, under torch.profiler: the top operators as a view."""
-
-        try:
-            result.views.append(top_operators(fn, self.device, f"Top operators: {name}"))
-        except Exception as exc:  # noqa: BLE001 - the timing stands without the table
-            result.notes.append(f"no operator table for {name}: {type(exc).__name__}: {exc}")
-
-
-def _empty_timing():
-    return TimingStats(median=float("nan"), iqr=float("nan"), min=float("nan"), max=float("nan"), count=0)
-
-
-def free_memory(device: Any) -> None:
-    gc.collect()
-    if str(device).startswith("cuda"):
-        import torch
-
-        torch.cuda.empty_cache()
 
 
 def apply_profile_rules(spec: SourceSpec, presets: dict[str, Any], allow_cpu_float16: bool = False) -> SourceSpec:
@@ -152,7 +58,7 @@ def apply_profile_rules(spec: SourceSpec, presets: dict[str, Any], allow_cpu_flo
     return spec
 
 
-def prepare_profile(host: Host, model: str | None = None, *, weights: str | None = None, dtype: str = "auto",
+def prepare_profile(host: Host, model: str | None = None, *, weights: Weights | None = None, dtype: str = "auto",
                     device: str = "auto", allow_cpu_float16: bool = False, arch: str | None = None, seed: int = 0,
                     allow_download: bool = False, allow_pickle: bool = False, force: bool = False,
                     **options: Any) -> tuple[SourceSpec, ProfileOptions]:

@@ -22,7 +22,7 @@ Fixtures:
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
@@ -31,6 +31,9 @@ from inspector.plugin.context import InspectOptions
 from inspector.plugin.host import Host
 from inspector.profiling import prepare_profile, run_profile
 from inspector.sources.loading import SourceSpec, load
+
+if TYPE_CHECKING:
+    from inspector.plugin.preset import Weights
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +45,7 @@ def ldm_tiny_pipeline() -> Any:
 def ldm_plugin_host() -> Callable[..., Any]:
     def make(plugin: Any, name: str | None = None, builtins: bool = True) -> Host:
         host = Host.default(builtins=builtins, entrypoints=False)
-        plugin_name = name or getattr(plugin, "__name__", type(plugin).__name__)
+        plugin_name = name or str(getattr(plugin, "__name__", type(plugin).__name__))
         if not host.register(plugin, name=plugin_name):
             pytest.fail(f"plugin {plugin_name} did not register: {host.records[plugin_name].error}")
         return host
@@ -52,7 +55,7 @@ def ldm_plugin_host() -> Callable[..., Any]:
 
 @pytest.fixture
 def ldm_run() -> Callable[..., Any]:
-    def run(host: Any, command: str = "inspect", model: str = "tiny-sd", weights: str | None = None,
+    def run(host: Any, command: str = "inspect", model: str = "tiny-sd", weights: Weights | None = None,
             **options: Any) -> Any:
         spec = SourceSpec(model=model, weights=weights)
         if command == "inspect":

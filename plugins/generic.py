@@ -6,7 +6,12 @@ adapter whose layers were merged into the UNet) gets parameters only, and a note
 """
 from __future__ import annotations
 
-from inspector.api import View, hookimpl, json_safe, tabs_from_views
+from typing import TYPE_CHECKING, Any
+
+from inspector.api import hookimpl
+
+if TYPE_CHECKING:
+    from inspector.api import Component, ComponentResult, InspectContext, ProfileContext, RecordedCall, RunResult, Tab
 
 KINDS = {
     "safety_checker": "safety_checker",
@@ -19,13 +24,13 @@ KINDS = {
 }
 
 
-def recorded(context, component):
+def recorded(context: InspectContext, component: Component) -> RecordedCall | None:
     calls = context.recorded_calls(component.name, "forward")
     return calls[0] if calls else None
 
 
 @hookimpl(trylast=True)
-def inspect_component(context, component):
+def inspect_component(context: InspectContext, component: Component) -> ComponentResult:
     kind = KINDS.get(component.name.rstrip("_0123456789"), "other")
     result = context.base_result(component, kind, "generic")
     if not component.present:
@@ -44,18 +49,21 @@ def inspect_component(context, component):
     if config is not None and hasattr(config, "to_dict"):
         config = config.to_dict()
     if isinstance(config, dict):
+        from inspector.api import json_safe
+
         result.details["config"] = json_safe(config)
     return result
 
 
-def add_kind_view(result, call) -> None:
+def add_kind_view(result: ComponentResult, call: RecordedCall) -> None:
     """Views for the kinds the generic plugin replays: a ControlNet's residuals per block and its
     conditioning scale, a prior's embedding shapes, an image encoder's embeddings."""
+    from inspector.api import View
 
     shape = lambda info: "x".join(map(str, info.shape))  # noqa: E731
     if result.kind == "controlnet":
         scale = call.kwargs.get("conditioning_scale")
-        cond = call.kwargs.get("controlnet_cond")
+        cond: Any = call.kwargs.get("controlnet_cond")
         result.details["conditioning_scale"] = float(scale) if isinstance(scale, (int, float)) else None
         result.details["control_image_shape"] = list(cond.shape) if hasattr(cond, "shape") else None
         result.views.append(View(title="Residuals per block", columns=["output", "shape", "dtype"],
@@ -70,7 +78,7 @@ def add_kind_view(result, call) -> None:
 
 
 @hookimpl(trylast=True)
-def profile_component(context, component, result):
+def profile_component(context: ProfileContext, component: Component, result: ComponentResult) -> bool | None:
     if not component.present:
         return None
     call = recorded(context, component) if component.is_module else None
@@ -84,8 +92,9 @@ def profile_component(context, component, result):
 
 
 @hookimpl(trylast=True)
-def component_tabs(component, run):
+def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.plugin != "generic":
         return None
+    from inspector.api import tabs_from_views
 
     return tabs_from_views(component) or None

@@ -3,11 +3,18 @@ made in the core by ``inspector.measure.memory_plan``) and, after ``profile``, t
 operators (views made by ``inspector.measure.operators``). This plugin only hands existing views over."""
 from __future__ import annotations
 
-from inspector.api import Tab, hookimpl
+from typing import TYPE_CHECKING
+
+from inspector.api import hookimpl
+
+if TYPE_CHECKING:
+    from inspector.api import ComponentResult, RunResult, Tab
 
 
 @hookimpl
-def component_tabs(component, run):
+def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
+    from inspector.api import Tab
+
     tabs = []
     operators = [v for v in component.views if v.title.startswith("Top operators")]
     if operators:

@@ -8,14 +8,19 @@ synthesized ``clip_input`` of the feature extractor's crop size: the same module
 """
 from __future__ import annotations
 
-from inspector.api import View, hookimpl, tabs_from_views, tensor_infos
+from typing import TYPE_CHECKING, Any
+
+from inspector.api import View, hookimpl
+
+if TYPE_CHECKING:
+    from inspector.api import Component, ComponentResult, InspectContext, ProfileContext, RunResult, Tab
 
 
-def is_safety_checker(obj) -> bool:
+def is_safety_checker(obj: Any) -> bool:
     return type(obj).__name__ == "StableDiffusionSafetyChecker" and hasattr(obj, "vision_model")
 
 
-def crop_size(context) -> int:
+def crop_size(context: InspectContext) -> int:
     extractor = context.pipe.components.get("feature_extractor")
     crop = getattr(extractor, "crop_size", None)
     if isinstance(crop, dict):
@@ -23,7 +28,7 @@ def crop_size(context) -> int:
     return int(crop) if isinstance(crop, int) else 224
 
 
-def tensor_part(checker, clip_input):
+def tensor_part(checker: Any, clip_input: Any) -> dict[str, Any]:
     """Everything ``forward`` computes before it turns to numpy."""
     from diffusers.pipelines.stable_diffusion.safety_checker import cosine_distance
 
@@ -35,7 +40,7 @@ def tensor_part(checker, clip_input):
 
 
 @hookimpl
-def inspect_component(context, component):
+def inspect_component(context: InspectContext, component: Component) -> ComponentResult | None:
     if not component.present or not is_safety_checker(component.obj):
         return None
     checker = component.obj
@@ -45,6 +50,7 @@ def inspect_component(context, component):
         clip_input = calls[0].kwargs.get("clip_input", calls[0].args[0] if calls[0].args else None)
         cap = context.capture(checker, lambda: tensor_part(checker, clip_input))
         result.inputs_source = f"recorded: {type(context.pipe).__name__}'s own call of {component.name}(...)"
+        from inspector.api import tensor_infos
 
         result.inputs = tensor_infos(calls[0].kwargs) or tensor_infos(list(calls[0].args))
     else:
@@ -70,7 +76,7 @@ def inspect_component(context, component):
 
 
 @hookimpl
-def profile_component(context, component, result):
+def profile_component(context: ProfileContext, component: Component, result: ComponentResult) -> bool | None:
     if not component.present or not is_safety_checker(component.obj):
         return None
     checker = component.obj
@@ -88,8 +94,9 @@ def profile_component(context, component, result):
 
 
 @hookimpl
-def component_tabs(component, run):
+def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.kind != "safety_checker" or component.plugin != "safety_checker":
         return None
+    from inspector.api import tabs_from_views
 
     return tabs_from_views(component)

@@ -1,10 +1,15 @@
 """Schedulers: configuration and the timesteps/sigmas for ``--steps`` (on a copy: the pipeline's is untouched)."""
 from __future__ import annotations
 
-from inspector.api import Measurement, View, describe_exception, hookimpl, json_safe, planned_scheduler, tabs_from_views
+from typing import TYPE_CHECKING, Any
+
+from inspector.api import View, describe_exception, hookimpl, json_safe
+
+if TYPE_CHECKING:
+    from inspector.api import Component, ComponentResult, InspectContext, ProfileContext, RunResult, Tab, TimingStats
 
 
-def is_scheduler(obj) -> bool:
+def is_scheduler(obj: Any) -> bool:
     try:
         from diffusers import SchedulerMixin
     except ImportError:  # pragma: no cover
@@ -12,7 +17,7 @@ def is_scheduler(obj) -> bool:
     return isinstance(obj, SchedulerMixin)
 
 
-def compatible_names(scheduler) -> list[str]:
+def compatible_names(scheduler: Any) -> list[str]:
     """The names ``scheduler.compatibles`` would give, without importing every scheduler module
     (resolving the classes imports scipy.stats, a second, for a list of names)."""
     import diffusers
@@ -36,7 +41,9 @@ def timesteps_note(scheduler_name: str, steps: int, timesteps: list) -> str | No
             f"called {len(timesteps)} times per image")
 
 
-def schedule(scheduler, steps: int, image_seq_len: int = 4096) -> dict:
+def schedule(scheduler: Any, steps: int, image_seq_len: int = 4096) -> dict:
+    from inspector.api import planned_scheduler
+
     copy = planned_scheduler(scheduler, steps, image_seq_len)
     timesteps = [float(t) for t in copy.timesteps]
     sigmas = getattr(copy, "sigmas", None)
@@ -49,7 +56,7 @@ def schedule(scheduler, steps: int, image_seq_len: int = 4096) -> dict:
 
 
 @hookimpl
-def inspect_component(context, component):
+def inspect_component(context: InspectContext, component: Component) -> ComponentResult | None:
     if not component.present or not is_scheduler(component.obj):
         return None
     sched = component.obj
@@ -79,9 +86,12 @@ def inspect_component(context, component):
     return result
 
 
-def denoise_loop(scheduler_cls, config, steps: int, sample, noise, image_seq_len: int = 4096):
+def denoise_loop(scheduler_cls: Any, config: Any, steps: int, sample: Any, noise: Any,
+                 image_seq_len: int = 4096) -> int:
     """Every ``step()`` of a fresh scheduler over its timesteps, as a pipeline makes them."""
     import inspect
+
+    from inspector.api import planned_scheduler
 
     sched = planned_scheduler(scheduler_cls.from_config(config), steps, image_seq_len)
     accepts_generator = "generator" in inspect.signature(sched.step).parameters
@@ -94,7 +104,7 @@ def denoise_loop(scheduler_cls, config, steps: int, sample, noise, image_seq_len
     return len(sched.timesteps)
 
 
-def scale_timing(timing, factor: float):
+def scale_timing(timing: TimingStats, factor: float) -> TimingStats:
     from dataclasses import replace
 
     return replace(timing, median=timing.median * factor, iqr=timing.iqr * factor, min=timing.min * factor,
@@ -105,7 +115,7 @@ def scale_timing(timing, factor: float):
 
 
 @hookimpl
-def profile_component(context, component, result):
+def profile_component(context: ProfileContext, component: Component, result: ComponentResult) -> bool | None:
     if not component.present or not is_scheduler(component.obj):
         return None
     import statistics
@@ -130,6 +140,7 @@ def profile_component(context, component, result):
     if measured is not None:
         # one measurement per step() call, which is what a pipeline run makes `steps` of
         per_step = scale_timing(measured.timing, 1.0 / n_calls)
+        from inspector.api import Measurement
 
         result.measurements.append(Measurement(name="step", timing=per_step, memory=measured.memory,
                                                calls_per_run=n_calls))
@@ -152,7 +163,7 @@ def profile_component(context, component, result):
                          plan["timesteps"][0] if plan["timesteps"] else None,
                          plan["timesteps"][-1] if plan["timesteps"] else None,
                          max(sigmas) if sigmas else None, plan["order"], name == type(sched).__name__, ""])
-        except Exception as exc:  # one scheduler that cannot take this config does not stop the table
+        except Exception as exc:  # noqa: BLE001 - one scheduler that cannot take this config does not stop the table
             rows.append([name, None, None, None, None, None, None, name == type(sched).__name__,
                          f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"])
     result.views.append(View(title="Compatible schedulers",
@@ -164,8 +175,9 @@ def profile_component(context, component, result):
 
 
 @hookimpl
-def component_tabs(component, run):
+def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.kind != "scheduler":
         return None
+    from inspector.api import tabs_from_views
 
     return tabs_from_views(component)

@@ -1,10 +1,15 @@
 """Text encoders (CLIP, OpenCLIP, T5...): one forward pass on the tokenized prompt."""
 from __future__ import annotations
 
-from inspector.api import View, hookimpl, tensor_infos
+from typing import TYPE_CHECKING, Any
+
+from inspector.api import View, hookimpl
+
+if TYPE_CHECKING:
+    from inspector.api import Component, ComponentResult, InspectContext, ProfileContext, RecordedCall, TensorInfo
 
 
-def is_text_encoder(obj) -> bool:
+def is_text_encoder(obj: Any) -> bool:
     try:
         from transformers import PreTrainedModel
     except ImportError:  # pragma: no cover
@@ -13,13 +18,13 @@ def is_text_encoder(obj) -> bool:
         not type(obj).__name__.endswith(("VisionModel", "VisionModelWithProjection"))
 
 
-def paired_tokenizer(context, name: str):
+def paired_tokenizer(context: InspectContext, name: str) -> Any:
     """``text_encoder_2`` reads ``tokenizer_2``; ``text_encoder`` reads ``tokenizer``."""
     suffix = name[len("text_encoder"):] if name.startswith("text_encoder") else ""
     return context.pipe.components.get("tokenizer" + suffix)
 
 
-def input_ids(context, name: str, encoder):
+def input_ids(context: InspectContext, name: str, encoder: Any) -> Any:
     import torch
 
     tokenizer = paired_tokenizer(context, name)
@@ -32,13 +37,13 @@ def input_ids(context, name: str, encoder):
     return ids.to(context.device)
 
 
-def recorded(context, component):
+def recorded(context: InspectContext, component: Component) -> RecordedCall | None:
     calls = context.recorded_calls(component.name, "forward")
     return calls[0] if calls else None
 
 
 @hookimpl
-def inspect_component(context, component):
+def inspect_component(context: InspectContext, component: Component) -> ComponentResult | None:
     if not component.present or not is_text_encoder(component.obj):
         return None
     encoder = component.obj
@@ -79,8 +84,14 @@ def inspect_component(context, component):
     return result
 
 
+def _info(name: str, tensor: Any) -> TensorInfo:
+    from inspector.api import TensorInfo
+
+    return TensorInfo(name, list(tensor.shape), str(tensor.dtype).replace("torch.", ""))
+
+
 @hookimpl
-def profile_component(context, component, result):
+def profile_component(context: ProfileContext, component: Component, result: ComponentResult) -> bool | None:
     if not component.present or not is_text_encoder(component.obj):
         return None
     encoder = component.obj
@@ -95,6 +106,8 @@ def profile_component(context, component, result):
     calls = context.calls_per_run(component.name) or (2 if context.cfg else 1)
     measured = context.measure(result, "forward", run_once, flops=result.flops, calls_per_run=calls)
     if measured is not None:
+        from inspector.api import tensor_infos
+
         result.details["pooled_output"] = next(
             ([o.name, o.shape] for o in tensor_infos(measured.value) if o.name in ("pooler_output", "text_embeds")),
             None)

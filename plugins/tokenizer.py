@@ -1,10 +1,15 @@
 """Tokenizers: vocabulary, maximum length, and what the prompt becomes."""
 from __future__ import annotations
 
-from inspector.api import View, hookimpl, tabs_from_views
+from typing import TYPE_CHECKING, Any
+
+from inspector.api import View, hookimpl
+
+if TYPE_CHECKING:
+    from inspector.api import Component, ComponentResult, InspectContext, ProfileContext, RunResult, Tab
 
 
-def is_tokenizer(obj) -> bool:
+def is_tokenizer(obj: Any) -> bool:
     try:
         from transformers import PreTrainedTokenizerBase
     except ImportError:  # pragma: no cover - transformers is a dependency
@@ -12,7 +17,7 @@ def is_tokenizer(obj) -> bool:
     return isinstance(obj, PreTrainedTokenizerBase)
 
 
-def tokenize(tokenizer, prompt: str) -> dict:
+def tokenize(tokenizer: Any, prompt: str) -> dict:
     """The pipeline's tokenization of ``prompt`` (padded to ``model_max_length``), and what truncation drops."""
     max_length = tokenizer.model_max_length
     full = tokenizer(prompt, add_special_tokens=True, truncation=False)["input_ids"]
@@ -28,7 +33,7 @@ def tokenize(tokenizer, prompt: str) -> dict:
 
 
 @hookimpl
-def inspect_component(context, component):
+def inspect_component(context: InspectContext, component: Component) -> ComponentResult | None:
     if not component.present or not is_tokenizer(component.obj):
         return None
     tok = component.obj
@@ -65,13 +70,13 @@ def inspect_component(context, component):
 
 
 @hookimpl
-def profile_component(context, component, result):
+def profile_component(context: ProfileContext, component: Component, result: ComponentResult) -> bool | None:
     if not component.present or not is_tokenizer(component.obj):
         return None
     tok = component.obj
     prompts = [context.options.prompt] * context.options.batch_size
 
-    def encode():
+    def encode() -> Any:
         return tok(prompts, padding="max_length", max_length=tok.model_max_length, truncation=True,
                    return_tensors="pt")
 
@@ -80,9 +85,10 @@ def profile_component(context, component, result):
 
 
 @hookimpl
-def component_tabs(component, run):
+def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.kind != "tokenizer":
         return None
+    from inspector.api import tabs_from_views
 
     d = component.details
     summary = (f"{d.get('prompt_token_count', '?')} tokens of at most {d.get('model_max_length', '?')}; "

@@ -3,10 +3,15 @@ denoising call (recorded), FLOPs and time by block. Without a recording, inputs 
 SD3 and Flux only."""
 from __future__ import annotations
 
-from inspector.api import View, add_block_timing, hookimpl, tabs_from_views, top_level_blocks
+from typing import TYPE_CHECKING, Any
+
+from inspector.api import View, add_block_timing, hookimpl, top_level_blocks
+
+if TYPE_CHECKING:
+    from inspector.api import Component, ComponentResult, InspectContext, ProfileContext, RecordedCall, RunResult, Tab
 
 
-def kind_of(obj) -> str | None:
+def kind_of(obj: Any) -> str | None:
     name = type(obj).__name__
     if name == "SD3Transformer2DModel":
         return "sd3"
@@ -17,17 +22,17 @@ def kind_of(obj) -> str | None:
     return None
 
 
-def recorded(context, component):
+def recorded(context: InspectContext, component: Component) -> RecordedCall | None:
     calls = context.recorded_calls(component.name, "forward")
     return calls[0] if calls else None
 
 
-def text_length(context, name: str, default: int) -> int:
+def text_length(context: InspectContext, name: str, default: int) -> int:
     tok = context.pipe.components.get(name)
     return getattr(tok, "model_max_length", default) if tok is not None else default
 
 
-def example_inputs(context, model) -> dict:
+def example_inputs(context: InspectContext, model: Any) -> dict:
     """The keyword arguments the pipeline passes to its transformer for one denoising step."""
     import torch
 
@@ -63,7 +68,7 @@ def example_inputs(context, model) -> dict:
 
 
 @hookimpl
-def inspect_component(context, component):
+def inspect_component(context: InspectContext, component: Component) -> ComponentResult | None:
     if not component.present or kind_of(component.obj) is None:
         return None
     model = component.obj
@@ -84,7 +89,8 @@ def inspect_component(context, component):
     text = named.get("encoder_hidden_states")
     batch = int(hidden.shape[0])
     images = context.options.batch_size
-    architecture = {"sd3": "MMDiT (SD3)", "flux": "Flux (double- and single-stream blocks)"}.get(kind, type(model).__name__)
+    architecture = {"sd3": "MMDiT (SD3)",
+                    "flux": "Flux (double- and single-stream blocks)"}.get(kind or "", type(model).__name__)
     result.details.update({
         "architecture": architecture,
         "cfg": batch == 2 * images, "batch": batch,
@@ -107,7 +113,7 @@ def inspect_component(context, component):
         result.notes.append("Flux is guidance-distilled: the guidance scale is an input, the batch is not doubled")
     elif batch == 2 * images:
         result.notes.append(f"classifier-free guidance: {images} image(s) run as a batch of {batch}")
-    rows = [[b.name, b.type, b.parameters, b.flops or 0] for b in top_level_blocks(cap.layers)]
+    rows: list[list[Any]] = [[b.name, b.type, b.parameters, b.flops or 0] for b in top_level_blocks(cap.layers)]
     result.views.append(View(title="Blocks", columns=["block", "type", "parameters", "flops"], rows=rows,
                              tab="Blocks"))
     result.views.append(View(title="FLOPs by block", kind="series", x=[r[0] for r in rows], x_label="block",
@@ -116,7 +122,7 @@ def inspect_component(context, component):
 
 
 @hookimpl
-def profile_component(context, component, result):
+def profile_component(context: ProfileContext, component: Component, result: ComponentResult) -> bool | None:
     if not component.present or kind_of(component.obj) is None:
         return None
     model = component.obj
@@ -131,8 +137,9 @@ def profile_component(context, component, result):
 
 
 @hookimpl
-def component_tabs(component, run):
+def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.kind != "transformer" or component.plugin != "transformer":
         return None
+    from inspector.api import tabs_from_views
 
     return tabs_from_views(component)

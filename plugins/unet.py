@@ -2,12 +2,26 @@
 call (recorded), FLOPs and time by block. Without a recording, SD-style inputs are synthesized."""
 from __future__ import annotations
 
-from inspector.api import View, add_block_timing, hookimpl, tabs_from_views, top_level_blocks
+from typing import TYPE_CHECKING, Any
+
+from inspector.api import View, add_block_timing, hookimpl, top_level_blocks
+
+if TYPE_CHECKING:
+    from inspector.api import (
+        Component,
+        ComponentResult,
+        InspectContext,
+        LayerRecord,
+        ProfileContext,
+        RecordedCall,
+        RunResult,
+        Tab,
+    )
 
 UNET_CLASSES = ("UNet2DConditionModel", "UNetMotionModel", "UNet3DConditionModel", "UNetSpatioTemporalConditionModel")
 
 
-def is_unet(obj) -> bool:
+def is_unet(obj: Any) -> bool:
     try:
         import diffusers
     except ImportError:  # pragma: no cover
@@ -16,13 +30,13 @@ def is_unet(obj) -> bool:
     return isinstance(obj, classes)
 
 
-def denoiser_inputs(context, component):
+def denoiser_inputs(context: InspectContext, component: Component) -> RecordedCall | None:
     """The recorded step-0 call of this UNet, or None."""
     calls = context.recorded_calls(component.name, "forward")
     return calls[0] if calls else None
 
 
-def example_inputs(context, unet) -> dict:
+def example_inputs(context: InspectContext, unet: Any) -> dict:
     """The keyword arguments the pipeline passes to the UNet for one denoising step."""
     import torch
     from diffusers import UNet2DConditionModel
@@ -59,7 +73,7 @@ def example_inputs(context, unet) -> dict:
 MOTION_COLUMNS = ["group", "modules", "parameters", "sequence length (frames)", "tokens per frame", "channels"]
 
 
-def motion_module_rows(layers, batch: int) -> list[list]:
+def motion_module_rows(layers: list[LayerRecord], batch: int) -> list[list]:
     """One row per group of motion modules (``down_blocks.0.motion_modules``, ...), from the capture
     of the pipeline's recorded call: the sequence the temporal attention sees (its input is
     ``(batch x height x width, frames, channels)``: every spatial position of every image attends
@@ -84,7 +98,7 @@ def motion_module_rows(layers, batch: int) -> list[list]:
     return [row for _, row in sorted(zip(order, rows), key=lambda pair: pair[0])]
 
 
-def block_table(layers) -> list[list]:
+def block_table(layers: list[LayerRecord]) -> list[list]:
     """Parameters and FLOPs per top-level block (down_blocks.N, mid_block, up_blocks.N, stems)."""
     return [[layer.name, layer.type, layer.parameters, layer.flops or 0,
              "x".join(map(str, layer.output_shapes[0])) if layer.output_shapes else ""]
@@ -92,7 +106,7 @@ def block_table(layers) -> list[list]:
 
 
 @hookimpl
-def inspect_component(context, component):
+def inspect_component(context: InspectContext, component: Component) -> ComponentResult | None:
     if not component.present or not is_unet(component.obj):
         return None
     unet = component.obj
@@ -153,8 +167,14 @@ def inspect_component(context, component):
     return result
 
 
+def _flat(kwargs: Any) -> list[tuple[str, Any]]:
+    from inspector.api import iter_tensors
+
+    return list(iter_tensors(kwargs))
+
+
 @hookimpl
-def profile_component(context, component, result):
+def profile_component(context: ProfileContext, component: Component, result: ComponentResult) -> bool | None:
     if not component.present or not is_unet(component.obj):
         return None
     unet = component.obj
@@ -173,8 +193,9 @@ def profile_component(context, component, result):
 
 
 @hookimpl
-def component_tabs(component, run):
+def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.kind != "unet":
         return None
+    from inspector.api import tabs_from_views
 
     return tabs_from_views(component)

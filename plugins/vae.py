@@ -1,13 +1,20 @@
 """VAEs, used through ``encode`` and ``decode`` as pipelines do (hooks on ``forward`` never fire there)."""
 from __future__ import annotations
 
-from inspector.api import TensorInfo, View, hookimpl, tabs_from_views, window
+from typing import TYPE_CHECKING, Any
+
+from inspector.api import TensorInfo, View, hookimpl
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from inspector.api import Component, ComponentResult, InspectContext, ProfileContext, RunResult, Tab
 
 ENCODE_PARTS = ("encoder", "quant_conv")
 DECODE_PARTS = ("decoder", "post_quant_conv")
 
 
-def is_vae(obj) -> bool:
+def is_vae(obj: Any) -> bool:
     import torch
 
     return isinstance(obj, torch.nn.Module) and callable(getattr(obj, "encode", None)) and \
@@ -15,7 +22,7 @@ def is_vae(obj) -> bool:
         (hasattr(obj.config, "latent_channels") or hasattr(obj.config, "z_dim"))
 
 
-def latent_of(encoded):
+def latent_of(encoded: Any) -> Any:
     """The latent of ``vae.encode(...)``: KL VAEs give a distribution (its mode), VQ and DC-AE a tensor."""
     dist = getattr(encoded, "latent_dist", None)
     if dist is not None:
@@ -27,20 +34,20 @@ def latent_of(encoded):
     return encoded[0] if isinstance(encoded, (tuple, list)) else encoded
 
 
-def sample_of(decoded):
+def sample_of(decoded: Any) -> Any:
     value = getattr(decoded, "sample", None)
     if value is not None:
         return value
     return decoded[0] if isinstance(decoded, (tuple, list)) else decoded
 
 
-def latent_channels(vae):
+def latent_channels(vae: Any) -> int | None:
     cfg = vae.config
     return getattr(cfg, "latent_channels", None) or getattr(cfg, "z_dim", None)
 
 
 @hookimpl
-def inspect_component(context, component):
+def inspect_component(context: InspectContext, component: Component) -> ComponentResult | None:
     if not component.present or not is_vae(component.obj):
         return None
     vae = component.obj
@@ -66,9 +73,11 @@ def inspect_component(context, component):
     else:
         image = context.example(context.options.batch_size, vae.config.in_channels, context.height, context.width)
 
+    from inspector.api import window
+
     decode_part = []
 
-    def roundtrip():
+    def roundtrip() -> dict[str, Any]:
         latent = latent_of(vae.encode(image))
         with window() as part:  # the decode's own activation peak: the pipeline plan needs it apart
             if decodes:
@@ -87,8 +96,8 @@ def inspect_component(context, component):
         context.synthesized(result, {"image": image}, "an image of the requested size, encoded then decoded")
     context.fill_capture(result, cap, cap.value)
     phase = {
-        "encode": sum(l.flops or 0 for l in cap.layers if l.depth == 1 and l.name in ENCODE_PARTS),
-        "decode": sum(l.flops or 0 for l in cap.layers if l.depth == 1 and l.name in DECODE_PARTS),
+        "encode": sum(layer.flops or 0 for layer in cap.layers if layer.depth == 1 and layer.name in ENCODE_PARTS),
+        "decode": sum(layer.flops or 0 for layer in cap.layers if layer.depth == 1 and layer.name in DECODE_PARTS),
     }
     cfg = vae.config
     latent = cap.value["latent"]
@@ -107,11 +116,12 @@ def inspect_component(context, component):
         "called_as": "vae.encode(image) then vae.decode(latent)" if not decodes else
         "vae.encode(image), then vae.decode as the pipeline calls it",
     })
-    result.views.append(View(title="Encode and decode", columns=["phase", "input shape", "output shape", "flops"], rows=[
+    result.views.append(View(title="Encode and decode", columns=["phase", "input shape", "output shape", "flops"],
+                             tab="VAE", rows=[
         ["encode", "x".join(map(str, image.shape)), "x".join(map(str, latent.shape)), phase["encode"]],
         ["decode", "x".join(map(str, (next(t for _, t in decodes[0].tensors()) if decodes else latent).shape)),
          "x".join(map(str, cap.value["decoded"].shape)), phase["decode"]],
-    ], tab="VAE"))
+    ]))
     result.views.append(View(title="Compression", kind="table", columns=["latent channels", "spatial factor",
                                                                           "temporal factor", "scaling factor"],
                              rows=[[latent_channels(vae), spatial, result.details["temporal_compression"],
@@ -122,11 +132,12 @@ def inspect_component(context, component):
         result.details["decode_cpu_activation_bytes"] = decode_part[-1].cpu_peak
         result.details["decode_input_shape"] = list(decode_in.shape)
     if decode_kwargs:
-        result.details["decode_kwargs"] = {k: v for k, v in decode_kwargs.items() if isinstance(v, (bool, int, float, str))}
+        result.details["decode_kwargs"] = {k: v for k, v in decode_kwargs.items()
+                                           if isinstance(v, (bool, int, float, str))}
     return result
 
 
-def test_image(height: int, width: int):
+def test_image(height: int, width: int) -> np.ndarray:
     """A deterministic synthetic picture (gradients, stripes, a disc) in [0, 1], HxWx3."""
     import numpy as np
 
@@ -139,7 +150,7 @@ def test_image(height: int, width: int):
     return np.stack([r, g, b], axis=-1)
 
 
-def load_image(path: str, height: int, width: int):
+def load_image(path: str, height: int, width: int) -> np.ndarray:
     """An image file as HxWx3 floats in [0, 1], resized to the run's size."""
     import numpy as np
     from PIL import Image
@@ -149,7 +160,7 @@ def load_image(path: str, height: int, width: int):
         return np.asarray(img, dtype="float32") / 255.0
 
 
-def psnr(reference, reconstruction) -> float:
+def psnr(reference: np.ndarray, reconstruction: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB of two images in [0, 1]."""
     import math
 
@@ -160,7 +171,7 @@ def psnr(reference, reconstruction) -> float:
 
 
 @hookimpl
-def profile_component(context, component, result):
+def profile_component(context: ProfileContext, component: Component, result: ComponentResult) -> bool | None:
     if not component.present or not is_vae(component.obj):
         return None
     import numpy as np
@@ -228,7 +239,7 @@ def profile_component(context, component, result):
 
 
 @hookimpl
-def component_tabs(component, run):
+def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.kind != "vae":
         return None
     d = component.details
@@ -240,5 +251,6 @@ def component_tabs(component, run):
     for m in decode:
         peak = f"{m.memory.peak / 2**20:.1f} MiB" if m.memory else "-"
         lines.append(f"{m.name}: {m.timing.median:.2f} ms median, peak memory {peak}")
+    from inspector.api import tabs_from_views
 
     return tabs_from_views(component, lead={"VAE": [View(title="VAE", kind="note", text="\n".join(lines))]})

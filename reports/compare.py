@@ -8,7 +8,7 @@ and still lists the differences. Ratios are B / A.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from inspector.results.blocks import top_level_blocks
 from inspector.results.records import RunResult
@@ -78,7 +78,7 @@ def compare(a: RunResult, b: RunResult, a_label: str = "A", b_label: str = "B") 
         row["time_ms_unstable"] = bool(_get(ca, "timing", "unstable") or _get(cb, "timing", "unstable"))
         comparison.components.append(row)
         if ca and cb and ca.kind in ("unet", "transformer") and ca.layers and cb.layers:
-            blocks_b = {l.name: l for l in top_level_blocks(cb.layers)}
+            blocks_b = {layer.name: layer for layer in top_level_blocks(cb.layers)}
             for la in top_level_blocks(ca.layers):
                 lb = blocks_b.get(la.name)
                 block = {"component": name, "block": la.name}
@@ -140,10 +140,14 @@ def _get(comp: Any, attr: str, key: str) -> Any:
     return getattr(value, key, None) if value is not None else None
 
 
-COMPARED = (("parameters", "parameters", human_count), ("bytes", "size", human_bytes),
-            ("flops", "FLOPs", human_flops), ("time_ms", "time", human_ms), ("memory_bytes", "peak memory", human_bytes))
-PIPELINE_COMPARED = (("total_ms", "total", human_ms), ("bare_total_ms", "bare call", human_ms),
-                     ("it_per_s", "it/s", lambda v: "-" if v is None else f"{v:.2f}"),
-                     ("steps", "steps", human_count), ("text_encoding_ms", "text encoding", human_ms),
-                     ("denoiser_ms", "denoiser (all steps)", human_ms), ("vae_decode_ms", "vae decode", human_ms),
-                     ("overhead_ratio", "instrumentation overhead", human_ratio))
+#: (field, label, how to show a value) of each compared quantity
+COMPARED: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("parameters", "parameters", human_count), ("bytes", "size", human_bytes),
+    ("flops", "FLOPs", human_flops), ("time_ms", "time", human_ms),
+    ("memory_bytes", "peak memory", human_bytes))
+PIPELINE_COMPARED: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("total_ms", "total", human_ms), ("bare_total_ms", "bare call", human_ms),
+    ("it_per_s", "it/s", lambda v: "-" if v is None else f"{v:.2f}"),
+    ("steps", "steps", human_count), ("text_encoding_ms", "text encoding", human_ms),
+    ("denoiser_ms", "denoiser (all steps)", human_ms), ("vae_decode_ms", "vae decode", human_ms),
+    ("overhead_ratio", "instrumentation overhead", human_ratio))

@@ -78,10 +78,11 @@ def tables(run: RunResult) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
         row.update({f"metric_{name}": (c.get("metrics") or {}).get(name) for name in metric_names})
         rows.append(row)
     out["components.csv"] = (list(rows[0]) if rows else ["component"], rows)
-    layer_rows = [{"component": c["name"], "layer": l["name"], "type": l["type"], "depth": l["depth"],
-                   "input_shapes": shape_text(l["input_shapes"]), "output_shapes": shape_text(l["output_shapes"]),
-                   "parameters": l["parameters"], "flops": l["flops"], "calls": l["calls"]}
-                  for c in data["components"] for l in c["layers"]]
+    layer_rows = [{"component": c["name"], "layer": layer["name"], "type": layer["type"], "depth": layer["depth"],
+                   "input_shapes": shape_text(layer["input_shapes"]),
+                   "output_shapes": shape_text(layer["output_shapes"]),
+                   "parameters": layer["parameters"], "flops": layer["flops"], "calls": layer["calls"]}
+                  for c in data["components"] for layer in c["layers"]]
     out["layers.csv"] = (["component", "layer", "type", "depth", "input_shapes", "output_shapes", "parameters",
                           "flops", "calls"], layer_rows)
     if data.get("command") == "profile" or any(c.get("measurements") for c in data["components"]):
@@ -95,8 +96,9 @@ def tables(run: RunResult) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
         out["measurements.csv"] = (columns, m_rows)
     pipeline = data.get("pipeline")
     if pipeline:
-        s_rows = [{"step": s["index"], "timestep": s["timestep"], "denoiser_ms": s["denoiser"], "scheduler_ms": s["scheduler"],
-                   "other_ms": s["other"], "total_ms": s["total"]} for s in pipeline["steps"]]
+        s_rows = [{"step": s["index"], "timestep": s["timestep"], "denoiser_ms": s["denoiser"],
+                   "scheduler_ms": s["scheduler"], "other_ms": s["other"], "total_ms": s["total"]}
+                  for s in pipeline["steps"]]
         out["steps.csv"] = (["step", "timestep", "denoiser_ms", "scheduler_ms", "other_ms", "total_ms"], s_rows)
         machine = data.get("machine") or {}
         interval = pipeline.get("overhead_interval") or [None, None]
@@ -122,7 +124,8 @@ def tables(run: RunResult) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
     for view in data.get("views") or []:  # views about the whole pipeline
         if view["kind"] == "table" and view["columns"]:
             columns = [str(col) for col in view["columns"]]
-            out[f"view_pipeline_{slug(view['title'])}.csv"] = (columns, [dict(zip(columns, row)) for row in view["rows"]])
+            out[f"view_pipeline_{slug(view['title'])}.csv"] = (columns,
+                                                               [dict(zip(columns, row)) for row in view["rows"]])
     for c in data["components"]:
         for view in c.get("views") or []:
             if view["kind"] != "table" or not view["columns"]:

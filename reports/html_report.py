@@ -105,7 +105,7 @@ def _view_cell(v: Any, column: str) -> str:
 
 
 #: (unit, divisor) ladders for chart axes: one unit per chart, chosen from its largest value
-UNIT_LADDERS = {
+UNIT_LADDERS: dict[str, list[tuple[str, float]]] = {
     "FLOP": [("FLOP", 1), ("kFLOP", 1e3), ("MFLOP", 1e6), ("GFLOP", 1e9), ("TFLOP", 1e12), ("PFLOP", 1e15)],
     "parameters": [("parameters", 1), ("thousand parameters", 1e3), ("million parameters", 1e6),
                    ("billion parameters", 1e9)],

@@ -95,7 +95,10 @@ def render(root: Path, report_path: Path) -> str:
     for point in points:
         status = statuses.get(point.key)
         pdir = root / "points" / point.key
-        href = lambda name: Path(link_base, "points", point.key, name).as_posix()  # noqa: E731
+
+        def href(name: str, key: str = point.key) -> str:
+            return Path(link_base, "points", key, name).as_posix()
+
         point_rows.append({
             "key": point.key, "params": point.params, "status": status.status if status else "not run",
             "reason": status.reason if status else None, "seconds": status.seconds if status else None,
@@ -105,9 +108,9 @@ def render(root: Path, report_path: Path) -> str:
             "run": href("run.json") if (pdir / "run.json").is_file() else None,
         })
     specs = charts(rows, axes)
-    execution = manifest.get("execution") if isinstance(manifest.get("execution"), dict) else {}
-    grid = manifest.get("grid") if isinstance(manifest.get("grid"), dict) else {}
-    versions = manifest.get("versions") if isinstance(manifest.get("versions"), dict) else {}
+    execution = manifest["execution"] if isinstance(manifest.get("execution"), dict) else {}
+    grid = manifest["grid"] if isinstance(manifest.get("grid"), dict) else {}
+    versions = manifest["versions"] if isinstance(manifest.get("versions"), dict) else {}
     template = environment().get_template("sweep.html.j2")
     return template.render(
         title=str(root), mode=str(grid.get("mode", "")), axes=axes, points=point_rows,

@@ -24,8 +24,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from inspector.sources.preset_files import CLIP_TOKENIZER_DIR, SHARED_DIR  # noqa: E402
-from inspector.sources.vocab import bytes_to_unicode  # noqa: E402
+from inspector.sources.preset_files import CLIP_TOKENIZER_DIR, SHARED_DIR
+from inspector.sources.vocab import bytes_to_unicode
 
 OUT = Path(__file__).resolve().parent.parent / "inspector" / "presets"
 
@@ -528,7 +528,8 @@ def write(name: str, files: dict) -> None:
     root = OUT / name
     shutil.rmtree(root, ignore_errors=True)
     index = files["model_index.json"]
-    tokenizers = [key for key, (_, cls) in ((k, v) for k, v in index.items() if isinstance(v, list)) if cls == "CLIPTokenizer"]
+    tokenizers = [key for key, (_, cls) in ((k, v) for k, v in index.items() if isinstance(v, list))
+                  if cls == "CLIPTokenizer"]
     for tok in tokenizers:
         pad = PAD_TOKENS.get((name, tok), "<|endoftext|>")
         for path, content in tokenizer_files(pad, real_vocab=not name.startswith("tiny-")).items():

@@ -39,7 +39,8 @@ class PageReport:
 #: what must not overlap inside a plotly chart: the legend, the axis titles, the tick labels
 OVERLAP_SCRIPT = r"""() => {
   const box = el => { const r = el.getBoundingClientRect(); return r.width && r.height ? r : null; };
-  const hit = (a, b) => a && b && a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  const hit = (a, b) => a && b && a.left < b.right - 1 && b.left < a.right - 1 &&
+    a.top < b.bottom - 1 && b.top < a.bottom - 1;
   const problems = [];
   document.querySelectorAll('[data-chart]').forEach(fig => {
     const id = fig.getAttribute('data-chart');
@@ -55,7 +56,8 @@ OVERLAP_SCRIPT = r"""() => {
     for (const [a, b] of pairs) for (const ra of parts[a]) for (const rb of parts[b])
       if (hit(ra, rb)) problems.push(id + ': ' + a + ' overlaps ' + b);
     // rotated labels have overlapping boxes by design; straight ones must not touch
-    const straight = [...fig.querySelectorAll('g.xtick text')].filter(t => !/rotate\(-?[1-9]/.test(t.getAttribute('transform') || ''));
+    const straight = [...fig.querySelectorAll('g.xtick text')]
+      .filter(t => !/rotate\(-?[1-9]/.test(t.getAttribute('transform') || ''));
     const xs = straight.map(box).filter(Boolean).sort((p, q) => p.left - q.left);
     for (let i = 1; i < xs.length; i++) if (hit(xs[i - 1], xs[i])) problems.push(id + ': x tick labels overlap');
   });

@@ -34,11 +34,11 @@ def unet_key(key: str, config: dict, has_attention: list[bool]) -> str:
         return inv[key]
     per = config["layers_per_block"] + 1
     if m := re.match(r"down_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", key):
-        b, l, rest = int(m[1]), int(m[2]), m[3]
-        return f"input_blocks.{1 + b * per + l}.0.{_resnet(rest)}"
+        b, i, rest = int(m[1]), int(m[2]), m[3]
+        return f"input_blocks.{1 + b * per + i}.0.{_resnet(rest)}"
     if m := re.match(r"down_blocks\.(\d+)\.attentions\.(\d+)\.(.*)", key):
-        b, l, rest = int(m[1]), int(m[2]), m[3]
-        return f"input_blocks.{1 + b * per + l}.1.{rest}"
+        b, i, rest = int(m[1]), int(m[2]), m[3]
+        return f"input_blocks.{1 + b * per + i}.1.{rest}"
     if m := re.match(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)", key):
         b = int(m[1])
         return f"input_blocks.{1 + b * per + per - 1}.0.op.{m[2]}"
@@ -47,11 +47,11 @@ def unet_key(key: str, config: dict, has_attention: list[bool]) -> str:
     if m := re.match(r"mid_block\.attentions\.0\.(.*)", key):
         return f"middle_block.1.{m[1]}"
     if m := re.match(r"up_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", key):
-        b, l, rest = int(m[1]), int(m[2]), m[3]
-        return f"output_blocks.{b * per + l}.0.{_resnet(rest)}"
+        b, i, rest = int(m[1]), int(m[2]), m[3]
+        return f"output_blocks.{b * per + i}.0.{_resnet(rest)}"
     if m := re.match(r"up_blocks\.(\d+)\.attentions\.(\d+)\.(.*)", key):
-        b, l, rest = int(m[1]), int(m[2]), m[3]
-        return f"output_blocks.{b * per + l}.1.{rest}"
+        b, i, rest = int(m[1]), int(m[2]), m[3]
+        return f"output_blocks.{b * per + i}.1.{rest}"
     if m := re.match(r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)", key):
         b = int(m[1])
         slot = 2 if has_attention[b] else 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 - the PyTorch convention
 from torch.utils.flop_counter import FlopCounterMode
 
 from inspector.measure.capture import FlopCounter, capture, iter_tensors

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-import corpus  # noqa: E402
+import corpus
 
 NAMES = sorted(corpus.CORPUS)
 #: Frames for the video pipelines: few, so the suite stays cheap.
@@ -194,7 +194,7 @@ def test_instrumented_equals_bare_for_every_compatible_scheduler(corpus_pipes, n
             try:
                 pipe.scheduler = cls.from_config(original.config)
                 bare = call()
-            except Exception:  # a scheduler this pipeline cannot run bare is out of scope
+            except Exception:  # noqa: BLE001 - a scheduler this pipeline cannot run bare is out of scope
                 continue
             tracer = PipelineTracer(pipe, "cpu")
             instrumented = tracer.call(call)

@@ -58,7 +58,8 @@ def outcome(target: str, call) -> None:
 
 NAMES = st.sampled_from(["diffusers", "transformers", "os", "subprocess", "evilmod", "stable_diffusion",
                          "UNet2DConditionModel", "AutoencoderKL", "CLIPTextModel", "CLIPTokenizer", "PNDMScheduler",
-                         "system", "Thing", "../unet", "", "auto_map", "logging", "pipeline", "StableDiffusionPipeline"])
+                         "system", "Thing", "../unet", "", "auto_map", "logging", "pipeline",
+                         "StableDiffusionPipeline"])
 SCALARS = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True, allow_infinity=True)
            | st.text(max_size=12) | NAMES)
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
@@ -113,7 +114,8 @@ def test_fuzz_model_index(scratch, presets, changes, whole, weights):
 
 CONFIGS = {
     "unet": ("config.json", ["block_out_channels", "layers_per_block", "cross_attention_dim", "sample_size",
-                             "attention_head_dim", "down_block_types", "in_channels", "norm_num_groups", "_class_name"]),
+                             "attention_head_dim", "down_block_types", "in_channels", "norm_num_groups",
+                             "_class_name"]),
     "vae": ("config.json", ["block_out_channels", "latent_channels", "layers_per_block", "scaling_factor"]),
     "text_encoder": ("config.json", ["hidden_size", "num_hidden_layers", "vocab_size", "max_position_embeddings",
                                      "auto_map", "model_type", "architectures"]),

@@ -87,10 +87,12 @@ def test_python_m_from_inside_the_folder_imports_nothing_from_it(configs):
 @pytest.mark.parametrize("index, message", [
     ([1, 2], "JSON object"),
     (None, "JSON object"),
-    ({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel", "x"]}, "[library, class]"),
+    ({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel", "x"]},
+     "[library, class]"),
     ({"_class_name": "StableDiffusionPipeline", "unet": ["transformers", "pipeline"]}, "not a class"),
     ({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "logging"]}, "not a class"),
-    ({"_class_name": "StableDiffusionPipeline", "unet": ["transformers", "TrainingArguments"]}, "not a component class"),
+    ({"_class_name": "StableDiffusionPipeline", "unet": ["transformers", "TrainingArguments"]},
+     "not a component class"),
     ({"_class_name": "StableDiffusionPipeline", "../../etc": ["diffusers", "AutoencoderKL"]}, "not a plain name"),
     ({"_class_name": "StableDiffusionPipeline", **{f"c{i}": None for i in range(10_000)}}, "at most 64"),
     ({"_class_name": ["evilmod", "Pipeline"]}, "custom pipeline code is never run"),
@@ -232,7 +234,7 @@ def never_loads(monkeypatch):
     """Output checks must come before any loading: loading fails the test."""
     # imported before the patch: imported after it, they would bind the patched ``load`` for good
     # (monkeypatch restores what it found there) and every later test in the session would fail
-    import inspector.inspection  # noqa: F401
+    import inspector.inspection
     import inspector.profiling  # noqa: F401
     import inspector.sources.loading as loading
 
@@ -285,8 +287,10 @@ def test_a_failed_write_names_itself_after_writing_the_rest(cli, tmp_path, monke
     monkeypatch.setattr(Path, "write_text", html_disk_full)
     result = cli("report", str(SAVED_RUN), "--json", str(run_json), "--html", str(html), "--csv", str(tmp_path / "c"))
     assert result.code == 2 and one_line(result.err)
-    assert f"cannot write {html}: No space left on device" in result.err and "other 2 output(s) were written" in result.err
-    assert json.loads(run_json.read_text())["schema_version"] == SCHEMA_VERSION and (tmp_path / "c" / "components.csv").exists()
+    assert f"cannot write {html}: No space left on device" in result.err
+    assert "other 2 output(s) were written" in result.err
+    assert json.loads(run_json.read_text())["schema_version"] == SCHEMA_VERSION
+    assert (tmp_path / "c" / "components.csv").exists()
     assert html.read_text() == "previous html"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
@@ -469,7 +473,7 @@ def test_the_guard_predicts_only_when_the_weights_take_half_the_memory_and_says_
 def test_a_failed_cpu_allocation_is_recorded_like_an_oom():
     import torch
 
-    from inspector.profiling import ProfileContext, ProfileOptions
+    from inspector.plugin.context import ProfileContext, ProfileOptions
     from inspector.results.records import ComponentResult
 
     ctx = ProfileContext(pipe=None, options=ProfileOptions(warmup=0, repeats=1), device=torch.device("cpu"),
@@ -502,11 +506,11 @@ def test_library_warnings_are_captured_and_shown_with_debug(capsys, monkeypatch)
     from inspector.runtime.libraries import captured, library_warnings
 
     with library_warnings():
-        warnings.warn("torch_dtype is deprecated", FutureWarning)
+        warnings.warn("torch_dtype is deprecated", FutureWarning, stacklevel=1)
     assert capsys.readouterr().err == "" and any("torch_dtype is deprecated" in w for w in captured)
     monkeypatch.setenv("LDM_INSPECTOR_DEBUG", "1")
     with library_warnings():
-        warnings.warn("scheduler config attribute", DeprecationWarning)
+        warnings.warn("scheduler config attribute", DeprecationWarning, stacklevel=1)
     assert "warning: DeprecationWarning: scheduler config attribute" in capsys.readouterr().err
 
 

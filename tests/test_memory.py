@@ -140,7 +140,8 @@ def test_plan_on_meta_equals_plan_on_real_weights(meta_run, real_run, tiny_meta,
 
     def ctx(loaded, device):
         return InspectContext(pipe=loaded.pipe, options=InspectOptions(batch_size=2), device=device,
-                              dtype=torch.float32, height=128, width=128, weights="meta" if device == "meta" else "random")
+                              dtype=torch.float32, height=128, width=128,
+                              weights="meta" if device == "meta" else "random")
 
     predicted = {m.component: m for m in meta_run.memory_plan.components}
     tensors_on_cpu = plan_memory(tiny_random.pipe, ctx(tiny_random, "cpu"), real_run.components, cpu=False)
@@ -292,7 +293,8 @@ def test_inspect_fits_in_every_front_end(cli, tmp_path, monkeypatch):
     view = data["views"][1]
     peak = view["rows"][0][view["columns"].index("peak_bytes")]
     assert isinstance(peak, int) and peak == plan["placements"][0]["peak"]
-    csv_peaks = pd.read_csv(tmp_path / "csv" / "view_pipeline_predicted_peak_memory_by_placement_tensors_only_no_kernel_workspace.csv")["peak_bytes"]
+    csv_peaks = pd.read_csv(tmp_path / "csv" / ("view_pipeline_predicted_peak_memory_by_placement_"
+                                                "tensors_only_no_kernel_workspace.csv"))["peak_bytes"]
     assert int(csv_peaks[0]) == peak
     assert f"{peak:,}" not in result.out and str(peak) not in result.out
     terminal_row = next(line for line in result.out.splitlines() if "all on device" in line)

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from inspector.profiling import ProfileOptions, run_profile
+from inspector.plugin.context import ProfileOptions
+from inspector.profiling import run_profile
 from inspector.sources.loading import SourceSpec
 
 STEPS = 3

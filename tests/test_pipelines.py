@@ -8,8 +8,8 @@ import torch
 
 from inspector.errors import SourceError
 from inspector.inspection import run_inspect
-from inspector.plugin.context import InspectOptions
-from inspector.profiling import ProfileOptions, run_profile
+from inspector.plugin.context import InspectOptions, ProfileOptions
+from inspector.profiling import run_profile
 from inspector.sources.loading import SourceSpec
 
 PUBLISHED = {

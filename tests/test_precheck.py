@@ -139,7 +139,8 @@ def test_inspect_of_a_preset_imports_no_writer_it_was_not_asked_for(tmp_path):
             "try:\n    main(['inspect', 'tiny-sd', '--steps', '2', '--json', 'run.json'])\n"
             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
             "print(sorted(m for m in ('inspector.reports.html_report', 'inspector.reports.csv_report', 'pandas',"
-            " 'plotly', 'textual', 'inspector.profiling', 'inspector.measure.tracing', 'torchinfo') if m in sys.modules))")
+            " 'plotly', 'textual', 'inspector.profiling', 'inspector.measure.tracing', 'torchinfo')"
+            " if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "[]"

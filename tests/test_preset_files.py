@@ -39,7 +39,8 @@ def test_no_preset_holds_a_copy_of_the_shared_vocabulary():
     shared = {hashlib.sha256(p.read_bytes()).hexdigest(): p for p in shared_clip_tokenizer_dir().iterdir()}
     assert sorted(p.name for p in shared.values()) == sorted(CLIP_TOKENIZER_FILES)
     root = shipped_presets_dir()
-    copies = [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.parent != shared_clip_tokenizer_dir()
+    copies = [str(p.relative_to(root)) for p in root.rglob("*")
+              if p.is_file() and p.parent != shared_clip_tokenizer_dir()
               and hashlib.sha256(p.read_bytes()).hexdigest() in shared]
     assert copies == []
     # nor any other sizeable file twice

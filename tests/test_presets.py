@@ -74,7 +74,7 @@ def test_sdxl_conditioning_and_two_text_encoders(host):
 def test_sd15_per_layer_table_has_shapes_and_flops(host):
     run = run_inspect(host, SourceSpec(model="sd15"), InspectOptions(steps=4))
     unet = run.component("unet")
-    layers = {l.name: l for l in unet.layers}
+    layers = {layer.name: layer for layer in unet.layers}
     conv_in = layers["conv_in"]
     assert conv_in.input_shapes == [[2, 4, 64, 64]] and conv_in.output_shapes == [[2, 320, 64, 64]]
     assert conv_in.parameters == 4 * 320 * 9 + 320
@@ -84,5 +84,6 @@ def test_sd15_per_layer_table_has_shapes_and_flops(host):
     assert attn.depth == 7 and attn.calls == 1
     # children's FLOPs add up to no more than their parent's
     block = layers["down_blocks.0"]
-    children = [l for l in unet.layers if l.name.startswith("down_blocks.0.") and l.depth == block.depth + 1]
+    children = [layer for layer in unet.layers
+                if layer.name.startswith("down_blocks.0.") and layer.depth == block.depth + 1]
     assert sum(c.flops or 0 for c in children) <= block.flops

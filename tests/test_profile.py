@@ -10,8 +10,9 @@ import torch
 from inspector import hookimpl
 from inspector.measure.timing import measure, summarize
 from inspector.measure.tracing import PipelineTracer
+from inspector.plugin.context import ProfileOptions
 from inspector.plugin.host import Host
-from inspector.profiling import ProfileOptions, run_profile
+from inspector.profiling import run_profile
 from inspector.sources.loading import SourceSpec, load
 
 FAST = dict(steps=4, warmup=0, repeats=2, e2e_repeats=1)

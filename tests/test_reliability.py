@@ -86,7 +86,8 @@ def test_truncated_corrupt_and_lfs_safetensors_fail_in_one_line(tmp_path, preset
         "truncated.safetensors": (raw[: len(raw) // 2], "truncated"),
         "corrupt.safetensors": (raw[:8] + b"\xff" * 64 + raw[72:], "header is not JSON"),
         "empty.safetensors": (b"", "too short"),
-        "pointer.safetensors": (b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 3\n", "Git LFS pointer"),
+        "pointer.safetensors": (b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 3\n",
+                                "Git LFS pointer"),
     }
     for name, (content, message) in cases.items():
         path = tmp_path / name

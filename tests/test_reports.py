@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from inspector import hookimpl
+from inspector.plugin.context import ProfileOptions
 from inspector.plugin.host import Host
-from inspector.profiling import ProfileOptions, run_profile
+from inspector.profiling import run_profile
 from inspector.reports import csv_report, html_report, json_report
 from inspector.reports.compare import compare
 from inspector.results.schema import build_schema
@@ -112,11 +113,13 @@ def test_csv_is_tidy_numeric_and_neutralized(hostile_run, tmp_path):
     steps = pd.read_csv(tmp_path / "csv" / "steps.csv")
     assert list(steps["step"]) == list(range(len(steps))) and steps["denoiser_ms"].dtype.kind == "f"
     layers = pd.read_csv(tmp_path / "csv" / "layers.csv")
-    assert layers["flops"].dtype.kind in "if" and layers.loc[layers["layer"] == "conv_in", "input_shapes"].iloc[0] == "2x4x16x16"
+    assert layers["flops"].dtype.kind in "if"
+    assert layers.loc[layers["layer"] == "conv_in", "input_shapes"].iloc[0] == "2x4x16x16"
     hostile = pd.read_csv(tmp_path / "csv" / "view_unet_i_hostile_i_view.csv", keep_default_na=False)
     assert list(hostile["label"]) == ["'" + FORMULA, "'+SUM(A1:A9)", "'@cmd", "'-1+2", "'\tTAB",
                                       "</script><script>window.__pwned=4</script>"]
-    assert hostile["value"].dtype.kind in "if" and list(hostile["value"]) == [1.5, -2, 3, 4, 5, 6]  # numbers stay numbers
+    # numbers stay numbers
+    assert hostile["value"].dtype.kind in "if" and list(hostile["value"]) == [1.5, -2, 3, 4, 5, 6]
     errors = pd.read_csv(tmp_path / "csv" / "errors.csv")
     assert errors["plugin"].iloc[0] == PLUGIN_NAME
     plugins = pd.read_csv(tmp_path / "csv" / "plugins.csv", keep_default_na=False)
@@ -141,7 +144,8 @@ def test_json_schema_is_committed_and_validates_runs(hostile_run, host):
     import jsonschema
 
     schema = build_schema()
-    committed = json.loads((Path(__file__).resolve().parents[1] / "reports" / "schema" / "run.schema.json").read_text(encoding="utf-8"))
+    schema_file = Path(__file__).resolve().parents[1] / "reports" / "schema" / "run.schema.json"
+    committed = json.loads(schema_file.read_text(encoding="utf-8"))
     assert committed == schema, "regenerate: python -m inspector.results.schema > reports/schema/run.schema.json"
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(hostile_run.to_dict(), schema)
@@ -322,7 +326,9 @@ WIDE_SCRIPT = r"""() => {
   const w = window.innerWidth;
   const wide = [...document.querySelectorAll('body *')].filter(el => el.getBoundingClientRect().right > w + 1)
     .filter(el => !el.closest('.scroll'))
-    .map(el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className && el.className.baseVal === undefined ? '.' + el.className : '') + ' ' + Math.round(el.getBoundingClientRect().right));
+    .map(el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+      (el.className && el.className.baseVal === undefined ? '.' + el.className : '') +
+      ' ' + Math.round(el.getBoundingClientRect().right));
   return {scroll: document.scrollingElement.scrollWidth, window: w, wide: wide.slice(0, 10)};
 }"""
 

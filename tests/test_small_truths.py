@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from inspector.profiling import ProfileOptions, run_profile
+from inspector.plugin.context import ProfileOptions
+from inspector.profiling import run_profile
 from inspector.sources.loading import SourceSpec
 
 
@@ -46,7 +47,7 @@ def test_vae_time_goes_with_decode_flops_everywhere(profiled, tmp_path):
     assert row["flops"] == vae.flops
     console = Console(record=True, width=250)
     console.print(summary_table(profiled))
-    line = next(l for l in console.export_text().splitlines() if l.startswith("│ vae "))
+    line = next(text for text in console.export_text().splitlines() if text.startswith("│ vae "))
     assert "decode" in line
     html = html_report.render(profiled)
     assert "<th>timed call</th>" in html

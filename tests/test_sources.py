@@ -23,7 +23,8 @@ def summary(run):
     return {
         c.name: (c.present, c.class_name, c.parameters and c.parameters.total, c.flops,
                  [(o.name, o.shape) for o in c.outputs],
-                 [(l.name, l.input_shapes, l.output_shapes, l.parameters, l.flops) for l in c.layers])
+                 [(layer.name, layer.input_shapes, layer.output_shapes, layer.parameters, layer.flops)
+                  for layer in c.layers])
         for c in run.components
     }
 

@@ -111,7 +111,8 @@ def test_sizes(text, expected):
     (Grid(model=["-rf"]), "not a model name"),
     (Grid(batch=["1", "1"]), "listed twice"),
     (Grid(mode="train"), "inspect or profile"),
-    (Grid(batch=[str(i) for i in range(1, 101)], steps=[str(i) for i in range(1, 101)], size=[str(8 * i) for i in range(1, 3)]),
+    (Grid(batch=[str(i) for i in range(1, 101)], steps=[str(i) for i in range(1, 101)],
+          size=[str(8 * i) for i in range(1, 3)]),
      "at most"),
 ])
 def test_bad_grids_are_option_errors(grid, message):

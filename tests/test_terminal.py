@@ -55,9 +55,9 @@ def test_totals_row_and_one_number_format(piped):
 def test_container_rows_sum_their_children(piped):
     text, data, _ = piped
     unet = next(c for c in data["components"] if c["name"] == "unet")
-    layers = {l["name"]: l for l in unet["layers"]}
+    layers = {layer["name"]: layer for layer in unet["layers"]}
     container = layers["down_blocks"]
-    children = [l for n, l in layers.items() if re.fullmatch(r"down_blocks\.\d+", n)]
+    children = [layer for n, layer in layers.items() if re.fullmatch(r"down_blocks\.\d+", n)]
     assert container["calls"] == 0 and children
     assert container["flops"] == sum(c["flops"] for c in children) > 0
     from inspector.results.units import human_flops

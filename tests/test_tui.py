@@ -19,7 +19,8 @@ FAST = {"steps": 3, "repeats": 1, "warmup": 0, "e2e_repeats": 1}
 
 
 def ready(app) -> bool:
-    return app.result is not None and bool(app.screen.query("#component-tabs") or app.screen.query("#pipeline-overview"))
+    return app.result is not None and bool(app.screen.query("#component-tabs")
+                                           or app.screen.query("#pipeline-overview"))
 
 
 def first_key(data) -> str:
@@ -53,7 +54,7 @@ def test_every_component_can_be_selected():
                 names.append(node.data)
                 comp = next(c for c in app.result.components if c.name == node.data)
                 # selecting also moves the highlight, which the pane follows: wait for the pane, not a clock
-                await wait_for(pilot, lambda: detail_title(app) == f"{comp.name} · {comp.class_name}"
+                await wait_for(pilot, lambda comp=comp: detail_title(app) == f"{comp.name} · {comp.class_name}"
                                and bool(app.screen.query("#component-tabs")), timeout=60)
                 tabs = app.screen.query_one("#component-tabs", TabbedContent)
                 panes = [p.id for p in tabs.query("TabPane")]
@@ -78,7 +79,8 @@ def test_the_detail_pane_follows_the_arrow_keys():
             seen = []
             for comp in app.result.components[:3]:
                 await pilot.press("down")
-                await wait_for(pilot, lambda: app.selected == comp.name and detail_title(app).startswith(comp.name),
+                await wait_for(pilot,
+                               lambda comp=comp: app.selected == comp.name and detail_title(app).startswith(comp.name),
                                timeout=30)
                 seen.append(detail_title(app))
             assert seen == [f"{c.name} · {c.class_name}" for c in app.result.components[:3]]
@@ -115,7 +117,7 @@ def test_layer_table_sorts_filters_and_folds():
             table = app.screen.query_one(LayerTable)
             data = app.screen.query_one("#layer-data", DataTable)
             unet = app.result.component("unet")
-            assert data.row_count == sum(1 for l in unet.layers if l.depth <= 2)
+            assert data.row_count == sum(1 for layer in unet.layers if layer.depth <= 2)
             first = unet.layers[0]
             cells = dict(zip([str(c.label) for c in data.columns.values()], map(str, data.get_row_at(0))))
             assert cells["parameters"] == f"{first.parameters:,}" and cells["type"] == first.type[:14].rstrip("…")
@@ -124,7 +126,7 @@ def test_layer_table_sorts_filters_and_folds():
             assert data.row_count == len(unet.layers)
             table.query_one("#layer-filter", Input).value = "attn1"
             await pilot.pause(0.3)
-            expected = [l for l in unet.layers if "attn1" in l.name.lower()]
+            expected = [layer for layer in unet.layers if "attn1" in layer.name.lower()]
             assert data.row_count == len(expected) > 0
             data.focus()
             await pilot.pause(0.1)
@@ -136,17 +138,17 @@ def test_layer_table_sorts_filters_and_folds():
             assert table.sort_key == "flops" and table.reverse is True
             labels = [str(c.label) for c in data.columns.values()]
             assert "FLOPs ▼" in labels and labels[:4] == ["layer", "parameters", "%", "FLOPs ▼"]
-            flops_of = {l.name: l.flops or 0 for l in expected}
+            flops_of = {layer.name: layer.flops or 0 for layer in expected}
             assert flops_of[first_key(data)] == max(flops_of.values())
             await pilot.press("r")
             await pilot.pause(0.1)
             assert "FLOPs ▲" in [str(c.label) for c in data.columns.values()]
             assert flops_of[first_key(data)] == min(flops_of.values())
             table.sort_by("parameters", reverse=True)
-            assert first_key(data) == max(expected, key=lambda l: l.parameters).name
+            assert first_key(data) == max(expected, key=lambda layer: layer.parameters).name
             # the selected row's inputs show under the table
             inputs = str(table.query_one("#layer-inputs", Static).render())
-            assert max(expected, key=lambda l: l.parameters).name in inputs and "inputs (" in inputs
+            assert max(expected, key=lambda layer: layer.parameters).name in inputs and "inputs (" in inputs
             await pilot.press("d")  # fold back to depth 2: no attn1 module that shallow
             await pilot.pause(0.2)
             assert data.row_count == 0

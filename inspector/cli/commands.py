@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 import click
 from rich.console import Console
 
 from inspector.errors import InspectorError, OptionError, did_you_mean
 from inspector.sources.precheck import check_scheduler, check_sizes, check_source
+
+if TYPE_CHECKING:
+    from inspector.plugin.preset import Weights
 
 #: ``profile`` exit code when the components were measured but the end-to-end pipeline call failed
 #: (out of memory, or the pipeline raised): the reports are written, with ``pipeline.error`` set.
@@ -160,7 +163,7 @@ def write_reports(run: Any, console: Console, json_path: Optional[Path] = None, 
               help="Judge the predicted peak memory against a device: a size (24GiB) or rtx4090, l4, a100-40, "
                    "a100-80, h100, cpu; prints the verdict per placement and the largest batch and size that fit.")
 @format_option
-def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], dtype: str, device: str,
+def inspect(model: Optional[str], weights: Optional[Weights], arch: Optional[str], dtype: str, device: str,
             height: Optional[int], width: Optional[int], batch_size: int, prompt: str, negative_prompt: str,
             guidance_scale: float, steps: int, seed: int, frames: Optional[int], layers: bool, depth: int,
             details: bool, json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
@@ -230,7 +233,7 @@ def inspect(model: Optional[str], weights: Optional[str], arch: Optional[str], d
 @click.option("--max-spread", type=click.FloatRange(min=0, min_open=True), default=0.10, show_default=True,
               help="Relative spread (IQR / median) above which a figure is flagged unstable.")
 @format_option
-def profile(model: Optional[str], weights: Optional[str], arch: Optional[str], dtype: str, allow_cpu_float16: bool,
+def profile(model: Optional[str], weights: Optional[Weights], arch: Optional[str], dtype: str, allow_cpu_float16: bool,
             device: str, height: Optional[int], width: Optional[int], batch_size: int, prompt: str,
             negative_prompt: str, guidance_scale: float, steps: int, seed: int, frames: Optional[int], layers: bool,
             depth: int,
@@ -452,7 +455,8 @@ def sweep(out_dir: Path, mode: Optional[str], config_path: Optional[Path], model
     from inspector.sweep.grid import Grid, split_list
     from inspector.sweep.points import SweepSettings
 
-    grid, settings = Grid(), {}
+    grid = Grid()
+    settings: dict[str, Any] = {}
     if config_path is not None:
         from inspector.sweep.grid import load_toml
 
@@ -473,7 +477,7 @@ def sweep(out_dir: Path, mode: Optional[str], config_path: Optional[Path], model
         raise OptionError("--address goes with --executor ray")
     jobs = jobs if jobs is not None else _setting_int(settings, "jobs", 1, 64)
     if timeout is None and "timeout" in settings:
-        timeout = float(_setting_int(settings, "timeout", 1, 7 * 86400))
+        timeout = float(cast(int, _setting_int(settings, "timeout", 1, 7 * 86400)))  # None only without the key
     check_output_path("--html", html_path)
     run_settings = SweepSettings(out=out_dir, timeout=timeout if timeout is not None else 1800.0, jobs=jobs,
                                  executor=executor, address=address if isinstance(address, str) else None,

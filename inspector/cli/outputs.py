@@ -143,7 +143,7 @@ def write_all(run: Any, say: Callable[[str], None], json_path: Optional[Path] = 
         html = html_report.render(run, image_file=image_file)
         rendered.append((str(html_path), lambda: _write_text(html_path, html, say)))
     failures = []
-    for name, write in rendered:
+    for _name, write in rendered:
         try:
             with signals_deferred():
                 write()
@@ -151,7 +151,8 @@ def write_all(run: Any, say: Callable[[str], None], json_path: Optional[Path] = 
             failures.append(str(exc))
     if failures:
         written = len(rendered) - len(failures)
-        raise InspectorError("; ".join(failures) + (f" (the other {written} output(s) were written)" if written else ""))
+        raise InspectorError("; ".join(failures)
+                             + (f" (the other {written} output(s) were written)" if written else ""))
 
 
 def _write_text(path: Path, text: str, say: Callable[[str], None]) -> str:

@@ -146,7 +146,10 @@ def pipeline_grid(run: RunResult) -> Block | None:
         return None
     if p.error:
         return Line(f"pipeline: {p.error}", "red")
-    mark = (lambda name: f" {UNSTABLE_MARK}" if name in p.unstable else "")
+
+    def mark(name: str) -> str:
+        return f" {UNSTABLE_MARK}" if name in p.unstable else ""
+
     steps = (f"{p.num_steps} steps" if p.num_steps == run.inputs.steps
              else f"{p.num_steps} scheduler steps for --steps {run.inputs.steps} (see note)")
     grid = Grid(f"end to end: {steps}, {human_ms(p.total)} {human_spread(p.total_rel_spread)}"
@@ -239,7 +242,8 @@ def view_block(view: View, max_rows: int = 40) -> Block:
     numeric = numeric_columns(view.columns, rows)
     grid = Grid(view.title, [(column_label(c), "right" if numeric[i] else "left") for i, c in enumerate(view.columns)])
     for row in rows:
-        grid.add([_cell(c) if isinstance(c, (list, dict)) else view_cell(c, view.columns[i] if i < len(view.columns) else "")
+        grid.add([_cell(c) if isinstance(c, (list, dict))
+                  else view_cell(c, view.columns[i] if i < len(view.columns) else "")
                   for i, c in enumerate(row)])
     if len(view.rows) > max_rows:
         grid.caption.append(f"{len(view.rows) - max_rows} more rows in the JSON/CSV/HTML reports")

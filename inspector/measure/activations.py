@@ -230,7 +230,7 @@ def tracking() -> Iterator[ActivationTracker]:
     tracker = ActivationTracker()
 
     class _Mode(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
             out = call(func, args, kwargs or {})
             tracker.add(out, args, kwargs, func)
             return out
@@ -247,13 +247,13 @@ def fused_attention_on_meta() -> Iterator[None]:
     """Route ``F.scaled_dot_product_attention`` on ``meta`` tensors to a fused kernel's meta
     function, so the prediction holds what fused attention holds (see the module docstring)."""
     import torch
-    import torch.nn.functional as F
+    import torch.nn.functional as F  # noqa: N812 - the PyTorch convention
     from torch.overrides import TorchFunctionMode
 
     fused = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 
     class _Mode(TorchFunctionMode):
-        def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
             kwargs = kwargs or {}
             if func is F.scaled_dot_product_attention and fused is not None and args and \
                     getattr(args[0], "device", None) is not None and args[0].device.type == "meta" and \

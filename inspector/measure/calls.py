@@ -57,7 +57,8 @@ def _embeds_dim(pipe: Any) -> int | None:
 
 
 def call_kwargs(pipe: Any, *, prompt: str, negative_prompt: str, steps: int, guidance_scale: float, height: int,
-                width: int, batch_size: int = 1, seed: int = 0, frames: int | None = None) -> tuple[dict[str, Any], list[str]]:
+                width: int, batch_size: int = 1, seed: int = 0,
+                frames: int | None = None) -> tuple[dict[str, Any], list[str]]:
     """The keyword arguments for ``pipe(...)`` and notes on what was synthesized (no generator:
     the caller adds a freshly seeded one per call)."""
     import torch
@@ -79,7 +80,8 @@ def call_kwargs(pipe: Any, *, prompt: str, negative_prompt: str, steps: int, gui
     if "controlnet" in pipe.components and pipe.components.get("controlnet") is not None:
         kwargs["image"] = _pil_image(height, width, seed)
         notes.append(f"control image: a seeded {width}x{height} random picture")
-    elif image_param is not None and image_param.default is not None and image_param.default is not inspect.Parameter.empty:
+    elif (image_param is not None and image_param.default is not None
+          and image_param.default is not inspect.Parameter.empty):
         pass  # an optional image with a real default: leave it
     elif image_param is not None and (_has_image_role(pipe) or image_param.default is inspect.Parameter.empty):
         kwargs["image"] = _pil_image(height, width, seed)

@@ -53,7 +53,8 @@ def iter_tensors(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def tensor_infos(value: Any, prefix: str = "") -> list[TensorInfo]:
-    return [TensorInfo(name, list(t.shape), str(t.dtype).replace("torch.", "")) for name, t in iter_tensors(value, prefix)]
+    return [TensorInfo(name, list(t.shape), str(t.dtype).replace("torch.", ""))
+            for name, t in iter_tensors(value, prefix)]
 
 
 def _shapes(value: Any) -> list[list[int]]:
@@ -133,7 +134,7 @@ class FlopCounter:
         counter = self
 
         class _Mode(TorchDispatchMode):
-            def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+            def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
                 kwargs = kwargs or {}
                 out = call(func, args, kwargs)
                 formula = counter._registry.get(func._overloadpacket)

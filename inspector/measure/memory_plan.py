@@ -75,8 +75,9 @@ def vae_decode_peaks(vae: Any, batch: int, latent_hw: tuple[int, int], dtype: An
     def run(variant: str, n: int) -> int:
         for attr in saved:
             setattr(vae, attr, False)
-        if switches[variant]:
-            getattr(vae, switches[variant])()
+        switch = switches[variant]
+        if switch:
+            getattr(vae, switch)()
         shape = (n, channels, *latent_hw)
         latent = torch.empty(shape, dtype=dtype, device=device) if str(device) == "meta" else \
             torch.zeros(shape, dtype=dtype, device=device)
@@ -91,8 +92,8 @@ def vae_decode_peaks(vae: Any, batch: int, latent_hw: tuple[int, int], dtype: An
     peaks: dict[str, int] = {} if plain is None else {"plain": plain}
     try:
         for variant in variants:
-            if switches.get(variant, "missing") == "missing" or \
-                    (switches[variant] and not callable(getattr(vae, switches[variant], None))):
+            switch = switches.get(variant, "missing")
+            if switch == "missing" or (switch and not callable(getattr(vae, switch, None))):
                 continue
             if same_as_plain.get(variant):
                 if "plain" not in peaks:
@@ -195,7 +196,7 @@ def plan_memory(pipe: Any, ctx: Any, components: list[ComponentResult],
         try:
             vae_peaks = vae_decode_peaks(vae, ctx.options.batch_size, ctx.latent_size, ctx.dtype, ctx.device,
                                          vae_variants, plain=known if isinstance(known, int) else None, cpu=cpu)
-        except Exception as exc:  # a VAE we cannot drive: its roundtrip figure stands in
+        except Exception as exc:  # noqa: BLE001 - a VAE we cannot drive: its roundtrip figure stands in
             notes.append(f"VAE decode not predicted apart ({type(exc).__name__}); its encode+decode example used")
     memories = component_memories(pipe, components, vae_peaks, cpu)
     carried = sum(tensor_bytes(c.inputs) for c in components if c.kind in DENOISER_KINDS and c.present)

@@ -38,7 +38,7 @@ MAX_ENTRIES = 50_000
 
 _CACHE: dict[tuple, tuple[type | None, tuple[tuple[tuple[int, ...], tuple[int, ...], Any], ...]]] = {}
 _UNCACHEABLE: set[Any] = set()
-_PLAIN: tuple[type, ...] | None = None
+_PLAIN: tuple[type, ...] = ()
 STATS = {"hits": 0, "misses": 0, "bypassed": 0}
 #: False runs every operator (benchmarks and tests compare the two)
 ENABLED = True
@@ -48,7 +48,7 @@ class _NotCacheable(Exception):
     pass
 
 
-def _describe(value: Any, tensor_type: type, plain: tuple[type, ...]) -> Any:
+def _describe(value: Any, tensor_type: type[Any], plain: tuple[type, ...]) -> Any:
     if isinstance(value, tensor_type):
         if value.device.type != "meta" or value.layout is not _STRIDED or type(value) not in _TENSOR_TYPES:
             raise _NotCacheable
@@ -303,7 +303,7 @@ def cached() -> Iterator[None]:
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class _Mode(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
             return call(func, args, kwargs or {})
 
     with _Mode():

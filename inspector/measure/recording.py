@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable
 
 from inspector.errors import describe_exception
@@ -156,7 +157,7 @@ class Recorder:
                         self._reuse_outputs(name, comp)
                     for method in WRAPPED_METHODS:
                         if callable(getattr(comp, method, None)):
-                            self._wrap(comp, method, lambda a, k, _n=name, _m=method: self._note(_n, _m, a, k))
+                            self._wrap(comp, method, partial(self._note, name, method))
             scheduler = self.pipe.components.get("scheduler")
             if scheduler is not None and callable(getattr(scheduler, "step", None)):
                 self._wrap(scheduler, "step", None, after=self._step_done)

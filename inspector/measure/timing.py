@@ -104,8 +104,8 @@ def summarize(samples_ms: list[float], cold_ms: float | None, max_spread: float 
         iqr = q[2] - q[0]
     else:
         iqr = 0.0
-    pcts = {name: percentile(ordered, float(name[1:])) if len(ordered) >= need else None
-            for name, need in PERCENTILE_MIN_SAMPLES.items()}
+    pcts: dict[str, Any] = {name: percentile(ordered, float(name[1:])) if len(ordered) >= need else None
+                            for name, need in PERCENTILE_MIN_SAMPLES.items()}
     return TimingStats(
         median=statistics.median(ordered) if ordered else (cold_ms or 0.0), iqr=iqr,
         min=ordered[0] if ordered else (cold_ms or 0.0), max=ordered[-1] if ordered else (cold_ms or 0.0),

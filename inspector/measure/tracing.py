@@ -16,7 +16,8 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from functools import partial
+from typing import Any, Callable, TypedDict
 
 from inspector.errors import describe_exception, is_out_of_memory
 from inspector.files import atomic_path
@@ -129,7 +130,7 @@ class PipelineTracer:
 
 
 def _timestep(args: tuple, kwargs: dict) -> Any:
-    value = kwargs.get("timestep", kwargs.get("r", args[1] if len(args) > 1 else None))
+    value: Any = kwargs.get("timestep", kwargs.get("r", args[1] if len(args) > 1 else None))
     try:
         return float(value.flatten()[0]) if hasattr(value, "flatten") else float(value)
     except (TypeError, ValueError, IndexError):
@@ -140,7 +141,17 @@ def _span(pairs: list) -> float:
     return sum(p[1] - p[0] for p in pairs) * MS
 
 
-def breakdown(trace: Trace) -> tuple[list[StepRecord], dict[str, float]]:
+class Totals(TypedDict):
+    """Milliseconds of one end-to-end call by part (a part the pipeline has not: None)."""
+
+    text_encoding: float
+    prepare: float
+    vae_decode: float | None
+    safety_checker: float | None
+    total: float
+
+
+def breakdown(trace: Trace) -> tuple[list[StepRecord], Totals]:
     """Per-step records (every scheduler step, step 0 included) and per-component totals."""
     steps: list[StepRecord] = []
     loop_start = trace.latents_ready
@@ -158,7 +169,7 @@ def breakdown(trace: Trace) -> tuple[list[StepRecord], dict[str, float]]:
                                 total=total_ms))
         previous_end = s_end
     text_ms = _span(trace.text)
-    totals = {
+    totals: Totals = {
         "text_encoding": text_ms,
         "prepare": max(0.0, (loop_start - trace.start) * MS - text_ms),
         "vae_decode": _span(trace.decode) if trace.decode else None,
@@ -232,7 +243,7 @@ def profile_pipeline(ctx: Any, run: RunResult) -> PipelineRun:
                         result.bare_totals.append((tracer.now() - begin) * MS)
                     else:
                         extra = stepping(index, "instrumented")
-                        instrumented_images = tracer.call(lambda: call(**extra))
+                        instrumented_images = tracer.call(partial(call, **extra))
                         traces.append(tracer.trace)
                 r += 1
                 if r < repeats:
@@ -327,8 +338,10 @@ def judge_stability(result: PipelineRun, run: RunResult, max_spread: float | Non
     result.overhead_interval = paired_ratio_interval(result.totals, result.bare_totals)
     measured = [m for c in run.components for m in c.measurements if m.calls_per_run and m.error is None]
     if result.component_sum and result.totals:
-        low = sum(_quartiles(m.timing)[0] * m.calls_per_run for m in measured) / max(result.totals)
-        high = sum(_quartiles(m.timing)[1] * m.calls_per_run for m in measured) / min(result.totals)
+        low = sum(_quartiles(m.timing)[0] * m.calls_per_run for m in measured
+                  if m.calls_per_run) / max(result.totals)
+        high = sum(_quartiles(m.timing)[1] * m.calls_per_run for m in measured
+                   if m.calls_per_run) / min(result.totals)
         result.component_sum_ratio_interval = [low, high]
     unstable: list[str] = []
     reasons: list[str] = []

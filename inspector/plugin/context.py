@@ -1,14 +1,19 @@
-"""What a plugin is handed: the component to inspect and the run around it."""
+"""What a plugin is handed: the component to inspect and the run around it (:class:`InspectContext`;
+for ``profile_component``, :class:`ProfileContext`, which adds ``measure``)."""
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
-from inspector.errors import OptionError
+from inspector.errors import OptionError, describe_exception, is_out_of_memory
 from inspector.measure.calls import UnsupportedCall, call_kwargs
 from inspector.measure.capture import Capture, capture, parameter_stats, tensor_infos
+from inspector.measure.machine import MachineMonitor
+from inspector.measure.operators import top_operators
 from inspector.measure.recording import Recording, record, strength_of
-from inspector.results.records import ComponentResult, ParameterStats, TensorInfo
+from inspector.measure.timing import DEFAULT_MAX_SPREAD, Measured, measure
+from inspector.results.records import ComponentResult, HookFailure, Measurement, ParameterStats, TensorInfo, TimingStats
 
 
 @dataclass
@@ -287,3 +292,105 @@ def planned_scheduler(scheduler: Any, steps: int, image_seq_len: int = 4096) -> 
         kwargs["mu"] = dynamic_shift(copy.config, image_seq_len)
     copy.set_timesteps(steps, **kwargs)
     return copy
+
+
+#: progress(stage, fraction, detail): stage is a component name or "pipeline".
+Progress = Callable[[str, float, str], None]
+
+
+@dataclass
+class ProfileOptions(InspectOptions):
+    warmup: int = 1
+    repeats: int = 5
+    e2e_repeats: int = 3
+    scheduler: str | None = None
+    attention: str | None = None
+    peak_tflops: float | None = None
+    image_path: str | None = None
+    image_out: str | None = None
+    end_to_end: bool = True
+    #: seconds one measurement may keep repeating to get its relative spread under
+    #: ``max_spread`` (0: exactly ``repeats`` calls); the end-to-end pairs use the same budget
+    max_time: float = 0.0
+    max_spread: float = DEFAULT_MAX_SPREAD
+    #: run each timed call once more under torch.profiler for its top operators (untimed)
+    operators: bool = True
+    #: write a Chrome/Perfetto trace of one extra end-to-end call here
+    trace: str | None = None
+
+
+@dataclass
+class ProfileContext(InspectContext):
+    """What a profiling plugin is handed: the inspection context (``options`` is a
+    :class:`ProfileOptions`) plus ``measure``."""
+
+    options: ProfileOptions
+    peak_flops: float | None = None
+    progress: Progress | None = None
+    #: the machine monitor of this run (its ``state`` so far is readable at any time)
+    machine: MachineMonitor | None = None
+
+    def measure(self, result: ComponentResult, name: str, fn: Callable[[], Any], *, flops: int | None = None,
+                calls_per_run: float | None = None, repeats: int | None = None,
+                warmup: int | None = None) -> Measured | None:
+        """Time ``fn`` and record a :class:`Measurement` named ``name`` on ``result``.
+
+        Returns the measurement (its ``value`` is ``fn``'s last return value), or
+        ``None`` when the call ran out of memory; that is recorded on the result.
+        """
+        import torch
+
+        def tick(i: int, total: int) -> None:
+            if self.progress:
+                self.progress(result.name, i / total, name)
+
+        oom: BaseException | None = None
+        measured: Measured
+        try:
+            with torch.no_grad():
+                measured = measure(fn, self.device, warmup=self.options.warmup if warmup is None else warmup,
+                                   repeats=self.options.repeats if repeats is None else repeats, on_call=tick,
+                                   max_time=self.options.max_time, max_spread=self.options.max_spread)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            oom = exc
+        if oom is not None:
+            # Free outside the except block: the traceback holds the frames' tensors until then.
+            message = f"out of memory: {describe_exception(oom)}"
+            del oom
+            free_memory(self.device)
+            result.measurements.append(Measurement(name=name, timing=_empty_timing(), error=message))
+            result.errors.append(HookFailure(plugin=result.plugin or "", hook="profile_component", error=message,
+                                             kind="oom"))
+            return None
+        per_second = flops / (measured.timing.median / 1000.0) if flops and measured.timing.median > 0 else None
+        fraction = per_second / self.peak_flops if per_second and self.peak_flops else None
+        result.measurements.append(Measurement(
+            name=name, timing=measured.timing, memory=measured.memory, flops=flops,
+            flops_per_second=per_second, fraction_of_peak=fraction, calls_per_run=calls_per_run))
+        if result.timing is None:
+            result.timing, result.memory = measured.timing, measured.memory
+        if getattr(self.options, "operators", False):
+            self._operators(result, name, fn)
+        return measured
+
+    def _operators(self, result: ComponentResult, name: str, fn: Callable[[], Any]) -> None:
+        """One more call, untimed, under torch.profiler: the top operators as a view."""
+
+        try:
+            result.views.append(top_operators(fn, self.device, f"Top operators: {name}"))
+        except Exception as exc:  # noqa: BLE001 - the timing stands without the table
+            result.notes.append(f"no operator table for {name}: {type(exc).__name__}: {exc}")
+
+
+def _empty_timing() -> TimingStats:
+    return TimingStats(median=float("nan"), iqr=float("nan"), min=float("nan"), max=float("nan"), count=0)
+
+
+def free_memory(device: Any) -> None:
+    gc.collect()
+    if str(device).startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()

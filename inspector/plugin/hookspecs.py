@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Callable
 import pluggy
 
 if TYPE_CHECKING:
-    from inspector.plugin.context import Component, InspectContext
+    from inspector.plugin.context import Component, InspectContext, ProfileContext
     from inspector.plugin.preset import Preset
-    from inspector.profiling import ProfileContext
     from inspector.results.records import ComponentResult, RunResult, Tab
 
 PROJECT = "ldm_inspector"
@@ -67,7 +66,7 @@ def profile_component(context: ProfileContext, component: Component, result: Com
     plugins, computes achieved FLOP/s, and records an out-of-memory error on
     the measurement instead of raising. Add details and views to ``result``.
 
-    :param context: the run (a :class:`~inspector.profiling.ProfileContext`).
+    :param context: the run (a :class:`~inspector.plugin.context.ProfileContext`).
     :param component: name, object, and whether it is present.
     :param result: the component's inspection result, with FLOPs and shapes.
     :return: ``True`` if this plugin profiled the component, else ``None``.

@@ -30,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Literal
 
 import pluggy
 
@@ -156,10 +156,10 @@ class Host:
             host.load_entrypoints(blocked=blocked, only=_env_names(ENV_LOAD_ONLY) or None)
         return host
 
-    def load_module(self, name: str, module_name: str, *, source: str) -> None:
+    def load_module(self, name: str, module_name: str, *, source: Literal["builtin", "entrypoint"]) -> None:
         try:
             module = importlib.import_module(module_name)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a plugin that fails to import is recorded, not fatal
             self.records[name] = PluginRecord(name, None, source, error=f"import failed: {describe_exception(exc)}")
             return
         self.register(module, name=name, source=source, version=__version__ if source == "builtin" else None)
@@ -174,16 +174,17 @@ class Host:
             dist_name = getattr(dist, "name", None)
             try:
                 plugin = ep.load()
-            except Exception as exc:
-                self.records[ep.name] = PluginRecord(ep.name, version, "entrypoint", error=f"import failed: {describe_exception(exc)}",
+            except Exception as exc:  # noqa: BLE001 - an entry point that fails to load is recorded, not fatal
+                self.records[ep.name] = PluginRecord(ep.name, version, "entrypoint",
+                                                     error=f"import failed: {describe_exception(exc)}",
                                                      distribution=dist_name)
                 continue
             self.register(plugin, name=ep.name, source="entrypoint", version=version, distribution=dist_name)
 
-    def register(self, plugin: Any, *, name: str, source: str = "entrypoint", version: str | None = None,
-                 distribution: str | None = None) -> bool:
+    def register(self, plugin: Any, *, name: str, source: Literal["builtin", "entrypoint"] = "entrypoint",
+                 version: str | None = None, distribution: str | None = None) -> bool:
         """Register ``plugin`` under ``name``; on failure record why and leave nothing behind."""
-        record = PluginRecord(name, version, source, distribution=distribution)  # type: ignore[arg-type]
+        record = PluginRecord(name, version, source, distribution=distribution)
         self.records[name] = record
         needed = getattr(plugin, "LDM_INSPECTOR_API", hookspecs.API_VERSION)
         if isinstance(needed, int) and needed > hookspecs.API_VERSION:
@@ -194,7 +195,7 @@ class Host:
             return False
         try:
             self.pm.register(plugin, name=name)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed registration is recorded and undone
             if self.pm.get_plugin(name) is not None or self.pm.has_plugin(name):
                 self.pm.unregister(name=name)
             record.error = f"registration failed: {describe_exception(exc)}"

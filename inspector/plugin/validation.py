@@ -91,7 +91,8 @@ def repair_result(result: Any) -> list[str]:
             continue
         if isinstance(value, dict):
             for key in list(value):
-                problem = json_problem(key, name) if not isinstance(key, str) else json_problem(value[key], f"{name}[{key!r}]")
+                problem = (json_problem(key, name) if not isinstance(key, str)
+                           else json_problem(value[key], f"{name}[{key!r}]"))
                 if problem or not isinstance(key, str):
                     dropped.append(problem or f"{name} has a non-string key")
                     del value[key]
@@ -126,8 +127,8 @@ def repair_result(result: Any) -> list[str]:
 def _reset(result: Any, f: dataclasses.Field) -> None:
     if f.default is not dataclasses.MISSING:
         setattr(result, f.name, f.default)
-    elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        setattr(result, f.name, f.default_factory())  # type: ignore[misc]
+    elif f.default_factory is not dataclasses.MISSING:
+        setattr(result, f.name, f.default_factory())
 
 
 def check_hook_output(hook: str, plugin: str, value: Any, kwargs: dict[str, Any]) -> tuple[Any, str | None]:

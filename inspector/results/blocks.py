@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeVar
 
 from inspector.results.records import LayerRecord, View
 
 CONTAINERS = ("down_blocks", "up_blocks", "transformer_blocks", "single_transformer_blocks",
               "joint_transformer_blocks", "blocks", "layers", "noise_refiner", "context_refiner")
 
+#: layer records, or the same records read back from JSON
+Layer = TypeVar("Layer", LayerRecord, dict)
 
-def top_level_blocks(layers: Iterable[LayerRecord | dict]) -> list[LayerRecord | dict]:
+
+def top_level_blocks(layers: Iterable[Layer]) -> list[Layer]:
     """Depth-1 modules, with list containers (``down_blocks``, ``up_blocks``...) replaced by their items,
     in the order the forward pass runs them (modules never called last)."""
-    found = []
+    found: list[Layer] = []
     for layer in layers:
         name = layer["name"] if isinstance(layer, dict) else layer.name
         depth = layer["depth"] if isinstance(layer, dict) else layer.depth
@@ -31,7 +34,7 @@ def top_level_blocks(layers: Iterable[LayerRecord | dict]) -> list[LayerRecord |
 
 def block_modules(model: Any) -> list[tuple[str, Any]]:
     """(name, module) of the blocks a denoiser's forward passes through, list containers expanded."""
-    blocks = []
+    blocks: list[tuple[str, Any]] = []
     for name, child in model.named_children():
         if name in CONTAINERS:
             blocks.extend((f"{name}.{i}", block) for i, block in enumerate(child))

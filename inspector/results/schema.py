@@ -41,7 +41,7 @@ def _type(hint: Any, defs: dict[str, Any]) -> dict[str, Any]:
         return {"type": "string"}
     if dataclasses.is_dataclass(hint):
         _define(hint, defs)
-        return {"$ref": f"#/$defs/{hint.__name__}"}
+        return {"$ref": f"#/$defs/{typing.cast(type, hint).__name__}"}
     if origin is typing.Literal:
         return {"enum": list(args)}
     if origin in (typing.Union, types.UnionType):

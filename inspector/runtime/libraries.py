@@ -39,7 +39,8 @@ def library_warnings() -> Iterator[None]:
             yield
         finally:
             for w in caught:
-                line = f"{w.category.__name__}: {' '.join(str(w.message).split())} ({os.path.basename(w.filename)}:{w.lineno})"
+                line = (f"{w.category.__name__}: {' '.join(str(w.message).split())} "
+                        f"({os.path.basename(w.filename)}:{w.lineno})")
                 captured.append(line)
                 if debug():
                     print(f"warning: {line}", file=sys.stderr)

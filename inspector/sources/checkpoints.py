@@ -132,7 +132,7 @@ def pickle_globals(path: Path) -> list[str]:
                 found.append(f"{strings[-2]}.{strings[-1]}")
             elif isinstance(arg, str):
                 strings.append(arg)
-    except Exception:  # a malformed stream: report what was found so far, never fail here
+    except Exception:  # noqa: BLE001 - a malformed stream: report what was found so far, never fail here
         return []
     return sorted(set(found))
 
@@ -152,7 +152,7 @@ def load_pickle_state_dict(path: Path) -> dict[str, Any]:
         wanted |= {g for g in pickle_globals(path) if not g.startswith(TENSOR_GLOBALS)}
         what = f" (it wants {', '.join(sorted(wanted))})" if wanted else ""
         raise SourceError(f"{path.name} holds more than tensors{what}; refused: loading it could run code") from None
-    except Exception as exc:  # truncated zip, not a checkpoint at all, ...
+    except Exception as exc:  # noqa: BLE001 - reported as a SourceError: truncated zip, not a checkpoint at all, ...
         raise SourceError(f"cannot read {path.name} as a checkpoint: {type(exc).__name__}: "
                           f"{' '.join(str(exc).split())[:200]}") from None
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):

@@ -170,7 +170,7 @@ def _from_pretrained(path: Path, spec: SourceSpec) -> Any:
             )
     except SourceError:
         raise
-    except Exception as exc:  # diffusers raises many types for a broken folder
+    except Exception as exc:  # noqa: BLE001 - diffusers raises many types for a broken folder
         raise SourceError(f"cannot load the pipeline in {path}: {_first_line(exc)}{_accelerate_hint(exc)}") from None
     return pipe.to(spec.device)
 
@@ -228,7 +228,7 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
                     str(weights_file), config=str(configs), local_files_only=True,
                     torch_dtype=torch_dtype(spec.dtype),
                 )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported as a SourceError: diffusers raises many types
             raise SourceError(f"cannot load {path.name} as {spec.arch}: {_first_line(exc)}") from None
 
     upgrade_tokenizers(pipe)  # the preset's configs came with its stand-in tokenizer files
@@ -241,7 +241,7 @@ def _load_repo_id(repo_id: str, spec: SourceSpec) -> LoadedPipeline:
 
     try:
         folder = Path(snapshot_download(repo_id, local_files_only=not spec.allow_download))
-    except Exception:
+    except Exception:  # noqa: BLE001 - reported as a SourceError: not cached, or the download failed
         hint = "" if spec.allow_download else " (offline: pass --allow-download to fetch it)"
         raise SourceError(f"{repo_id!r} is not in the local Hugging Face cache{hint}") from None
     declared = read_model_index(folder)
@@ -305,7 +305,8 @@ def _build_component(cls: Any, folder: Path, dtype: Any, name: str) -> Any:
     except SourceError:
         raise
     except (MemoryError, RecursionError) as exc:
-        raise SourceError(f"{folder}: component {name}: its config is too large to build ({type(exc).__name__})") from None
+        raise SourceError(f"{folder}: component {name}: its config is too large to build "
+                          f"({type(exc).__name__})") from None
     except Exception as exc:  # noqa: BLE001 - the config is data; the library's complaint is the message
         raise SourceError(f"{folder}: component {name} cannot be built from its config: {_first_line(exc)}") from None
 
@@ -365,7 +366,7 @@ def materialize(model: Any, seed: int, dtype: Any) -> None:
     import torch
 
     generator = torch.Generator().manual_seed(seed)
-    for module_name, module in model.named_modules():
+    for _module_name, module in model.named_modules():
         for pname, param in list(module.named_parameters(recurse=False)):
             data = torch.empty(param.shape, dtype=torch.float32)
             if param.dim() >= 2:

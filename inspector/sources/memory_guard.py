@@ -124,6 +124,6 @@ def safetensors_bytes(header: dict[str, Any], dtype_size: int) -> int:
         count = 1
         for dim in info.get("shape") or []:
             count *= int(dim)
-        kind = info.get("dtype")
+        kind: Any = info.get("dtype")
         total += count * (dtype_size if kind in FLOAT_NAMES else SAFETENSORS_SIZES.get(kind, 4))
     return total

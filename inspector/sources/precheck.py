@@ -42,7 +42,7 @@ def preset_folders() -> dict[str, Path]:
     host = Host.default(builtins=("presets",))
     try:
         return {name: Path(p.path) for name, p in host.presets().items()}
-    except Exception:  # a plugin's register_presets failed: the full host reports it later
+    except Exception:  # noqa: BLE001 - a plugin's register_presets failed: the full host reports it later
         return shipped_presets()
 
 

@@ -63,7 +63,7 @@ def _pipeline_subpackage(library: str) -> Any:
 
     try:
         module = getattr(pipelines, library, None)
-    except Exception:  # a lazy sub-package that fails to import is not one we load from
+    except Exception:  # noqa: BLE001 - a lazy sub-package that fails to import is not one we load from
         return None
     name = getattr(module, "__name__", "")
     return module if isinstance(name, str) and name.startswith("diffusers.pipelines.") else None
@@ -92,7 +92,7 @@ def resolve_class(where: str, component: str, library: Any, class_name: Any, ext
         raise SourceError(f"{where}: component {component} names class {_short(class_name)}, not a class name")
     try:
         cls = getattr(module, class_name, None)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a lazy attribute that fails to import is no class we load
         cls = None
     if cls is None and module.__name__.startswith("diffusers.pipelines."):
         import diffusers
@@ -107,7 +107,7 @@ def resolve_class(where: str, component: str, library: Any, class_name: Any, ext
     return cls
 
 
-def pipeline_class(where: str, declared: dict[str, Any]) -> type:
+def pipeline_class(where: str, declared: dict[str, Any]) -> type[Any]:
     """The diffusers pipeline class ``_class_name`` names (a custom pipeline's ``[module, class]`` is refused)."""
     import diffusers
 
@@ -117,7 +117,7 @@ def pipeline_class(where: str, declared: dict[str, Any]) -> type:
                           "(custom pipeline code is never run)")
     try:
         cls = getattr(diffusers, name, None)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a lazy attribute that fails to import is no pipeline class
         cls = None
     if not (isinstance(cls, type) and issubclass(cls, diffusers.DiffusionPipeline)):
         raise SourceError(f"{where}: unknown pipeline class {name!r} (not a diffusers pipeline)")

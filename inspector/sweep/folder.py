@@ -59,7 +59,8 @@ class PointStatus:
         known = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known and k != "skipped"}
         status = cls(**kwargs)
-        if not isinstance(status.key, str) or status.status not in ("ok", "failed") or not isinstance(status.params, dict):
+        if (not isinstance(status.key, str) or status.status not in ("ok", "failed")
+                or not isinstance(status.params, dict)):
             raise ValueError("not a point status")
         return status
 
@@ -129,8 +130,8 @@ def load_sweep(root: Path) -> tuple[dict[str, Any], list[Point], dict[str, Point
     data = folder.read_manifest()
     if data is None or not isinstance(data.get("points"), list):
         raise InspectorError(f"{root} is not a sweep folder (no readable manifest.json)")
-    grid_data = data.get("grid") if isinstance(data.get("grid"), dict) else {}
-    mode = grid_data.get("mode") if grid_data.get("mode") in MODES else "inspect"
+    grid_data = data["grid"] if isinstance(data.get("grid"), dict) else {}
+    mode = grid_data["mode"] if grid_data.get("mode") in MODES else "inspect"
     points, statuses = [], {}
     for entry in data["points"][:MAX_POINTS]:
         if not isinstance(entry, dict) or not isinstance(entry.get("params"), dict):

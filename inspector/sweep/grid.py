@@ -167,10 +167,11 @@ def _canonical_size(text: str) -> str:
 def load_toml(path: Path) -> tuple[Grid, dict[str, Any]]:
     """A grid from a TOML file: top-level ``mode``, ``args`` and the axes as lists, plus the
     sweep settings ``timeout``, ``jobs``, ``executor`` and ``address``. Unknown keys are errors."""
-    import tomllib
+    import tomllib  # type: ignore[import-not-found]  # Python 3.11+: on 3.10 --config cannot be read
 
     if not path.is_file():
-        raise OptionError(f"--config {path}: no such file" if not path.exists() else f"--config {path}: not a regular file")
+        raise OptionError(f"--config {path}: no such file" if not path.exists()
+                          else f"--config {path}: not a regular file")
     try:
         with path.open("rb") as fh:
             raw = fh.read(1_000_001)

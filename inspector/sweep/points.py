@@ -42,7 +42,8 @@ def point_command(point: Point, out_dir: str | os.PathLike[str], html: bool = Tr
     argv = [sys.executable]
     if sys.version_info >= (3, 11):
         argv.append("-P")
-    argv += ["-c", "from inspector.cli.commands import main; main()", *point.argv, "--json", str(Path(out_dir) / "run.json")]
+    argv += ["-c", "from inspector.cli.commands import main; main()", *point.argv,
+             "--json", str(Path(out_dir) / "run.json")]
     if html:
         argv += ["--html", str(Path(out_dir) / "report.html")]
     return argv

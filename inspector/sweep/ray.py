@@ -88,7 +88,7 @@ def run_points_ray(points: list[Point], folder: SweepFolder, settings: SweepSett
                 point = pending.pop(ref)
                 try:
                     outcome = ray.get(ref)
-                except Exception as exc:  # the worker died, the node went away, the task was cancelled
+                except Exception as exc:  # noqa: BLE001 - the worker died, the node went away, the task was cancelled
                     outcome = Outcome(None, "", 0.0, error=f"ray task failed: {type(exc).__name__}: "
                                                          f"{' '.join(str(exc).split())[:300]}")
                 record(point, outcome, "ray")

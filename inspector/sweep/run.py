@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable, Iterator
 
 from inspector.errors import InspectorError, OptionError
 from inspector.files import atomic_path, write_text
@@ -33,12 +33,13 @@ def default_jobs(mode: str, jobs: int | None) -> int:
 def pending_points(folder: SweepFolder, points: list[Point], retry_failed: bool) -> tuple[list[Point], dict[str, PointStatus]]:
     """Which points to run now, and the statuses of those kept from an earlier run."""
     current = versions()
-    todo, kept = [], {}
+    todo: list[Point] = []
+    kept: dict[str, PointStatus] = {}
     for point in points:
         status = folder.read_status(point.key)
         done_before = (status is not None and status.versions == current and status.params == point.params
                        and (status.status == "failed" or folder.run_path(point.key).is_file()))
-        if done_before and not (retry_failed and status.status == "failed"):
+        if done_before and status is not None and not (retry_failed and status.status == "failed"):
             status.skipped = True
             kept[point.key] = status
         else:
@@ -46,7 +47,8 @@ def pending_points(folder: SweepFolder, points: list[Point], retry_failed: bool)
     return todo, kept
 
 
-def manifest(grid: Grid, settings: SweepSettings, jobs: int, points: list[Point], previous: dict[str, Any] | None) -> dict[str, Any]:
+def manifest(grid: Grid, settings: SweepSettings, jobs: int, points: list[Point],
+             previous: dict[str, Any] | None) -> dict[str, Any]:
     history = list((previous or {}).get("history") or [])[-99:]
     history.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv[1:],
                     "executor": settings.executor, "jobs": jobs})
@@ -59,7 +61,8 @@ def manifest(grid: Grid, settings: SweepSettings, jobs: int, points: list[Point]
         "execution": {
             "executor": settings.executor, "address": settings.address, "jobs": jobs,
             "timeout_s": settings.timeout,
-            "how": (f"{jobs} point(s) at a time" + (" on a Ray cluster" if settings.executor == "ray" else " on this machine")
+            "how": (f"{jobs} point(s) at a time"
+                    + (" on a Ray cluster" if settings.executor == "ray" else " on this machine")
                     + ("; timed points one at a time unless --jobs says otherwise" if grid.mode == "profile" else "")),
         },
         "history": history,
@@ -111,7 +114,8 @@ def run_sweep(grid: Grid, settings: SweepSettings, *, check_argv: Callable[[list
     return points, statuses
 
 
-def finish_point(folder: SweepFolder, point: Point, outcome: Outcome, timeout: float | None, executor: str) -> PointStatus:
+def finish_point(folder: SweepFolder, point: Point, outcome: Outcome, timeout: float | None,
+                 executor: str) -> PointStatus:
     """Write what one point gave (its files, when they came back from elsewhere) and its status."""
     pdir = folder.point_dir(point.key)
     pdir.mkdir(parents=True, exist_ok=True)
@@ -134,7 +138,7 @@ def finish_point(folder: SweepFolder, point: Point, outcome: Outcome, timeout: f
 
 
 @contextlib.contextmanager
-def _atomic_bytes(target: Path):
+def _atomic_bytes(target: Path) -> Iterator[BinaryIO]:
     with atomic_path(target) as tmp:
         with tmp.open("wb") as fh:
             yield fh
@@ -151,7 +155,7 @@ def _check_run(path: Path) -> str | None:
 def run_points_local(points: list[Point], folder: SweepFolder, settings: SweepSettings, jobs: int,
                      record: Callable[[Point, Outcome, str], None]) -> None:
     """Each point in its own process on this machine, ``jobs`` at a time."""
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
     def one(point: Point) -> tuple[Point, Outcome]:
         pdir = folder.point_dir(point.key)
@@ -163,7 +167,7 @@ def run_points_local(points: list[Point], folder: SweepFolder, settings: SweepSe
         return point, run_process(command, pdir, settings.timeout)
 
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="sweep-point")
-    pending = set()
+    pending: set[Future[tuple[Point, Outcome]]] = set()
     queue = list(points)
     try:
         while queue or pending:

@@ -15,7 +15,8 @@ from inspector.sweep.grid import AXES, Point
 TABLE_LEAD = ["point", "status", "reason", "seconds", *AXES]
 
 
-def table_rows(folder: SweepFolder, points: list[Point], statuses: dict[str, PointStatus]) -> tuple[list[str], list[dict[str, Any]]]:
+def table_rows(folder: SweepFolder, points: list[Point],
+               statuses: dict[str, PointStatus]) -> tuple[list[str], list[dict[str, Any]]]:
     """One row per point and component (components.csv of each point, prefixed by its parameters),
     a ``(pipeline)`` row for the end-to-end call of profiled points, and one row per failed point."""
 

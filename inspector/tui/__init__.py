@@ -6,8 +6,10 @@ workers through the same functions as the CLI.
 """
 from __future__ import annotations
 
+from typing import Any
 
-def run_tui(target: str | None, **kwargs) -> int:
+
+def run_tui(target: str | None, **kwargs: Any) -> int:
     from inspector.tui.app import InspectorApp
 
     app = InspectorApp(target=target, **kwargs)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, cast
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, ProgressBar, Static, Tree
+from textual.widgets import DataTable, ProgressBar, Static, TabbedContent, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from inspector.results.records import RunResult
@@ -82,7 +82,7 @@ class HelpScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("[b]Keys[/b] · escape closes · ctrl+p opens the command palette", id="help-title")
-            table = DataTable(id="help-table", cursor_type="row")
+            table: DataTable[Any] = DataTable(id="help-table", cursor_type="row")
             table.add_columns("key", "what it does", "binding id")  # the id (for remapping) last: narrow screens cut it
             for row in self.rows:
                 table.add_row(*row)
@@ -207,7 +207,8 @@ class InspectorApp(App):
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
     def profile_worker(self, overrides: dict[str, Any]) -> None:
         from inspector.errors import InspectorError
-        from inspector.profiling import ProfileOptions, prepare_profile, run_profile
+        from inspector.plugin.context import ProfileOptions
+        from inspector.profiling import prepare_profile, run_profile
         from inspector.sources.loading import load
 
         self.busy = True
@@ -308,6 +309,7 @@ class InspectorApp(App):
         from textual.css.query import NoMatches
 
         for tabs in self.screen.query("#component-tabs"):
+            tabs = cast(TabbedContent, tabs)
             try:
                 active = tabs.active_pane
                 title = str(getattr(tabs.get_tab(active), "label_text", "") or "") if active is not None else ""
@@ -353,7 +355,8 @@ class InspectorApp(App):
     def help_rows(self) -> list[tuple[str, str, str]]:
         rows = []
         seen = set()
-        for binding in [*self.BINDINGS, *self.screen.BINDINGS, *LayerTable.BINDINGS]:
+        bindings = cast(list[Binding], [*self.BINDINGS, *self.screen.BINDINGS, *LayerTable.BINDINGS])
+        for binding in bindings:
             ident = binding.id or binding.action
             if ident in seen:
                 continue
@@ -399,12 +402,15 @@ class InspectorApp(App):
         from inspector.errors import InspectorError
         from inspector.reports import csv_report, html_report, json_report
 
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", f"ldm-inspector-{self.result.model.source}-{self.result.command}").strip("-")
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-",
+                      f"ldm-inspector-{self.result.model.source}-{self.result.command}").strip("-")
         folder = Path(self.export_dir)
         target = folder / (stem if kind == "csv" else f"{stem}.{kind}")
         try:
             folder.mkdir(exist_ok=True)  # like --csv: a missing folder is created, its parent must exist
-            {"html": html_report.write, "csv": csv_report.write, "json": json_report.write}[kind](self.result, target)
+            writers: dict[str, Callable[[RunResult, Path], Any]] = {
+                "html": html_report.write, "csv": csv_report.write, "json": json_report.write}
+            writers[kind](self.result, target)
         except InspectorError as exc:
             self.notify(plain(exc), severity="error")
             return None

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+if TYPE_CHECKING:
+    from inspector.tui.app import InspectorApp
+
 
 class InspectorCommands(Provider):
-    def entries(self) -> list[tuple[str, object, str]]:
-        app = self.app
-        entries: list[tuple[str, object, str]] = [
+    def entries(self) -> list[tuple[str, Callable[[], Any], str]]:
+        app = cast("InspectorApp", self.app)
+        entries: list[tuple[str, Callable[[], Any], str]] = [
             ("Profile", partial(app.start_profile), "profile the loaded model with the current settings"),
         ]
         for dtype in app.dtypes_offered():
-            entries.append((f"Profile in {dtype}", partial(app.start_profile, dtype=dtype), f"rerun with --dtype {dtype}"))
+            entries.append((f"Profile in {dtype}", partial(app.start_profile, dtype=dtype),
+                            f"rerun with --dtype {dtype}"))
         for steps in (4, 10, 20, 50):
             entries.append((f"Profile with {steps} steps", partial(app.start_profile, steps=steps),
                             f"rerun with --steps {steps}"))

@@ -3,7 +3,7 @@ in the main screen, ``b`` comes back here. Reads the files the sweep wrote; meas
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,6 +11,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from inspector.tui.text import plain
+
+if TYPE_CHECKING:
+    from inspector.tui.app import InspectorApp
 
 
 class SweepScreen(Screen):
@@ -36,9 +39,11 @@ class SweepScreen(Screen):
         yield Header()
         ok = sum(1 for s in self.statuses.values() if s.status == "ok")
         failed = sum(1 for s in self.statuses.values() if s.status == "failed")
-        how = (self.manifest.get("execution") or {}).get("how") if isinstance(self.manifest.get("execution"), dict) else None
+        how = ((self.manifest.get("execution") or {}).get("how")
+               if isinstance(self.manifest.get("execution"), dict) else None)
         yield Static(plain(f"sweep {self.root} · {len(self.points)} point(s): {ok} ok, {failed} failed"
-                           + (f" · ran {how}" if isinstance(how, str) else "") + " · Enter opens a point, b comes back here"),
+                           + (f" · ran {how}" if isinstance(how, str) else "")
+                           + " · Enter opens a point, b comes back here"),
                      id="sweep-summary")
         table: DataTable = DataTable(id="sweep-points", cursor_type="row", zebra_stripes=True)
         self.axes = [a for a in AXES if any(a in p.params for p in self.points)]
@@ -68,4 +73,4 @@ class SweepScreen(Screen):
             self.app.notify(plain(f"{point.key}: no run to open ({reason})"), severity="warning")
             return
         self.app.pop_screen()
-        self.app.open_run(str(run_path))
+        cast("InspectorApp", self.app).open_run(str(run_path))

@@ -1,6 +1,8 @@
 """Terminal charts (plotext through textual-plotext) for bar and line series."""
 from __future__ import annotations
 
+from typing import Any
+
 from textual_plotext import PlotextPlot
 
 
@@ -9,7 +11,7 @@ class SeriesChart(PlotextPlot):
 
     DEFAULT_CSS = "SeriesChart { height: 16; min-height: 10; }"
 
-    def __init__(self, title: str, x: list, series: dict[str, list], x_label: str = "", **kwargs) -> None:
+    def __init__(self, title: str, x: list, series: dict[str, list], x_label: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._title, self._x, self._series, self._x_label = title, list(x), dict(series), x_label
 
@@ -30,7 +32,9 @@ class SeriesChart(PlotextPlot):
             if len(names) == 1:
                 plt.bar(labels, [v or 0 for v in self._series[names[0]]])
             elif names:
-                plt.multiple_bar(labels, [[v or 0 for v in self._series[n]] for n in names], labels=names)
+                # textual-plotext's stub names the keyword label; plotext's multiple_bar takes labels
+                plt.multiple_bar(labels, [[v or 0 for v in self._series[n]] for n in names],
+                                 labels=names)  # type: ignore[call-arg]
         if self._x_label:
             plt.xlabel(self._x_label)
         self.refresh()

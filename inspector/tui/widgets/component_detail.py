@@ -61,18 +61,19 @@ def summary(comp: ComponentResult) -> Table:
     for note in comp.notes:
         table.add_row("note", literal(note, style="italic"))
     for err in comp.errors:
-        table.add_row(Text("error", style="red"), literal(f"{err.get('plugin')} ({err.get('hook')}): {err.get('error')}",
-                                                         style="red"))
+        table.add_row(Text("error", style="red"),
+                      literal(f"{err.get('plugin')} ({err.get('hook')}): {err.get('error')}", style="red"))
     return table
 
 
 def measurement_table(comp: ComponentResult) -> DataTable:
-    table = DataTable(zebra_stripes=True)
+    table: DataTable[Any] = DataTable(zebra_stripes=True)
     table.add_columns("call", "median", "spread", "p90", "min", "cold", "n", "peak memory", "FLOP/s", "error")
     for m in comp.measurements:
         t = m.timing
-        table.add_row(plain(m.name), _ms(t.median) + (f" {UNSTABLE_MARK}" if t.unstable else ""), human_spread(t.rel_spread),
-                      _ms(t.p90), _ms(t.min), _ms(t.cold), human(t.count), _bytes(m.memory.peak) if m.memory else "-",
+        table.add_row(plain(m.name), _ms(t.median) + (f" {UNSTABLE_MARK}" if t.unstable else ""),
+                      human_spread(t.rel_spread), _ms(t.p90), _ms(t.min), _ms(t.cold), human(t.count),
+                      _bytes(m.memory.peak) if m.memory else "-",
                       human_rate(m.flops_per_second), plain(m.error or ""))
     return table
 
@@ -88,7 +89,10 @@ def overview(run: RunResult) -> Table:
                             f"guidance {inp.guidance_scale}")
     table.add_row("parameters", f"{run.parameter_total() or 0:,}")
     p = run.pipeline
-    flag = (lambda name: f" {UNSTABLE_MARK}" if p is not None and name in p.unstable else "")
+
+    def flag(name: str) -> str:
+        return f" {UNSTABLE_MARK}" if p is not None and name in p.unstable else ""
+
     if p is None:
         table.add_row("end to end", Text("not profiled yet: press p", style="italic"))
     elif p.error:
@@ -149,7 +153,7 @@ class PipelineOverview(VerticalScroll):
 
 
 def plugins_table(run: RunResult) -> DataTable:
-    table = DataTable(zebra_stripes=True)
+    table: DataTable[Any] = DataTable(zebra_stripes=True)
     table.add_columns("plugin", "version", "source", "hooks", "status")
     for p in run.plugins:
         table.add_row(plain(p.name), plain(p.version or ""), plain(p.source), plain(", ".join(p.hooks)),
@@ -161,7 +165,7 @@ class ComponentDetail(Vertical):
     """Tabs for one component; plugin tabs come from the ``component_tabs`` hook."""
 
     def __init__(self, run: RunResult, comp: ComponentResult, plugin_tabs: list[Tab], depth: int,
-                 initial_tab: str | None = None, **kwargs: Any):
+                 initial_tab: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.run, self.comp, self.plugin_tabs, self.depth = run, comp, plugin_tabs, depth
         self.initial_tab = initial_tab
@@ -210,11 +214,12 @@ class ComponentDetail(Vertical):
                 timed = [c for c in run.components if c.timing]
                 if timed:
                     yield SeriesChart("time per component (ms, median)", [c.name for c in timed],
-                                      {"ms": [c.timing.median for c in timed]})
+                                      {"ms": [c.timing.median for c in timed if c.timing]})
                 if run.pipeline and run.pipeline.steps:
                     steps = run.pipeline.steps
                     yield SeriesChart("denoising loop: ms per step (step 0 first)", [s.index for s in steps],
-                                      {"denoiser": [s.denoiser for s in steps], "total": [s.total for s in steps]}, "step")
+                                      {"denoiser": [s.denoiser for s in steps], "total": [s.total for s in steps]},
+                                      "step")
                 if comp.measurements:
                     yield measurement_table(comp)
                 if not timed:
@@ -225,12 +230,12 @@ class ComponentDetail(Vertical):
                 with_memory = [c for c in run.components if c.memory]
                 if with_memory:
                     yield SeriesChart("peak memory per component (MiB)", [c.name for c in with_memory],
-                                      {"MiB": [c.memory.peak / 2**20 for c in with_memory]})
+                                      {"MiB": [c.memory.peak / 2**20 for c in with_memory if c.memory]})
                     yield measurement_table(comp)
                 else:
                     params = [c for c in run.components if c.parameters]
                     yield SeriesChart("parameter memory per component (MiB)", [c.name for c in params],
-                                      {"MiB": [c.parameters.bytes / 2**20 for c in params]})
+                                      {"MiB": [c.parameters.bytes / 2**20 for c in params if c.parameters]})
         for i, tab in enumerate(self.plugin_tabs):
             with TabPane(tab.title, id=f"tab-plugin-{i}"):
                 yield ViewPanel(tab.views)

@@ -1,6 +1,8 @@
 """The pipeline's components as a tree, each with its share of parameters and, once profiled, of time."""
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.widgets import Tree
 
@@ -18,9 +20,10 @@ def shares(run: RunResult) -> dict[str, tuple[float | None, float | None]]:
 class ComponentTree(Tree):
     """The root is the pipeline (select it for the overview); the tree takes a share of the width."""
 
-    DEFAULT_CSS = "ComponentTree { width: 30%; min-width: 29; max-width: 44; }"  # 29: name, params% and run% at 80 columns
+    # min-width 29: name, params% and run% at 80 columns
+    DEFAULT_CSS = "ComponentTree { width: 30%; min-width: 29; max-width: 44; }"
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__("pipeline", **kwargs)
         self.show_root = True
 

@@ -57,15 +57,16 @@ class LayerTable(Vertical):
                  total_flops: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.records = layers
-        self.max_depth = max((l.depth for l in layers), default=1)
+        self.max_depth = max((layer.depth for layer in layers), default=1)
         self.depth = min(depth, self.max_depth)
         self.sort_key: str | None = None
         self.reverse = False
-        self.total_parameters = total_parameters or max((l.parameters for l in layers if l.depth == 1), default=0)
+        self.total_parameters = total_parameters or max((layer.parameters for layer in layers if layer.depth == 1),
+                                                        default=0)
         self.total_flops = total_flops
 
     def compose(self) -> ComposeResult:
-        types = sorted({l.type for l in self.records})
+        types = sorted({layer.type for layer in self.records})
         with Horizontal():
             yield Input(placeholder="filter by name", id="layer-filter")
             yield Select([(t, t) for t in types], prompt="any type", id="layer-type", allow_blank=True)
@@ -85,22 +86,26 @@ class LayerTable(Vertical):
             return layer.flops / self.total_flops if layer.flops is not None and self.total_flops else None
         return getattr(layer, key)
 
-    def visible(self) -> list[LayerRecord]:
+    # shadows Textual's DOMNode.visible (a bool property): Textual reads this bound method, always true.
+    # Renaming it is a change of behaviour of its own, not part of typing.
+    def visible(self) -> list[LayerRecord]:  # type: ignore[override]
         text = self.query_one("#layer-filter", Input).value.lower()
         type_select = self.query_one("#layer-type", Select)
         type_value = None if type_select.is_blank() else type_select.value
-        rows = [l for l in self.records if l.depth <= self.depth and (not text or text in l.name.lower())
-                and (type_value is None or l.type == type_value)]
+        rows = [layer for layer in self.records
+                if layer.depth <= self.depth and (not text or text in layer.name.lower())
+                and (type_value is None or layer.type == type_value)]
         if self.sort_key:
             sort_key = self.sort_key
 
-            def key(l: LayerRecord) -> Any:
-                value = self.value(l, sort_key)
+            def key(layer: LayerRecord) -> Any:
+                value = self.value(layer, sort_key)
                 return str(value) if isinstance(value, list) else value
 
             # rows without a value (modules that never ran have no FLOPs) stay last in either direction
-            known = sorted((l for l in rows if self.value(l, sort_key) is not None), key=key, reverse=self.reverse)
-            rows = known + [l for l in rows if self.value(l, sort_key) is None]
+            known = sorted((layer for layer in rows if self.value(layer, sort_key) is not None), key=key,
+                           reverse=self.reverse)
+            rows = known + [layer for layer in rows if self.value(layer, sort_key) is None]
         return rows
 
     def refill(self) -> None:
@@ -110,27 +115,30 @@ class LayerTable(Vertical):
             mark = (" ▼" if self.reverse else " ▲") if key == self.sort_key else ""
             table.add_column(label + mark, key=key, width=TEXT_WIDTH.get(key))
         rows = self.visible()
-        for l in rows:
-            flops = human_flops(l.flops) if l.flops is not None else ("-" if l.calls else "not called")
+        for layer in rows:
+            flops = human_flops(layer.flops) if layer.flops is not None else ("-" if layer.calls else "not called")
             cells = {
-                "name": plain(_fit("  " * (l.depth - 1) + l.name.rsplit(".", 1)[-1] if l.depth > 1 else l.name, "name")),
-                "type": plain(_fit(l.type, "type")),
-                "parameters": _right(human_count(l.parameters)),
-                "param_share": _right(human_pct(self.value(l, "param_share"))),
-                "flops": _right(flops), "flops_share": _right(human_pct(self.value(l, "flops_share"))),
-                "output_shapes": plain(shapes(l.output_shapes)) if l.calls else ("(container)" if l.flops is not None else ""),
+                "name": plain(_fit("  " * (layer.depth - 1) + layer.name.rsplit(".", 1)[-1] if layer.depth > 1
+                                   else layer.name, "name")),
+                "type": plain(_fit(layer.type, "type")),
+                "parameters": _right(human_count(layer.parameters)),
+                "param_share": _right(human_pct(self.value(layer, "param_share"))),
+                "flops": _right(flops), "flops_share": _right(human_pct(self.value(layer, "flops_share"))),
+                "output_shapes": (plain(shapes(layer.output_shapes)) if layer.calls
+                                  else ("(container)" if layer.flops is not None else "")),
             }
-            table.add_row(*(cells[key] for _, key in COLUMNS), key=l.name)  # cells follow the header's order
+            table.add_row(*(cells[key] for _, key in COLUMNS), key=layer.name)  # cells follow the header's order
         self.query_one("#layer-count", Static).update(f"{len(rows)} of {len(self.records)}")
         self.show_inputs(rows[0] if rows else None)
 
     def show_inputs(self, layer: LayerRecord | None) -> None:
-        text = "" if layer is None else f"{layer.name} · inputs {shapes(layer.input_shapes) or '-'} · calls {layer.calls}"
+        text = ("" if layer is None
+                else f"{layer.name} · inputs {shapes(layer.input_shapes) or '-'} · calls {layer.calls}")
         self.query_one("#layer-inputs", Static).update(plain(text))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         name = event.row_key.value if event.row_key is not None else None
-        self.show_inputs(next((l for l in self.records if l.name == name), None))
+        self.show_inputs(next((layer for layer in self.records if layer.name == name), None))
 
     def set_depth(self, depth: int) -> None:
         self.depth = max(1, min(depth, self.max_depth))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
@@ -51,7 +52,7 @@ def view_widgets(view: View) -> list[Any]:
     widgets: list[Any] = [Static(Text(printable(view.title), style="bold"), classes="view-title")]
     if view.hint == "tokens":
         widgets.append(Static(token_chips(view), classes="tokens"))
-    table = DataTable(zebra_stripes=True, classes="view-table")
+    table: DataTable[Any] = DataTable(zebra_stripes=True, classes="view-table")
     labels, rows = table_text(view)
     table.add_columns(*labels)
     table.add_rows(rows)
@@ -66,7 +67,7 @@ class ViewPanel(VerticalScroll):
         super().__init__(**kwargs)
         self._views = views
 
-    def compose(self):
+    def compose(self) -> ComposeResult:
         if not self._views:
             yield Static("nothing to show", classes="note")
         for view in self._views:
