@@ -27,9 +27,8 @@ def main(names: list[str]) -> None:
 
     diffusers.utils.logging.set_verbosity_error()
     from inspector.inspection import inspect_loaded
-    from inspector.plugin.context import InspectOptions
+    from inspector.plugin.context import InspectOptions, ProfileOptions
     from inspector.plugin.host import Host
-    from inspector.plugin.context import ProfileOptions
     from inspector.profiling import run_profile
     from inspector.sources.loading import LoadedPipeline, SourceSpec
 

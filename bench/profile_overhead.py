@@ -27,8 +27,8 @@ def main() -> None:
     parser.add_argument("--only", choices=CASES)
     args = parser.parse_args()
 
-    from inspector.plugin.host import Host
     from inspector.plugin.context import ProfileOptions
+    from inspector.plugin.host import Host
     from inspector.profiling import run_profile
     from inspector.sources.loading import SourceSpec, quiet_libraries
 

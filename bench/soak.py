@@ -36,8 +36,8 @@ def main() -> None:
     import torch
 
     from inspector.measure.timing import rss_bytes
-    from inspector.plugin.host import Host
     from inspector.plugin.context import ProfileOptions
+    from inspector.plugin.host import Host
     from inspector.profiling import run_profile
     from inspector.sources.loading import SourceSpec, load, quiet_libraries
 

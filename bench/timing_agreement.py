@@ -59,11 +59,11 @@ def main() -> None:
     import torch
 
     from inspector.inspection import pipeline_device_dtype
+    from inspector.plugin.context import ProfileContext, ProfileOptions
     from inspector.plugin.host import Host
     from inspector.plugins.text_encoder import input_ids
     from inspector.plugins.unet import example_inputs
     from inspector.plugins.vae import latent_of
-    from inspector.plugin.context import ProfileContext, ProfileOptions
     from inspector.profiling import resolve_dtype, run_profile
     from inspector.sources.loading import SourceSpec, load, quiet_libraries
 

@@ -463,7 +463,8 @@ def test_the_guard_predicts_only_when_the_weights_take_half_the_memory_and_says_
                      predict=predict(PredictedActivations(51 * 2**20, "8x8, batch 1")))
     check_memory(50 * 2**20, "cpu", force=False, what="w", predict=predict(PredictedActivations(50 * 2**20, "8x8, b")))
     assert len(calls) == 2
-    with pytest.raises(memory_guard.OptionError, match=r"needs 101\.0 MiB \(the weights alone; activations not predicted\)"):
+    with pytest.raises(memory_guard.OptionError,
+                       match=r"needs 101\.0 MiB \(the weights alone; activations not predicted\)"):
         check_memory(101 * 2**20, "cpu", force=False, what="w", predict=predict(None))
     assert len(calls) == 2  # more than all of it: the weights alone decide
     check_memory(60 * 2**20, "cpu", force=False, what="w", predict=predict(None))  # no prediction: weights only

@@ -289,7 +289,7 @@ class Host:
         return bool(spec is not None and spec.opts.get("firstresult"))
 
     def call_each(self, hook_name: str, *, firstresult: bool | None = None, registration_order: bool = False,
-                  on_error: Callable[[str, BaseException], None] | None = None, **kwargs: Any) -> Any:
+                  on_error: OnError | None = None, **kwargs: Any) -> Any:
         """Call every implementation of ``hook_name`` in pluggy's order, isolating failures.
         ``firstresult`` defaults to what the hook's spec says.
 
@@ -297,7 +297,7 @@ class Host:
         that, so built-ins (registered first) come first.
 
         Returns the list of non-``None`` results, or the first one when ``firstresult``.
-        A raising implementation is reported through ``on_error(plugin_name, exc)``
+        A failed call (it raised, or the border refused its value) is reported through ``on_error(call)``
         (default: recorded on the plugin's record) and the next one runs.
         """
         caller = getattr(self.pm.hook, hook_name)

@@ -140,9 +140,9 @@ def _load(spec: SourceSpec, presets: dict[str, Preset]) -> LoadedPipeline:
                               path=str(preset.path))
 
     if found.kind == "folder":
-        return _load_folder(found.path, read_model_index(found.path), spec, kind="folder", source=name)
+        return _load_folder(found.local(), read_model_index(found.local()), spec, kind="folder", source=name)
     if found.kind == "single_file":
-        return _load_single_file(found.path, spec, presets, source=name)
+        return _load_single_file(found.local(), spec, presets, source=name)
     return _load_repo_id(name, spec)
 
 

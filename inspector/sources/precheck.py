@@ -63,6 +63,12 @@ class Resolved:
     name: str
     path: Path | None = None
 
+    def local(self) -> Path:
+        """The path of a preset, folder or file (a repo id has none)."""
+        if self.path is None:
+            raise ValueError(f"{self.name!r} is a {self.kind}, not a local path")
+        return self.path
+
 
 def resolve_source(model: str | None, presets: Mapping[str, Path]) -> Resolved:
     """The one resolution order the precheck and the loader share: a preset (shipped or a plugin's,
@@ -105,12 +111,12 @@ def check_source(model: str | None, *, arch: str | None = None, weights: str | N
     found = resolve_source(name, presets)
     if found.kind == "preset":
         check_preset_weights(name, weights)
-        return Checked("preset", found.path)
+        return Checked("preset", found.local())
     if found.kind == "folder":
-        read_model_index(found.path)
-        return Checked("folder", found.path)
+        read_model_index(found.local())
+        return Checked("folder", found.local())
     if found.kind == "single_file":
-        return Checked("single_file", check_single_file(found.path, arch=arch, allow_pickle=allow_pickle,
+        return Checked("single_file", check_single_file(found.local(), arch=arch, allow_pickle=allow_pickle,
                                                         presets=presets))
     if not allow_download and not in_hub_cache(name):
         raise SourceError(f"{name!r} is not in the local Hugging Face cache "

@@ -30,7 +30,8 @@ def default_jobs(mode: str, jobs: int | None) -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def pending_points(folder: SweepFolder, points: list[Point], retry_failed: bool) -> tuple[list[Point], dict[str, PointStatus]]:
+def pending_points(folder: SweepFolder, points: list[Point],
+                   retry_failed: bool) -> tuple[list[Point], dict[str, PointStatus]]:
     """Which points to run now, and the statuses of those kept from an earlier run."""
     current = versions()
     todo: list[Point] = []
