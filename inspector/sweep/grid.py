@@ -26,6 +26,7 @@ import hashlib
 import itertools
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -167,7 +168,10 @@ def _canonical_size(text: str) -> str:
 def load_toml(path: Path) -> tuple[Grid, dict[str, Any]]:
     """A grid from a TOML file: top-level ``mode``, ``args`` and the axes as lists, plus the
     sweep settings ``timeout``, ``jobs``, ``executor`` and ``address``. Unknown keys are errors."""
-    import tomllib  # type: ignore[import-not-found]  # Python 3.11+: on 3.10 --config cannot be read
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the same parser, published as tomli before it joined the standard library
+        import tomli as tomllib
 
     if not path.is_file():
         raise OptionError(f"--config {path}: no such file" if not path.exists()
