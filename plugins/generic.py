@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from inspector.api import hookimpl
+from inspector.api import View, hookimpl, json_safe, tabs_from_views
 
 if TYPE_CHECKING:
     from inspector.api import Component, ComponentResult, InspectContext, ProfileContext, RecordedCall, RunResult, Tab
@@ -49,8 +49,6 @@ def inspect_component(context: InspectContext, component: Component) -> Componen
     if config is not None and hasattr(config, "to_dict"):
         config = config.to_dict()
     if isinstance(config, dict):
-        from inspector.api import json_safe
-
         result.details["config"] = json_safe(config)
     return result
 
@@ -58,8 +56,6 @@ def inspect_component(context: InspectContext, component: Component) -> Componen
 def add_kind_view(result: ComponentResult, call: RecordedCall) -> None:
     """Views for the kinds the generic plugin replays: a ControlNet's residuals per block and its
     conditioning scale, a prior's embedding shapes, an image encoder's embeddings."""
-    from inspector.api import View
-
     shape = lambda info: "x".join(map(str, info.shape))  # noqa: E731
     if result.kind == "controlnet":
         scale = call.kwargs.get("conditioning_scale")
@@ -95,6 +91,5 @@ def profile_component(context: ProfileContext, component: Component, result: Com
 def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.plugin != "generic":
         return None
-    from inspector.api import tabs_from_views
 
     return tabs_from_views(component) or None

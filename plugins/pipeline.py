@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from inspector.api import hookimpl
+from inspector.api import Tab, hookimpl
 
 if TYPE_CHECKING:
     from inspector.api import ComponentResult, RunResult, Tab
@@ -13,8 +13,6 @@ if TYPE_CHECKING:
 
 @hookimpl
 def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
-    from inspector.api import Tab
-
     tabs = []
     operators = [v for v in component.views if v.title.startswith("Top operators")]
     if operators:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from inspector.api import View, hookimpl
+from inspector.api import View, hookimpl, tabs_from_views, tensor_infos
 
 if TYPE_CHECKING:
     from inspector.api import Component, ComponentResult, InspectContext, ProfileContext, RunResult, Tab
@@ -50,7 +50,6 @@ def inspect_component(context: InspectContext, component: Component) -> Componen
         clip_input = calls[0].kwargs.get("clip_input", calls[0].args[0] if calls[0].args else None)
         cap = context.capture(checker, lambda: tensor_part(checker, clip_input))
         result.inputs_source = f"recorded: {type(context.pipe).__name__}'s own call of {component.name}(...)"
-        from inspector.api import tensor_infos
 
         result.inputs = tensor_infos(calls[0].kwargs) or tensor_infos(list(calls[0].args))
     else:
@@ -97,6 +96,5 @@ def profile_component(context: ProfileContext, component: Component, result: Com
 def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.kind != "safety_checker" or component.plugin != "safety_checker":
         return None
-    from inspector.api import tabs_from_views
 
     return tabs_from_views(component)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from inspector.api import View, describe_exception, hookimpl, json_safe
+from inspector.api import Measurement, View, describe_exception, hookimpl, json_safe, planned_scheduler, tabs_from_views
 
 if TYPE_CHECKING:
     from inspector.api import Component, ComponentResult, InspectContext, ProfileContext, RunResult, Tab, TimingStats
@@ -42,8 +42,6 @@ def timesteps_note(scheduler_name: str, steps: int, timesteps: list) -> str | No
 
 
 def schedule(scheduler: Any, steps: int, image_seq_len: int = 4096) -> dict:
-    from inspector.api import planned_scheduler
-
     copy = planned_scheduler(scheduler, steps, image_seq_len)
     timesteps = [float(t) for t in copy.timesteps]
     sigmas = getattr(copy, "sigmas", None)
@@ -91,7 +89,6 @@ def denoise_loop(scheduler_cls: Any, config: Any, steps: int, sample: Any, noise
     """Every ``step()`` of a fresh scheduler over its timesteps, as a pipeline makes them."""
     import inspect
 
-    from inspector.api import planned_scheduler
 
     sched = planned_scheduler(scheduler_cls.from_config(config), steps, image_seq_len)
     accepts_generator = "generator" in inspect.signature(sched.step).parameters
@@ -140,7 +137,6 @@ def profile_component(context: ProfileContext, component: Component, result: Com
     if measured is not None:
         # one measurement per step() call, which is what a pipeline run makes `steps` of
         per_step = scale_timing(measured.timing, 1.0 / n_calls)
-        from inspector.api import Measurement
 
         result.measurements.append(Measurement(name="step", timing=per_step, memory=measured.memory,
                                                calls_per_run=n_calls))
@@ -178,6 +174,5 @@ def profile_component(context: ProfileContext, component: Component, result: Com
 def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.kind != "scheduler":
         return None
-    from inspector.api import tabs_from_views
 
     return tabs_from_views(component)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from inspector.api import View, hookimpl
+from inspector.api import TensorInfo, View, hookimpl, tensor_infos
 
 if TYPE_CHECKING:
     from inspector.api import Component, ComponentResult, InspectContext, ProfileContext, RecordedCall, TensorInfo
@@ -85,8 +85,6 @@ def inspect_component(context: InspectContext, component: Component) -> Componen
 
 
 def _info(name: str, tensor: Any) -> TensorInfo:
-    from inspector.api import TensorInfo
-
     return TensorInfo(name, list(tensor.shape), str(tensor.dtype).replace("torch.", ""))
 
 
@@ -106,8 +104,6 @@ def profile_component(context: ProfileContext, component: Component, result: Com
     calls = context.calls_per_run(component.name) or (2 if context.cfg else 1)
     measured = context.measure(result, "forward", run_once, flops=result.flops, calls_per_run=calls)
     if measured is not None:
-        from inspector.api import tensor_infos
-
         result.details["pooled_output"] = next(
             ([o.name, o.shape] for o in tensor_infos(measured.value) if o.name in ("pooler_output", "text_embeds")),
             None)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from inspector.api import View, hookimpl
+from inspector.api import View, hookimpl, tabs_from_views
 
 if TYPE_CHECKING:
     from inspector.api import Component, ComponentResult, InspectContext, ProfileContext, RunResult, Tab
@@ -88,7 +88,6 @@ def profile_component(context: ProfileContext, component: Component, result: Com
 def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.kind != "tokenizer":
         return None
-    from inspector.api import tabs_from_views
 
     d = component.details
     summary = (f"{d.get('prompt_token_count', '?')} tokens of at most {d.get('model_max_length', '?')}; "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from inspector.api import View, add_block_timing, hookimpl, top_level_blocks
+from inspector.api import View, add_block_timing, hookimpl, tabs_from_views, top_level_blocks
 
 if TYPE_CHECKING:
     from inspector.api import Component, ComponentResult, InspectContext, ProfileContext, RecordedCall, RunResult, Tab
@@ -140,6 +140,5 @@ def profile_component(context: ProfileContext, component: Component, result: Com
 def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.kind != "transformer" or component.plugin != "transformer":
         return None
-    from inspector.api import tabs_from_views
 
     return tabs_from_views(component)

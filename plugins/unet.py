@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from inspector.api import View, add_block_timing, hookimpl, top_level_blocks
+from inspector.api import View, add_block_timing, hookimpl, iter_tensors, tabs_from_views, top_level_blocks
 
 if TYPE_CHECKING:
     from inspector.api import (
@@ -168,8 +168,6 @@ def inspect_component(context: InspectContext, component: Component) -> Componen
 
 
 def _flat(kwargs: Any) -> list[tuple[str, Any]]:
-    from inspector.api import iter_tensors
-
     return list(iter_tensors(kwargs))
 
 
@@ -196,6 +194,5 @@ def profile_component(context: ProfileContext, component: Component, result: Com
 def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | None:
     if component.kind != "unet":
         return None
-    from inspector.api import tabs_from_views
 
     return tabs_from_views(component)

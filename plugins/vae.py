@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from inspector.api import TensorInfo, View, hookimpl
+from inspector.api import TensorInfo, View, hookimpl, tabs_from_views, window
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,7 +73,6 @@ def inspect_component(context: InspectContext, component: Component) -> Componen
     else:
         image = context.example(context.options.batch_size, vae.config.in_channels, context.height, context.width)
 
-    from inspector.api import window
 
     decode_part = []
 
@@ -251,6 +250,5 @@ def component_tabs(component: ComponentResult, run: RunResult) -> list[Tab] | No
     for m in decode:
         peak = f"{m.memory.peak / 2**20:.1f} MiB" if m.memory else "-"
         lines.append(f"{m.name}: {m.timing.median:.2f} ms median, peak memory {peak}")
-    from inspector.api import tabs_from_views
 
     return tabs_from_views(component, lead={"VAE": [View(title="VAE", kind="note", text="\n".join(lines))]})
