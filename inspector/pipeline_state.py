@@ -167,32 +167,47 @@ def _object_state(obj: Any) -> _ObjectState:
 
 def _restore_object(state: _ObjectState) -> None:
     """The same attributes, holding the same objects, with the contents they had."""
-    import torch
-
     now = vars(state.obj)
     for key in [k for k in now if k not in state.values]:
         del now[key]
+    now.update(state.values)  # every attribute first: a content check below cannot keep one back
     for key, value in state.values.items():
-        now[key] = value
-        if key not in state.copies:
-            continue
-        saved = state.copies[key]
-        if isinstance(value, torch.Tensor):
-            same_kind = value.shape == saved.shape and value.dtype == saved.dtype
-            if same_kind and not torch.equal(value, saved.to(value.device)):
-                with torch.no_grad():
-                    value.copy_(saved)
-        elif isinstance(value, list) and value != saved:
-            value[:] = saved
-        elif isinstance(value, dict) and not _same_dict(value, saved):
-            value.clear()
-            value.update(saved)
+        if key in state.copies:
+            with contextlib.suppress(Exception):
+                _restore_contents(value, state.copies[key])
 
 
-def _same_dict(a: dict, b: dict) -> bool:
+def _restore_contents(value: Any, saved: Any) -> None:
+    """Put ``saved``'s contents back into ``value`` where the run changed it in place."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        same_kind = value.shape == saved.shape and value.dtype == saved.dtype
+        if same_kind and not torch.equal(value, saved.to(value.device)):
+            with torch.no_grad():
+                value.copy_(saved)
+    elif isinstance(value, list) and not _same(value, saved):
+        value[:] = saved
+    elif isinstance(value, dict) and not _same(value, saved):
+        value.clear()
+        value.update(saved)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two lists or dicts hold the same values (tensors inside compared as tensors)."""
+    import torch
+
+    if type(a) is not type(b) or len(a) != len(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, torch.Tensor):
+        return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a, b.to(a.device)))
     try:
         return bool(a == b)
-    except Exception:  # noqa: BLE001 - tensors inside: compare as changed, and copy back
+    except Exception:  # noqa: BLE001 - an array or other value without one truth: count as changed
         return False
 
 

@@ -500,8 +500,10 @@ class RunResult:
         """One line (the generated one would print every layer of every component)."""
         present = sum(1 for c in self.components if c.present)
         params = self.parameter_total()
-        text = (f"{self.command} {self.model.source} ({self.model.pipeline_class}, weights {self.model.weights}) on "
-                f"{self.environment.device} {self.environment.dtype}: {present} components")
+        source = self.model.source if self.model.source == self.model.pipeline_class else \
+            f"{self.model.source} ({self.model.pipeline_class})"
+        text = (f"{self.command} {source}, weights {self.model.weights}, on {self.environment.device} "
+                f"{self.environment.dtype}: {present} components")
         if params is not None:
             text += f", {params:,} parameters"
         if self.pipeline is not None and self.pipeline.total and not self.pipeline.error:
