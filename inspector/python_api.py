@@ -174,8 +174,8 @@ def loaded_from_object(pipe: Any) -> Any:
     if pipeline_type is None or not isinstance(pipe, pipeline_type):
         raise TypeError(f"expected a diffusers pipeline (DiffusionPipeline) or a source string such as "
                         f"'tiny-sd' or a folder, not {type(pipe).__name__}")
-    weights = "meta" if _on_meta(pipe) else "pretrained"
-    return LoadedPipeline(pipe=pipe, source=type(pipe).__name__, kind="object", weights=weights)
+    return LoadedPipeline(pipe=pipe, source=type(pipe).__name__, kind="object",
+                          weights="meta" if _on_meta(pipe) else "pretrained")
 
 
 def _on_meta(pipe: Any) -> bool:
@@ -293,7 +293,7 @@ def load_run(path: str | os.PathLike[str]) -> Any:
     from inspector.reports import json_report
 
     try:
-        return json_report.load(path)
+        return json_report.load(Path(path))
     except InspectorError as exc:
         raise ValueError(str(exc)) from exc
 

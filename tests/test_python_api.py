@@ -288,3 +288,20 @@ def test_the_example_notebook_runs_and_shows_exact_counts(tmp_path):
         assert {name: rows[name] for name in expected} == expected
     last = notebook.cells[-2]["outputs"][-1]["data"]["text/plain"]
     assert last == "'pipeline untouched'"
+
+
+def test_a_meta_pipeline_is_inspected_on_meta_and_refused_by_profile():
+    from inspector.plugin.host import Host
+    from inspector.sources.loading import SourceSpec, load
+
+    pipe = load(SourceSpec(model="tiny-sd", weights="meta"), Host.default().presets()).pipe
+    run = inspector.inspect(pipe, steps=2)
+    assert (run.model.kind, run.model.weights, run.environment.device) == ("object", "meta", "meta")
+    with pytest.raises(ValueError, match="real forward passes"):
+        inspector.profile(pipe, steps=2)
+
+
+def test_a_source_string_loads_as_on_the_command_line():
+    run = inspector.inspect("tiny-sd", steps=2, weights="meta", height=64, width=64)
+    assert (run.model.source, run.model.kind, run.model.weights) == ("tiny-sd", "preset", "meta")
+    assert (run.inputs.height, run.inputs.width, run.inputs.steps) == (64, 64, 2)
