@@ -1,5 +1,13 @@
 """ldm-inspector: see what every component of a latent diffusion pipeline does.
 
+From Python or a notebook, on the pipeline already in hand (left exactly as it was)::
+
+    import inspector
+
+    run = inspector.inspect(pipe)                        # parameters, shapes, FLOPs, memory
+    run = inspector.profile(pipe, steps=2, height=64, width=64)
+    inspector.save_run(run, "run.json")                  # .json, .html, or a folder of CSV tables
+
 Plugin authors import :data:`hookimpl` from here::
 
     from inspector import hookimpl
@@ -32,7 +40,9 @@ if _sys.argv[:1] == ["-m"]:
     _sys.path[:] = [p for p in _sys.path if p not in ("", ".", _cwd)]
 
 from inspector.plugin.hookspecs import API_VERSION, hookimpl
+from inspector.python_api import compare, inspect, load_run, profile, register_notebook_display, save_run
+from inspector.version import __version__
 
-__version__ = "0.1.0"
+__all__ = ["API_VERSION", "__version__", "compare", "hookimpl", "inspect", "load_run", "profile", "save_run"]
 
-__all__ = ["API_VERSION", "__version__", "hookimpl"]
+register_notebook_display()  # in IPython or Jupyter, runs display as a table; elsewhere nothing

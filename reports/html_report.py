@@ -248,6 +248,22 @@ def write(run: RunResult, path: str | Path, image_file: str | Path | None = None
         tmp.write_text(html, encoding="utf-8")
 
 
+
+def render_notebook(run: RunResult) -> str:
+    """A compact view of ``run`` for a notebook cell: the component table (parameters, size, FLOPs,
+    time, peak memory), the end-to-end figure and the run's notes. One ``<div>`` with its own scoped
+    styles, no scripts and nothing fetched; every name is escaped as in the full report."""
+    data = run.to_dict()
+    plan = run.memory_plan
+    predicted = {m.component: m.peak for m in plan.components} if plan else {}
+    placement = next((p for p in (plan.placements if plan else []) if p.mode == "all on device" and p.vae == "plain"),
+                     None)
+    template = environment().get_template("notebook.html.j2")
+    return template.render(
+        run=data, pipeline=data.get("pipeline"), predicted=predicted,
+        peak=placement.peak if placement is not None and not run.profile else None,
+        total_params=run.parameter_total(), total_bytes=run.parameter_bytes(), total_flops=run.flops_total())
+
 COMPARED = ("parameters", "bytes", "flops", "time_ms", "memory_bytes")
 COMPARED_QUANTITY = {"parameters": "parameters", "bytes": "bytes", "flops": "FLOP", "time_ms": "ms",
                      "memory_bytes": "bytes"}

@@ -34,12 +34,12 @@ from typing import Any, Callable, Iterable, Literal
 
 import pluggy
 
-from inspector import __version__
 from inspector.errors import HookTimeout, InspectorError, describe_exception
 from inspector.plugin import hookspecs
 from inspector.plugin.preset import Preset
 from inspector.plugin.validation import PluginOutputError, check_hook_output
 from inspector.results.records import HookFailure, PluginRecord
+from inspector.version import __version__
 
 ENTRY_POINT_GROUP = "ldm_inspector"
 ENV_DISABLE_AUTOLOAD = "LDM_INSPECTOR_DISABLE_PLUGIN_AUTOLOAD"

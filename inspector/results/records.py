@@ -496,6 +496,20 @@ class RunResult:
     #: views about the whole pipeline (memory plan, fit verdict, ...), rendered by every front end
     views: list[View] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        """One line (the generated one would print every layer of every component)."""
+        present = sum(1 for c in self.components if c.present)
+        params = self.parameter_total()
+        source = self.model.source if self.model.source == self.model.pipeline_class else \
+            f"{self.model.source} ({self.model.pipeline_class})"
+        text = (f"{self.command} {source}, weights {self.model.weights}, on {self.environment.device} "
+                f"{self.environment.dtype}: {present} components")
+        if params is not None:
+            text += f", {params:,} parameters"
+        if self.pipeline is not None and self.pipeline.total and not self.pipeline.error:
+            text += f", {self.pipeline.total:.1f} ms end to end"
+        return f"<RunResult {text}{', interrupted' if self.interrupted else ''}>"
+
     def component(self, name: str) -> ComponentResult:
         for comp in self.components:
             if comp.name == name:

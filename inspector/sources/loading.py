@@ -64,7 +64,8 @@ class SourceSpec:
 class LoadedPipeline:
     pipe: Any
     source: str
-    kind: Literal["preset", "folder", "single_file", "hub_cache"]
+    #: ``object``: a pipeline the caller built and handed over (``inspector.inspect(pipe)``)
+    kind: Literal["preset", "folder", "single_file", "hub_cache", "object"]
     weights: Weights
     declared: dict[str, Any] = field(default_factory=dict)
     preset: str | None = None
