@@ -63,3 +63,70 @@ def test_the_package_type_checks(installed):
     result = _run([sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "--no-incremental",
                    "-p", "inspector"], installed, installed)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+def _internal_imports(path: Path, module: str) -> set[str]:
+    """Every module of ours that ``path`` imports, at any depth (inside functions too), outside
+    ``if TYPE_CHECKING:`` blocks."""
+    import ast
+
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            if isinstance(child, ast.Import):
+                found.update(alias.name for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:
+                    parts = package.split(".")
+                    base = ".".join(parts[:len(parts) - child.level + 1] + ([base] if base else []))
+                found.add(base)
+                found.update(f"{base}.{alias.name}" for alias in child.names)
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    return found
+
+
+def test_no_import_cycle_among_our_modules_counting_imports_inside_functions():
+    modules: dict[str, Path] = {}
+    for folder, prefix in (("inspector", "inspector"), ("plugins", "inspector.plugins"),
+                           ("reports", "inspector.reports")):
+        for path in (ROOT / folder).rglob("*.py"):
+            parts = [prefix, *path.relative_to(ROOT / folder).with_suffix("").parts]
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {name: {m for m in _internal_imports(path, name) if m in modules and m != name}
+             for name, path in modules.items()}
+    # Tarjan's strongly connected components: any with two or more modules is a cycle
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for name in sorted(graph):
+        if name not in index:
+            connect(name)
+    assert len(modules) > 80 and cycles == []
