@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import shutil
 import time
 
 import pytest
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Input, Static, TabbedContent, Tree
 
 from inspector.tui.app import InspectorApp, parse_keymap
+from inspector.tui.widgets.component_detail import ComponentDetail
 from inspector.tui.widgets.layer_table import COLUMNS, LayerTable
 
 from .tui_app import SAVED_RUN, make_app
@@ -29,17 +32,79 @@ def first_key(data) -> str:
     return data.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value
 
 
+#: how long a change on screen may take before the test gives up (a load or a profile gets the default)
+UI = 30.0
+
+
+def condition_text(predicate) -> str:
+    try:
+        return inspect.getsource(predicate).strip()
+    except (OSError, TypeError):
+        return repr(predicate)
+
+
 async def wait_for(pilot, predicate, timeout: float = 300.0) -> None:
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError("timed out waiting")
-        await pilot.pause(0.1)
-    await pilot.pause(0.2)
+    """Poll until ``predicate()`` holds: the app handles every pending message before each look. A
+    widget not mounted yet (``NoMatches``) is a condition not met yet. Fails with the condition's
+    source after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        await pilot.pause()
+        try:
+            if predicate():
+                return
+        except NoMatches:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for: {condition_text(predicate)}")
+        await pilot.pause(0.05)
 
 
 def detail_title(app) -> str:
     return str(app.screen.query_one("#detail").border_title)
+
+
+def on_screen(widget) -> bool:
+    """Laid out with a size on the screen, and so painted: a hidden tab's pane is not."""
+    return widget.region.area > 0
+
+
+def showing(app, name: str) -> bool:
+    """The detail pane holds ``name``'s tabs, mounted and on screen."""
+    details = app.screen.query(ComponentDetail)
+    return (len(details) == 1 and details.first().comp.name == name
+            and on_screen(details.first().query_one("#component-tabs")))
+
+
+def pane_shown(app, pane_id: str) -> bool:
+    """The component's tab ``pane_id`` is the active one and its pane is on screen."""
+    tabs = app.screen.query_one("#component-tabs", TabbedContent)
+    return tabs.active == pane_id and on_screen(tabs.query_one(f"#{pane_id}"))
+
+
+def help_shown(app) -> bool:
+    from inspector.tui.app import HelpScreen
+
+    return isinstance(app.screen, HelpScreen) and app.screen.query_one("#help-table", DataTable).row_count > 0
+
+
+def palette_offers(app, text: str) -> bool:
+    """The command palette has ``text`` typed, and its highlighted hit (what Enter runs) is that command."""
+    from textual.command import CommandList, CommandPalette
+
+    screen = app.screen
+    if not isinstance(screen, CommandPalette) or screen.query_one(Input).value != text:
+        return False
+    hits = screen.query_one(CommandList)
+    return hits.highlighted is not None and text in str(hits.get_option_at_index(hits.highlighted).prompt)
+
+
+async def type_text(pilot, text: str) -> None:
+    await pilot.press(*(ch if ch != " " else "space" for ch in text))
+
+
+def header(data) -> list[str]:
+    return [str(c.label) for c in data.columns.values()]
 
 
 def test_every_component_can_be_selected():
@@ -74,8 +139,7 @@ def test_the_detail_pane_follows_the_arrow_keys():
             tree = app.screen.query_one(Tree)
             tree.focus()
             tree.move_cursor(tree.root)
-            await pilot.pause(0.3)
-            assert app.screen.query("#pipeline-overview")
+            await wait_for(pilot, lambda: on_screen(app.screen.query_one("#pipeline-overview")), timeout=UI)
             seen = []
             for comp in app.result.components[:3]:
                 await pilot.press("down")
@@ -96,7 +160,7 @@ def test_plugin_tabs_come_from_the_hook():
             titles = {}
             for name in ("tokenizer", "scheduler", "vae", "unet"):
                 await app.show_component(name)
-                await pilot.pause(0.2)
+                await wait_for(pilot, lambda name=name: showing(app, name), timeout=UI)
                 tabs = app.screen.query_one("#component-tabs", TabbedContent)
                 titles[name] = [str(t.label) for t in tabs.query("ContentTab")]
             assert "Tokenizer" in titles["tokenizer"] and "Scheduler" in titles["scheduler"]
@@ -111,9 +175,10 @@ def test_layer_table_sorts_filters_and_folds():
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: ready(app))
             await app.show_component("unet")
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: showing(app, "unet"), timeout=UI)
             app.screen.query_one("#component-tabs", TabbedContent).active = "tab-layers"
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda: pane_shown(app, "tab-layers")
+                           and on_screen(app.screen.query_one("#layer-data")), timeout=UI)
             table = app.screen.query_one(LayerTable)
             data = app.screen.query_one("#layer-data", DataTable)
             unet = app.result.component("unet")
@@ -122,27 +187,26 @@ def test_layer_table_sorts_filters_and_folds():
             cells = dict(zip([str(c.label) for c in data.columns.values()], map(str, data.get_row_at(0))))
             assert cells["parameters"] == f"{first.parameters:,}" and cells["type"] == first.type[:14].rstrip("…")
             await pilot.press("d")  # unfold every depth
-            await pilot.pause(0.2)
-            assert data.row_count == len(unet.layers)
-            table.query_one("#layer-filter", Input).value = "attn1"
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda: data.row_count == len(unet.layers), timeout=UI)
             expected = [layer for layer in unet.layers if "attn1" in layer.name.lower()]
-            assert data.row_count == len(expected) > 0
+            assert expected
+            table.query_one("#layer-filter", Input).value = "attn1"
+            await wait_for(pilot, lambda: data.row_count == len(expected), timeout=UI)
             data.focus()
-            await pilot.pause(0.1)
+            await wait_for(pilot, lambda: app.focused is data, timeout=UI)
             for _ in range(len(COLUMNS)):  # `s` walks the sort columns; the header shows the mark
                 if table.sort_key == "flops":
                     break
+                before = table.sort_key
                 await pilot.press("s")
-                await pilot.pause(0.1)
+                await wait_for(pilot, lambda before=before: table.sort_key != before, timeout=UI)
             assert table.sort_key == "flops" and table.reverse is True
-            labels = [str(c.label) for c in data.columns.values()]
+            labels = header(data)
             assert "FLOPs ▼" in labels and labels[:4] == ["layer", "parameters", "%", "FLOPs ▼"]
             flops_of = {layer.name: layer.flops or 0 for layer in expected}
             assert flops_of[first_key(data)] == max(flops_of.values())
             await pilot.press("r")
-            await pilot.pause(0.1)
-            assert "FLOPs ▲" in [str(c.label) for c in data.columns.values()]
+            await wait_for(pilot, lambda: "FLOPs ▲" in header(data), timeout=UI)
             assert flops_of[first_key(data)] == min(flops_of.values())
             table.sort_by("parameters", reverse=True)
             assert first_key(data) == max(expected, key=lambda layer: layer.parameters).name
@@ -150,8 +214,7 @@ def test_layer_table_sorts_filters_and_folds():
             inputs = str(table.query_one("#layer-inputs", Static).render())
             assert max(expected, key=lambda layer: layer.parameters).name in inputs and "inputs (" in inputs
             await pilot.press("d")  # fold back to depth 2: no attn1 module that shallow
-            await pilot.pause(0.2)
-            assert data.row_count == 0
+            await wait_for(pilot, lambda: data.row_count == 0, timeout=UI)
 
     asyncio.run(scenario())
 
@@ -192,10 +255,8 @@ def test_export_html_from_the_command_palette(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.result is not None)
             await pilot.press("ctrl+p")
-            await pilot.pause(0.3)
-            for ch in "Export HTML":
-                await pilot.press(ch if ch != " " else "space")
-            await pilot.pause(0.5)
+            await type_text(pilot, "Export HTML")
+            await wait_for(pilot, lambda: palette_offers(app, "Export HTML"), timeout=UI)
             await pilot.press("enter")
             await wait_for(pilot, lambda: list(exports.glob("*.html")), timeout=30)
         files = list(exports.glob("*.html"))
@@ -212,13 +273,11 @@ def test_open_a_saved_run_from_the_palette(tmp_path):
     async def scenario():
         app = InspectorApp(autoload=False, export_dir=str(tmp_path))
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause(0.3)
+            await pilot.pause()
             assert app.result is None
             await pilot.press("ctrl+p")
-            await pilot.pause(0.3)
-            for ch in "Open saved":
-                await pilot.press(ch if ch != " " else "space")
-            await pilot.pause(0.5)
+            await type_text(pilot, "Open saved")
+            await wait_for(pilot, lambda: palette_offers(app, "Open saved"), timeout=UI)
             await pilot.press("enter")
             await wait_for(pilot, lambda: app.result is not None, timeout=30)
             assert app.result.model.source == "tiny-sd" and app.result.command == "profile"
@@ -248,8 +307,7 @@ def test_bindings_have_ids_and_can_be_remapped(monkeypatch):
             await wait_for(pilot, lambda: app.result is not None)
             assert app.depth == 2
             await pilot.press("f6")
-            await pilot.pause(0.1)
-            assert app.depth == 99
+            await wait_for(pilot, lambda: app.depth == 99, timeout=UI)
 
     asyncio.run(scenario())
 
@@ -297,12 +355,15 @@ def test_snapshots(snap_compare, name, steps, size):
         await wait_for(pilot, lambda: ready(app))
         for step in steps:
             if step.startswith("component:"):
-                await app.show_component(step.split(":", 1)[1])
-            elif step.startswith("key:"):
-                await pilot.press(step.split(":", 1)[1])
+                name = step.split(":", 1)[1]
+                await app.show_component(name)
+                await wait_for(pilot, lambda name=name: showing(app, name), timeout=UI)
+            elif step == "key:question_mark":
+                await pilot.press("question_mark")
+                await wait_for(pilot, lambda: help_shown(app), timeout=UI)
             else:
                 app.screen.query_one("#component-tabs", TabbedContent).active = step
-            await pilot.pause(0.3)
+                await wait_for(pilot, lambda step=step: pane_shown(app, step), timeout=UI)
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
@@ -313,7 +374,7 @@ def test_root_node_shows_the_pipeline_overview():
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: ready(app))
             await app.show_component("unet")
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: showing(app, "unet"), timeout=UI)
             tree = app.screen.query_one(Tree)
             tree.select_node(tree.root)
             await wait_for(pilot, lambda: app.screen.query("#pipeline-overview"))
@@ -345,12 +406,11 @@ def test_help_lists_every_binding():
         app = make_app()
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: ready(app))
+            from inspector.tui.app import HelpScreen
+
             for key in ("question_mark", "f1"):
                 await pilot.press(key)
-                await pilot.pause(0.3)
-                from inspector.tui.app import HelpScreen
-
-                assert isinstance(app.screen, HelpScreen)
+                await wait_for(pilot, lambda: help_shown(app), timeout=UI)
                 table = app.screen.query_one("#help-table", DataTable)
                 rows = [table.get_row_at(i) for i in range(table.row_count)]
                 ids = {row[2] for row in rows}
@@ -358,8 +418,7 @@ def test_help_lists_every_binding():
                 keys = {row[2]: row[0] for row in rows}
                 assert keys["help"] == "? / f1"  # as a person reads it, not "question_mark,f1"
                 await pilot.press("escape")
-                await pilot.pause(0.2)
-                assert not isinstance(app.screen, HelpScreen)
+                await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), timeout=UI)
 
     asyncio.run(scenario())
 
@@ -370,16 +429,16 @@ def test_open_tab_is_kept_when_the_component_changes():
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: ready(app))
             await app.show_component("vae")
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: showing(app, "vae"), timeout=UI)
             app.screen.query_one("#component-tabs", TabbedContent).active = "tab-timing"
-            await pilot.pause(0.2)
-            await app.show_component("unet")
-            await pilot.pause(0.3)
-            assert app.screen.query_one("#component-tabs", TabbedContent).active == "tab-timing"
+            await wait_for(pilot, lambda: pane_shown(app, "tab-timing"), timeout=UI)
+            await app.show_component("unet")  # the new tabs open on Summary, then switch to Timing
+            await wait_for(pilot, lambda: showing(app, "unet") and pane_shown(app, "tab-timing"), timeout=UI)
             app.screen.query_one("#component-tabs", TabbedContent).active = "tab-layers"
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: pane_shown(app, "tab-layers"), timeout=UI)
             await app.show_component("scheduler")  # no layers: falls back to the first tab
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda: showing(app, "scheduler") and pane_shown(app, "tab-summary"), timeout=UI)
+            await pilot.pause()  # a switch would come after the first refresh: give it that turn
             assert app.screen.query_one("#component-tabs", TabbedContent).active == "tab-summary"
 
     asyncio.run(scenario())
@@ -464,17 +523,18 @@ def test_markup_and_escape_sequences_in_a_saved_run_are_shown_not_obeyed(tmp_pat
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: ready(app), timeout=60)
             await app.show_overview()
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: on_screen(app.screen.query_one("#pipeline-overview")), timeout=UI)
             for comp in app.result.components:
                 await app.show_component(comp.name)
-                await pilot.pause(0.2)
+                await wait_for(pilot, lambda comp=comp: showing(app, comp.name), timeout=UI)
                 tabs = app.screen.query_one("#component-tabs", TabbedContent)
                 for pane in [p.id for p in tabs.query("TabPane")]:
                     tabs.active = pane
-                    await pilot.pause(0.1)
+                    # on screen means laid out and painted: a markup error would have ended the app
+                    await wait_for(pilot, lambda pane=pane: pane_shown(app, pane), timeout=UI)
             assert "[/oops]" in detail_title(app) or app.selected != data["components"][0]["name"]
             await app.show_component(data["components"][0]["name"])
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: showing(app, data["components"][0]["name"]), timeout=UI)
             assert "[/oops]" in detail_title(app) and "\x1b" not in detail_title(app)
 
     asyncio.run(scenario())
