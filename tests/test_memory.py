@@ -408,7 +408,7 @@ def test_a_search_that_reaches_its_limit_reads_as_a_lower_bound():
 CONV_RSS = r"""
 import json, torch
 from inspector.measure.timing import MemoryMeter
-from inspector.measure.memory_plan import cpu_conv_workspace
+from inspector.measure.activations import cpu_conv_workspace
 out = []
 with torch.no_grad():
     for enabled in (True, False):
