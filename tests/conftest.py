@@ -53,13 +53,15 @@ FIXTURE_TIERS = {"snap_compare": "tui", "ldm_tiny_pipeline": "tiny", "ldm_run": 
 #: 5 to 15 s on a busy 2-core machine, and the tier about 9 minutes
 FAST = ("unit",)
 #: what times a pipeline: repeated calls, torch.profiler; slow, and slower on a busy machine
-PROFILERS = {"inspector.profiling.run_profile"}
+PROFILERS = {"inspector.profiling.run_profile", "inspector.profile", "inspector.python_api.profile"}
 #: functions that build a pipeline (or a model of one): a test that calls one is at least tiny
 BUILDERS = {
     "inspector.sources.loading.load",
     "inspector.sources.loading.build_from_configs",
     "inspector.inspection.run_inspect",
     "inspector.inspection.predict_memory",
+    "inspector.inspect",
+    "inspector.python_api.inspect",
     "corpus.build",
     "tests.corpus.build",
 }
