@@ -4,6 +4,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "attention_share.py"
 
@@ -22,6 +24,7 @@ def test_the_guide_shows_the_example_file_verbatim():
     assert last_heading == "### Example: attention share"
 
 
+@pytest.mark.profile  # ldm_run(host, "profile")
 def test_attention_share_under_profile(ldm_plugin_host, ldm_run):
     plugin = load_example()
     host = ldm_plugin_host(plugin, name="attention_share")

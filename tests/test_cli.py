@@ -13,6 +13,7 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+@pytest.mark.tiny  # the CLI, run in-process, builds the model
 def test_inspect_default_model(cli, tmp_path):
     out = tmp_path / "tiny.json"
     result = cli("inspect", "--json", str(out), "--layers", "--depth", "1", "--details")
@@ -107,6 +108,7 @@ def test_a_profile_through_a_pipe_writes_nothing_but_results():
     assert "unet" in done.stdout and "end to end" in done.stdout
 
 
+@pytest.mark.tiny  # the CLI, run in-process, builds the model
 def test_meta_run_says_in_words_what_its_recording_skipped(cli, tmp_path):
     """On meta weights the recording call cannot make an image: the note says what was skipped and
     why, with the library's own message after a colon, not a bare exception."""

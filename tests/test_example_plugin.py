@@ -23,6 +23,7 @@ def test_example_plugin_is_installed_where_required():
     check_required("EXAMPLE_PLUGIN", installed(), "pip install -e examples/ldm-inspector-weight-stats (see README)")
 
 
+@pytest.mark.tiny  # the CLI, run in-process, builds the model
 def test_metric_in_terminal_json_csv_and_html(cli, tmp_path):
     result = cli("inspect", "--json", str(tmp_path / "run.json"), "--csv", str(tmp_path / "csv"),
                  "--html", str(tmp_path / "run.html"))
@@ -58,6 +59,7 @@ def test_tab_in_the_tui(tmp_path):
     asyncio.run(scenario())
 
 
+@pytest.mark.tiny  # the CLI, run in-process, builds the model
 def test_meta_run_prints_why_there_is_no_value(cli):
     result = cli("inspect", "sd15", "--steps", "2")
     assert result.code == 0, result.err
@@ -72,6 +74,7 @@ def test_plugins_command_lists_it(cli):
     assert records["weight_stats"]["version"] == "0.1.0"
 
 
+@pytest.mark.tiny  # the CLI, run in-process, builds the model
 def test_uninstalling_removes_it(cli, tmp_path, monkeypatch):
     """Uninstalled, as importlib.metadata sees it (its entry point gone), the plugin is gone from the
     plugin list and from the run. The installed environment itself is never changed."""

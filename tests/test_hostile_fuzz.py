@@ -234,6 +234,7 @@ ENV = {
 }
 
 
+@pytest.mark.tiny  # the CLI, run in-process, builds the model
 @FUZZ
 @given(model=MODELS, options=st.dictionaries(st.sampled_from(sorted(OPTIONS)), st.none(), max_size=3).flatmap(
            lambda keys: st.fixed_dictionaries({k: OPTIONS[k] for k in keys})),

@@ -162,6 +162,7 @@ def test_odd_paths_and_numbers_are_one_line(cli, args, message):
     assert result.code == 2 and one_line(result.err) and message in result.err
 
 
+@pytest.mark.tiny  # the CLI, run in-process, builds the model
 def test_huge_seeds_in_range_work(cli):
     assert cli("inspect", "sd15", "--seed", str(2**64 - 1)).code == 0
 
@@ -378,6 +379,7 @@ def small_machine(monkeypatch):
     monkeypatch.setattr(memory_guard, "available_bytes", lambda device: [("in memory", 24 * 2**30)])
 
 
+@pytest.mark.tiny  # the CLI, run in-process, builds the model
 def test_flux_with_random_weights_is_refused_before_allocating(cli, small_machine):
     import psutil
 
@@ -418,6 +420,7 @@ def tiny_sd_weights_and_activations(batch: int) -> tuple[int, int]:
     return weights, predicted.bytes
 
 
+@pytest.mark.profile  # cli("profile", ...) in-process: run_profile refuses the run
 def test_a_run_that_fits_by_weights_but_not_by_predicted_peak_is_refused(cli, monkeypatch, capsys):
     import inspector.sources.memory_guard as memory_guard
     from inspector.results.units import human_bytes

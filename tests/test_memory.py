@@ -255,6 +255,7 @@ def test_resolve_target_sizes_and_names():
             resolve_target(bad)
 
 
+@pytest.mark.tiny  # the CLI, run in-process, builds the model
 def test_inspect_fits_in_every_front_end(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "300")  # no wrapping of table cells
     out = tmp_path / "run.json"
@@ -343,6 +344,7 @@ def test_roofline_bound_for_a_named_device(meta_run):
     assert r[7] is None  # nothing measured on inspect
 
 
+@pytest.mark.tiny  # the CLI, run in-process, builds the model
 def test_inspect_fits_named_device_adds_roofline(cli, tmp_path):
     out = tmp_path / "run.json"
     assert cli("inspect", "tiny-sd", "--fits", "h100", "--json", str(out)).code == 0  # random weights: no search

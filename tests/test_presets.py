@@ -36,6 +36,7 @@ def test_parameter_counts_are_exact(host, preset):
         assert not comp.errors
 
 
+@pytest.mark.tiny  # the CLI, run in-process, builds the model
 def test_sd21_cli_json_matches_reference_table(cli, tmp_path):
     out = tmp_path / "out.json"
     result = cli("inspect", "sd21", "--height", "512", "--width", "512", "--json", str(out))

@@ -203,6 +203,7 @@ def test_ctrl_c_keeps_what_was_measured(host, cli, tmp_path):
     assert run.component("vae").timing is not None
 
 
+@pytest.mark.profile  # the CLI, run in-process, profiles
 def test_ctrl_c_in_the_cli_writes_partial_json_and_exits_130(cli, tmp_path, monkeypatch):
     def interrupted(ctx, run):
         raise KeyboardInterrupt

@@ -44,6 +44,7 @@ def test_options_have_the_cli_names_and_defaults():
             assert table[option].default == default, f"{name}: {option} defaults differ"
 
 
+@pytest.mark.unit  # refused before anything is built
 def test_an_unknown_option_is_a_type_error_with_a_suggestion():
     with pytest.raises(TypeError, match=r"'stpes' \(did you mean steps\b"):
         inspector.inspect("tiny-sd", stpes=2)
@@ -53,6 +54,7 @@ def test_an_unknown_option_is_a_type_error_with_a_suggestion():
         inspector.inspect(object())
 
 
+@pytest.mark.unit  # refused before anything is built
 @pytest.mark.parametrize("options, message", [
     ({"steps": 0}, "steps=0: must be at least 1"),
     ({"batch_size": True}, "expected a whole number"),
@@ -66,6 +68,7 @@ def test_a_bad_value_is_a_value_error(options, message):
         inspector.inspect("tiny-sd", **options)
 
 
+@pytest.mark.unit  # refused before anything is built
 def test_bad_profile_values_and_sources_are_value_errors(tmp_path):
     with pytest.raises(ValueError, match="attention='flash'"):
         inspector.profile("tiny-sd", attention="flash")
@@ -259,6 +262,7 @@ def test_runs_display_as_html_in_ipython(runs):
         InteractiveShell.clear_instance()
 
 
+@pytest.mark.subprocess  # nbclient runs the notebook in a kernel, a child process
 def test_the_example_notebook_runs_and_shows_exact_counts(tmp_path):
     nbclient = pytest.importorskip("nbclient")
     nbformat = pytest.importorskip("nbformat")

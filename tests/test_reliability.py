@@ -171,6 +171,7 @@ OPTION_VALUES = {
 }
 
 
+@pytest.mark.tiny  # the CLI, run in-process, builds the model
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(model=st.sampled_from(["tiny-sd", "sd15", "no-such-model", "./missing", "org/absent", ""]),
        options=st.dictionaries(st.sampled_from(sorted(OPTION_VALUES)), st.none(), max_size=4).flatmap(
@@ -281,6 +282,7 @@ def test_ctrl_c_during_load_exits_130_and_writes_nothing(cli, tmp_path, monkeypa
     assert out.read_text() == "previous" and [p.name for p in tmp_path.iterdir()] == ["run.json"]
 
 
+@pytest.mark.tiny  # the CLI, run in-process, builds the model
 def test_full_disk_keeps_the_old_report_and_leaves_no_temporary_file(cli, tmp_path, monkeypatch):
     out = tmp_path / "run.json"
     out.write_text("previous")

@@ -159,6 +159,7 @@ def test_json_schema_is_committed_and_validates_runs(hostile_run, host):
         jsonschema.validate(broken, schema)
 
 
+@pytest.mark.profile  # the CLI, run in-process, profiles
 def test_compare_float32_and_bfloat16(tmp_path, cli):
     for name, dtype in (("f32", "float32"), ("bf16", "bfloat16")):
         result = cli("profile", "--dtype", dtype, "--steps", "2", "--repeats", "1", "--warmup", "0",

@@ -307,6 +307,7 @@ def test_a_killed_point_fails_alone(tmp_path):
     assert by_size["128"]["status"] == "failed" and by_size["128"]["reason"].startswith("killed by SIGKILL")
 
 
+@pytest.mark.subprocess  # the sweep, run in-process, runs each point in a child process
 def test_a_point_past_its_time_limit_is_killed(cli, tmp_path):
     out = tmp_path / "slow"
     result = cli("sweep", "--out", str(out), "--model", "tiny-sd", "--size", "64", "--timeout", "1",
@@ -361,6 +362,7 @@ def test_tui_opens_a_sweep_folder(static_local):
     asyncio.run(scenario())
 
 
+@pytest.mark.subprocess  # the sweep, run in-process, runs each point in a child process
 def test_predicted_memory_and_the_fits_boundary(cli, tmp_path):
     out = tmp_path / "fits"
     result = cli("sweep", "--out", str(out), "--model", "tiny-sd", "--size", "64,128", "--no-point-reports",
