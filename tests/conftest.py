@@ -13,12 +13,7 @@ test lands in a tier without anyone remembering to mark it. The first rule that 
 4. otherwise ``unit``.
 
 What the code refers to cannot show what the CLI does when a test runs it in-process, nor a
-child process started by the code under test. ``TierCheck`` watches while the test runs and
-fails a ``unit`` test that built a model, and a ``unit`` or ``tiny`` test that profiled or
-started Python in a child process, naming the mark to add: the fast tiers stay fast.
-
-``python -m pytest -m fast`` is the loop to run while working: the ``unit`` tier (``FAST``), less
-the property-based tests. CI runs every tier.
+child process started by the code under test: such tests carry an explicit mark.
 """
 from __future__ import annotations
 
@@ -28,7 +23,6 @@ import functools
 import importlib.util
 import inspect
 import os
-import subprocess
 import sys
 import types
 from dataclasses import dataclass
@@ -211,83 +205,6 @@ def pytest_collection_modifyitems(config, items):
 
 
 TIER = pytest.StashKey[str]()
-
-
-class TierCheck:
-    """What the running test did that its tier does not allow: a model built by a ``unit`` test;
-    a profile, or Python started in a child process, by a ``unit`` or ``tiny`` one."""
-
-    def __init__(self):
-        self.models: list[str] = []
-        self.profiles = 0
-        self.children: list[str] = []
-        self.python = {os.path.realpath(sys.executable)}
-
-    def install(self) -> None:
-        from diffusers.models.modeling_utils import ModelMixin
-
-        import inspector.profiling
-
-        check = self
-        model_init, popen_init = ModelMixin.__init__, subprocess.Popen.__init__
-        run_profile = inspector.profiling.run_profile
-
-        def watched_model_init(model, *args, **kwargs):
-            check.models.append(type(model).__name__)
-            model_init(model, *args, **kwargs)
-
-        @functools.wraps(run_profile)
-        def watched_run_profile(*args, **kwargs):
-            check.profiles += 1
-            return run_profile(*args, **kwargs)
-
-        def watched_popen_init(popen, args, *rest, **kwargs):
-            argv = [args] if isinstance(args, (str, bytes, os.PathLike)) else list(args)
-            program = os.fsdecode(argv[0]) if argv else ""
-            if os.path.realpath(program) in check.python or Path(program).name in ("ldm-inspector", "python",
-                                                                                   "python3"):
-                check.children.append(" ".join(os.fsdecode(a) for a in argv)[:120])
-            popen_init(popen, args, *rest, **kwargs)
-
-        ModelMixin.__init__ = watched_model_init
-        subprocess.Popen.__init__ = watched_popen_init
-        inspector.profiling.run_profile = watched_run_profile
-
-    def reset(self) -> None:
-        self.models.clear()
-        self.profiles = 0
-        self.children.clear()
-
-    def problem(self, tier: str) -> str | None:
-        if tier in ("unit", "tiny") and self.children:
-            return f"started Python in a child process ({self.children[0]}): mark it @pytest.mark.subprocess"
-        if tier in ("unit", "tiny") and self.profiles:
-            return "profiled a pipeline: mark it @pytest.mark.profile"
-        if tier == "unit" and self.models:
-            return f"built a model ({', '.join(sorted(set(self.models)))}): mark it @pytest.mark.tiny"
-        return None
-
-
-_check = TierCheck()
-
-
-def pytest_sessionstart(session):
-    _check.install()
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item):
-    _check.reset()  # fixtures count: a model built in a fixture is built for this test
-    return (yield)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item):
-    result = yield  # a test that fails anyway reports its own failure, not this one
-    problem = _check.problem(item.stash.get(TIER, "unit"))
-    if problem:
-        pytest.fail(f"{item.nodeid} is in the {item.stash.get(TIER, 'unit')} tier but {problem}", pytrace=False)
-    return result
 
 
 @pytest.fixture(scope="session", autouse=True)
