@@ -10,7 +10,14 @@ from inspector.measure.attention import set_attention
 from inspector.measure.devices import ROOFLINE_COLUMNS, lookup, resolve_target, roofline_rows
 from inspector.measure.memory_plan import NOT_SEARCHED, fit_verdicts, plan_memory, plan_views
 from inspector.measure.recording import _on_meta as on_meta
-from inspector.plugin.context import Component, InspectContext, InspectOptions, check_size, vae_scale_factor
+from inspector.plugin.context import (
+    Component,
+    InspectContext,
+    InspectOptions,
+    Progress,
+    check_size,
+    vae_scale_factor,
+)
 from inspector.plugin.host import HookCall, Host
 from inspector.results.records import ComponentResult, Environment, HookFailure, Inputs, ModelInfo, RunResult, View
 from inspector.runtime.libraries import library_warnings, quiet
@@ -85,7 +92,9 @@ def pipeline_notes(pipe: Any, components: list[ComponentResult], recording: Any 
              if c.kind == "scheduler" and isinstance(c.details.get("timesteps_note"), str)]
     name = type(pipe).__name__
     if recording is not None:
-        if recording.error and not recording.calls:
+        if getattr(recording, "note", None):
+            notes.append(recording.note)
+        elif recording.error and not recording.calls:
             notes.append(f"inputs synthesized: the recording call of {name} failed ({recording.error})")
         elif recording.error and _on_meta(pipe):
             notes.append(_meta_stop(name, recording))
@@ -132,7 +141,9 @@ def new_run(loaded: LoadedPipeline, ctx: InspectContext, command: str) -> RunRes
     """A run's header: what was loaded, on what, with which inputs; components come after."""
     o = ctx.options
     return RunResult(
-        model=ModelInfo(source=loaded.source, pipeline_class=type(loaded.pipe).__name__, weights=loaded.weights,
+        # one model given alone (kind "model") is named by its own class, not its holder's
+        model=ModelInfo(source=loaded.source, weights=loaded.weights,
+                        pipeline_class=loaded.source if loaded.kind == "model" else type(loaded.pipe).__name__,
                         kind=loaded.kind, preset=loaded.preset, path=loaded.path),
         environment=environment(ctx.device, ctx.dtype),
         inputs=Inputs(height=ctx.height, width=ctx.width, batch_size=o.batch_size, prompt=o.prompt,
@@ -143,18 +154,28 @@ def new_run(loaded: LoadedPipeline, ctx: InspectContext, command: str) -> RunRes
 
 
 @quiet
-def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions) -> RunResult:
+def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions,
+                   progress: Progress | None = None) -> RunResult:
+    """Inspect a loaded pipeline; ``progress(stage, fraction, detail)`` hears of each step."""
     usage = host.usage()
     pipe = loaded.pipe
     device, dtype = pipeline_device_dtype(pipe)
     native_h, native_w = native_size(pipe)
     ctx = InspectContext(pipe=pipe, options=options, device=device, dtype=dtype,
                          height=options.height or native_h, width=options.width or native_w,
-                         weights=loaded.weights)
+                         weights=loaded.weights, recording=loaded.recording)
     check_size(ctx.height, ctx.width, ctx.size_multiple)
     run = new_run(loaded, ctx, "inspect")
+    components = list(components_of(pipe))
+    if progress:
+        progress("recording", 0.0, f"one short call of {type(pipe).__name__}")
     run.recording = ctx.record_calls().info()
-    run.components = [inspect_component(host, ctx, component) for component in components_of(pipe)]
+    for i, component in enumerate(components):
+        if progress:
+            progress(component.name, i / max(len(components), 1), "shapes and FLOPs")
+        run.components.append(inspect_component(host, ctx, component))
+    if progress:
+        progress("memory plan", 1.0, "predicted peak memory")
     run.notes = pipeline_notes(pipe, run.components, ctx.recording)
     add_memory_plan(host, ctx, run, fits=options.fits)
     run.plugins = host.plugin_records(since=usage)
@@ -240,12 +261,17 @@ def inspect_component(host: Host, ctx: InspectContext, component: Component, *,
     return result
 
 
-def run_inspect(host: Host, spec: SourceSpec, options: InspectOptions) -> RunResult:
+def run_inspect(host: Host, spec: SourceSpec, options: InspectOptions,
+                progress: Progress | None = None) -> RunResult:
     spec.libraries = spec.libraries or host.libraries()
     if spec.activations is None:
         spec.activations = activation_predictor(host, options)
+    if spec.cost is None:
+        spec.cost = cost_predictor(host, options, "inspect")
+    if progress:
+        progress("loading", 0.0, spec.model or "the default model")
     loaded = load(spec, host.presets())
-    return inspect_loaded(host, loaded, options)
+    return inspect_loaded(host, loaded, options, progress)
 
 
 def predict_memory(host: Host, spec: SourceSpec, options: InspectOptions) -> Any:
@@ -303,5 +329,50 @@ def activation_predictor(host: Host, options: InspectOptions) -> Any:
             return None
         return PredictedActivations(bytes=row.peak - row.weights_on_device,
                                     at=f"{ctx.height}x{ctx.width}, batch {options.batch_size}")
+
+    return predict
+
+
+#: the longest a run may be predicted to take before it is refused (``--max-minutes``)
+DEFAULT_MAX_MINUTES = 5.0
+
+
+def cost_predictor(host: Host, options: Any, command: str) -> Any:
+    """What the loader calls before weights are materialized (``SourceSpec.cost``):
+    ``(config folder, spec) -> PredictedCost``, the FLOPs of every call ``command`` will make at
+    ``options``' size, batch and steps (the architecture built on ``meta``, its own call recorded
+    there, every component's example call counted), over this device's measured matmul rate
+    (:mod:`inspector.measure.cost`); ``None`` when the architecture cannot be built on meta."""
+    import dataclasses
+
+    from inspector.measure.cost import PredictedCost, device_rate, run_flops
+    from inspector.sources.loading import torch_dtype
+
+    def predict(folder: Any, spec: SourceSpec) -> PredictedCost | None:
+        try:
+            with library_warnings():
+                pipe = build_from_configs(folder, "meta", dataclasses.replace(spec, weights="meta", activations=None,
+                                                                              cost=None))
+                attention = getattr(options, "attention", None)
+                if attention:
+                    set_attention(pipe, attention)
+                device, dtype = pipeline_device_dtype(pipe)
+                native_h, native_w = native_size(pipe)
+                ctx = InspectContext(pipe=pipe, options=options, device=device, dtype=dtype,
+                                     height=options.height or native_h, width=options.width or native_w,
+                                     weights="meta", shared={"flops_only": True})
+                check_size(ctx.height, ctx.width, ctx.size_multiple)
+                ctx.record_calls()
+                components = [inspect_component(host, ctx, c, augment=False) for c in components_of(pipe)]
+                denoise_calls = ctx.denoise_calls()
+        except Exception:  # noqa: BLE001 - no prediction: the run is not refused for its cost
+            return None
+        flops = {c.name: (c.kind, c.flops or 0) for c in components}
+        total = run_flops(command, flops, denoise_calls=denoise_calls,
+                          **{k: getattr(options, k) for k in ("warmup", "repeats", "e2e_repeats", "end_to_end",
+                                                              "operators") if hasattr(options, k)})
+        rate = device_rate(spec.device or "cpu", torch_dtype(spec.dtype))
+        return PredictedCost(flops=total, seconds=total / rate, rate=rate,
+                             at=f"{ctx.height}x{ctx.width}, batch {options.batch_size}, {options.steps} steps")
 
     return predict

@@ -19,6 +19,7 @@ from inspector.inspection import (
     add_memory_plan,
     add_roofline,
     components_of,
+    cost_predictor,
     inspect_component,
     native_size,
     new_run,
@@ -27,6 +28,7 @@ from inspector.inspection import (
 )
 from inspector.measure.attention import attention_in_use, set_attention
 from inspector.measure.devices import resolve_device
+from inspector.measure.flags import flag_run
 from inspector.measure.machine import MachineMonitor
 from inspector.measure.operators import write_trace
 from inspector.measure.timing import device_peak_flops
@@ -61,7 +63,7 @@ def apply_profile_rules(spec: SourceSpec, presets: dict[str, Any], allow_cpu_flo
 def prepare_profile(host: Host, model: str | None = None, *, weights: Weights | None = None, dtype: str = "auto",
                     device: str = "auto", allow_cpu_float16: bool = False, arch: str | None = None, seed: int = 0,
                     allow_download: bool = False, allow_pickle: bool = False, force: bool = False,
-                    **options: Any) -> tuple[SourceSpec, ProfileOptions]:
+                    max_minutes: float | None = None, **options: Any) -> tuple[SourceSpec, ProfileOptions]:
     """What to load and how to profile it, from user-level choices: the one place profile's
     defaults and rules live. ``options`` are :class:`ProfileOptions` fields (an unknown one is
     refused); those not given keep the dataclass defaults."""
@@ -71,7 +73,7 @@ def prepare_profile(host: Host, model: str | None = None, *, weights: Weights | 
     resolved = resolve_device(device)
     spec = SourceSpec(model=model, weights=weights, arch=arch, dtype=dtype, device=resolved, seed=seed,
                       allow_download=allow_download, allow_pickle=allow_pickle, force=force,
-                      libraries=host.libraries())
+                      libraries=host.libraries(), max_seconds=60 * max_minutes if max_minutes else None)
     apply_profile_rules(spec, host.presets(), allow_cpu_float16)
     return spec, ProfileOptions(seed=seed, **options)
 
@@ -118,8 +120,14 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
         spec.libraries = spec.libraries or host.libraries()
         if spec.activations is None:
             spec.activations = activation_predictor(host, options)
+        if spec.cost is None:
+            spec.cost = cost_predictor(host, options, "profile")
         loaded = load(spec, presets)
     pipe = loaded.pipe
+    single = loaded.kind == "model"
+    if single and (options.scheduler or options.trace):
+        raise OptionError(f"a {'scheduler swap (--scheduler)' if options.scheduler else 'trace (--trace)'} "
+                          "needs a pipeline; one model was given")
     pipe.set_progress_bar_config(disable=True)
     if options.scheduler:
         set_scheduler(pipe, options.scheduler)
@@ -132,14 +140,15 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
     peak = device_peak_flops(name, dtype_name, options.peak_tflops)
     ctx = ProfileContext(pipe=pipe, options=options, device=device, dtype=dtype,
                          height=options.height or native_h, width=options.width or native_w,
-                         weights=loaded.weights, peak_flops=peak, progress=progress)
+                         weights=loaded.weights, peak_flops=peak, progress=progress, recording=loaded.recording)
     check_size(ctx.height, ctx.width, ctx.size_multiple)
     run = new_run(loaded, ctx, "profile")
     run.plugins = host.plugin_records()
     run.recording = ctx.record_calls().info()
     run.profile = ProfileSettings(device=str(device), device_name=name, dtype=dtype_name, warmup=options.warmup,
                                   repeats=options.repeats, threads=torch.get_num_threads(), peak_flops=peak,
-                                  attention=attention_in_use(pipe), scheduler=type(pipe.scheduler).__name__,
+                                  attention=attention_in_use(pipe),
+                                  scheduler=type(pipe.scheduler).__name__ if not single else None,
                                   timer="cuda_events" if str(device).startswith("cuda") else "perf_counter",
                                   max_spread=options.max_spread, max_time=options.max_time)
     monitor = MachineMonitor()
@@ -159,7 +168,9 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
         add_memory_plan(host, ctx, run)
         if str(device).startswith("cuda"):
             add_roofline(run, name)
-        if options.end_to_end:
+        if options.end_to_end and single:
+            run.notes.append("no end-to-end call: one model was given, not a pipeline")
+        elif options.end_to_end:
             run.pipeline = profile_pipeline(ctx, run)
         if options.trace:
             write_pipeline_trace(ctx, run, options.trace)
@@ -169,6 +180,7 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
         monitor.__exit__(None, None, None)
         run.machine = monitor.state
         run.plugins = host.plugin_records(since=usage)
+        flag_run(run)  # a busy machine or an isolated time far from its in-pipeline one: flagged everywhere
     return run
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import numbers
 import os
+import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from inspector.errors import InspectorError, did_you_mean
+from inspector.errors import InspectorError, OptionError, did_you_mean
 
 #: The command line's limits (``inspector/cli/commands.py``; a test keeps the two equal).
 MAX_SIZE, MAX_BATCH, MAX_STEPS = 16384, 1024, 10_000
@@ -97,6 +98,7 @@ INSPECT_SOURCE = {
     "allow_download": Option(False, "bool"),
     "allow_pickle": Option(False, "bool"),
     "force": Option(False, "bool"),
+    "max_minutes": Option(5.0, "float", low=0, low_open=True),
 }
 PROFILE_SOURCE = {
     **INSPECT_SOURCE,
@@ -159,21 +161,38 @@ def default_host() -> Any:
 # --- targets ------------------------------------------------------------------------------
 
 def _is_source(target: Any) -> bool:
-    return isinstance(target, (str, os.PathLike))
+    return target is None or isinstance(target, (str, os.PathLike))
 
 
-def loaded_from_object(pipe: Any) -> Any:
-    """A :class:`~inspector.sources.loading.LoadedPipeline` for a pipeline object the caller built:
-    the source is its class name, its weights ``pretrained`` (``meta`` when its parameters are)."""
+def _is_module(target: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(target, torch.nn.Module)
+
+
+def loaded_from_object(pipe: Any, inputs: Any = None) -> Any:
+    """A :class:`~inspector.sources.loading.LoadedPipeline` for an object the caller built: a
+    diffusers pipeline (its source is its class name, its weights ``pretrained``, ``meta`` when its
+    parameters are), or one ``torch.nn.Module`` (``pipe.unet``), held as the only component of a
+    :class:`~inspector.sources.single_model.SingleModel`, its ``inputs`` replayed as its own call."""
     from inspector.sources.loading import LoadedPipeline
 
     if isinstance(pipe, LoadedPipeline):
         return pipe
+    if _is_module(pipe):
+        from inspector.sources.single_model import SingleModel, recording_of
+
+        holder = SingleModel(pipe)
+        return LoadedPipeline(pipe=holder, source=type(pipe).__name__, kind="model",
+                              weights="meta" if _on_meta(holder) else "pretrained",
+                              recording=recording_of(holder, inputs))
+    if inputs is not None:
+        raise TypeError("inputs= goes with a single model (inspector.inspect(pipe.unet, inputs=...)); "
+                        "a pipeline's components get the inputs its own call passes them")
     diffusers = sys.modules.get("diffusers")
     pipeline_type = getattr(diffusers, "DiffusionPipeline", None) if diffusers is not None else None
     if pipeline_type is None or not isinstance(pipe, pipeline_type):
-        raise TypeError(f"expected a diffusers pipeline (DiffusionPipeline) or a source string such as "
-                        f"'tiny-sd' or a folder, not {type(pipe).__name__}")
+        raise TypeError(f"expected a diffusers pipeline (DiffusionPipeline), a model (torch.nn.Module, such as "
+                        f"pipe.unet) or a source string such as 'tiny-sd' or a folder, not {type(pipe).__name__}")
     return LoadedPipeline(pipe=pipe, source=type(pipe).__name__, kind="object",
                           weights="meta" if _on_meta(pipe) else "pretrained")
 
@@ -188,33 +207,46 @@ def _on_meta(pipe: Any) -> bool:
     return False
 
 
-def _check_source(model: str, source: dict[str, Any], height: int | None, width: int | None) -> None:
-    """The checks the command line runs before loading: the source resolves, the sizes fit it."""
+def check_source_target(model: str | None, *, arch: str | None = None, weights: str | None = None,
+                        allow_pickle: bool = False, allow_download: bool = False, height: int | None = None,
+                        width: int | None = None) -> Any:
+    """The checks run before anything is loaded (or torch imported): the source resolves and the
+    sizes fit it. Returns the precheck's answer (``configs``: the folder its configs are in)."""
     from inspector.sources.precheck import check_sizes, check_source
 
-    checked = check_source(model, arch=source["arch"], weights=source["weights"],
-                           allow_pickle=source["allow_pickle"], allow_download=source["allow_download"])
+    checked = check_source(model, arch=arch, weights=weights, allow_pickle=allow_pickle,
+                           allow_download=allow_download)
     check_sizes(height, width, checked.configs)
+    for label, value in (("height", height), ("width", width)):
+        if value is not None and value > MAX_SIZE:
+            raise OptionError(f"--{label} {value} is more than {MAX_SIZE}: refused before allocating")
+    return checked
 
 
-# --- the two commands ---------------------------------------------------------------------
+# --- the one code path of both commands ---------------------------------------------------
 
-def inspect(target: Any, **options: Any) -> Any:
-    """Parameters, per-layer shapes and FLOPs of every component, and the predicted peak memory.
-
-    ``target``: a diffusers pipeline, or a source string as the command line takes (``"tiny-sd"``,
-    a folder). ``options``: ``ldm-inspector inspect``'s, by the same names and with the same
-    defaults: ``height``, ``width``, ``batch_size``, ``prompt``, ``negative_prompt``,
-    ``guidance_scale``, ``steps`` (50), ``seed``, ``frames``, ``fits``; for a source string also
-    ``weights``, ``arch``, ``dtype``, ``device``, ``allow_download``, ``allow_pickle``, ``force``.
-    A pipeline object comes back exactly as it was. Returns the run
-    (:class:`~inspector.results.records.RunResult`)."""
-    register_notebook_display()
+def run_command(command: str, target: Any, options: dict[str, Any], *, host: Any = None, inputs: Any = None,
+                progress: Any = None, checked: Any = None) -> Any:
+    """Run ``inspect`` or ``profile`` on ``target`` (a source string, ``None`` for the default
+    model, a pipeline object or one model) with ``options`` by their Python names: the one path
+    the command line and :func:`inspect`/:func:`profile` both take. Raises ``TypeError`` and
+    ``ValueError`` for options the Python caller got wrong, :class:`~inspector.errors.InspectorError`
+    for the rest (which the command line prints in one line). ``checked``: the precheck's answer,
+    where the caller already ran :func:`check_source_target`."""
     from_source = _is_source(target)
-    run_options, source = resolve_options("inspect", INSPECT_OPTIONS, INSPECT_SOURCE, options, from_source=from_source)
+    tables = (INSPECT_OPTIONS, INSPECT_SOURCE) if command == "inspect" else (PROFILE_OPTIONS, PROFILE_SOURCE)
+    run_options, source = resolve_options(command, *tables, options, from_source=from_source)
+    if inputs is not None and from_source:
+        raise TypeError("inputs= goes with a single model (inspector.inspect(pipe.unet, inputs=...)), not a source")
+    host = host or default_host()
+    model = None if target is None or not from_source else str(target)
+    if from_source and checked is None:
+        checked = check_source_target(model, arch=source["arch"], weights=source["weights"],
+                                      allow_pickle=source["allow_pickle"], allow_download=source["allow_download"],
+                                      height=run_options["height"], width=run_options["width"])
     from inspector.pipeline_state import preserved
 
-    try:
+    if command == "inspect":
         from inspector.inspection import inspect_loaded, run_inspect
         from inspector.plugin.context import InspectOptions
 
@@ -222,68 +254,145 @@ def inspect(target: Any, **options: Any) -> Any:
             from inspector.measure.devices import resolve_target
 
             resolve_target(run_options["fits"])  # a bad value fails before loading
-        host = default_host()
         inspect_options = InspectOptions(**run_options)
         if from_source:
-            model = str(target)
-            _check_source(model, source, run_options["height"], run_options["width"])
             from inspector.measure.devices import resolve_device
             from inspector.sources.loading import SourceSpec
 
             spec = SourceSpec(model=model, weights=source["weights"], arch=source["arch"], dtype=source["dtype"],
                               device=resolve_device(source["device"]), seed=run_options["seed"],
                               allow_download=source["allow_download"], allow_pickle=source["allow_pickle"],
-                              force=source["force"])
+                              force=source["force"], max_seconds=60 * source["max_minutes"])
             with preserved(None):
-                return run_inspect(host, spec, inspect_options)
-        loaded = loaded_from_object(target)
+                return run_inspect(host, spec, inspect_options, progress)
+        loaded = loaded_from_object(target, inputs)
         with preserved(loaded.pipe):
-            return inspect_loaded(host, loaded, inspect_options)
-    except InspectorError as exc:
-        raise ValueError(str(exc)) from exc
+            return inspect_loaded(host, loaded, inspect_options, progress)
+
+    from inspector.profiling import ProfileOptions, prepare_profile, run_profile
+
+    allow_cpu_float16 = run_options.pop("allow_cpu_float16")
+    if run_options["image_path"] is not None:
+        from inspector.files import check_image_file
+
+        check_image_file(Path(run_options["image_path"]))
+    if from_source:
+        from inspector.sources.precheck import check_scheduler
+
+        check_scheduler(checked.configs, run_options["scheduler"])
+        seed = run_options.pop("seed")
+        spec, profile_options = prepare_profile(host, model, allow_cpu_float16=allow_cpu_float16, seed=seed,
+                                                **source, **run_options)
+        with preserved(None):
+            return run_profile(host, spec, profile_options, allow_cpu_float16=allow_cpu_float16, progress=progress)
+    from inspector.inspection import pipeline_device_dtype
+    from inspector.sources.loading import SourceSpec
+
+    loaded = loaded_from_object(target, inputs)
+    with preserved(loaded.pipe):
+        device, dtype = pipeline_device_dtype(loaded.pipe)
+        spec = SourceSpec(model=loaded.source, weights=loaded.weights, dtype=str(dtype).replace("torch.", ""),
+                          device=str(device), seed=run_options["seed"])
+        return run_profile(host, spec, ProfileOptions(**run_options), allow_cpu_float16=allow_cpu_float16,
+                           loaded=loaded, progress=progress)
 
 
-def profile(target: Any, **options: Any) -> Any:
+def inspect(target: Any, *, inputs: Any = None, progress: Any = True, **options: Any) -> Any:
+    """Parameters, per-layer shapes and FLOPs of every component, and the predicted peak memory.
+
+    ``target``: a diffusers pipeline; one model (``pipe.unet``, any ``torch.nn.Module``), its
+    inputs synthesized as for a pipeline or given as ``inputs=`` (a dict of keyword arguments, a
+    tuple of positional ones, or one tensor; an autoencoder's are the latents it decodes); or a
+    source string as the command line takes (``"tiny-sd"``, a folder). ``options``:
+    ``ldm-inspector inspect``'s, by the same names and with the same defaults: ``height``,
+    ``width``, ``batch_size``, ``prompt``, ``negative_prompt``, ``guidance_scale``, ``steps`` (50),
+    ``seed``, ``frames``, ``fits``; for a source string also ``weights``, ``arch``, ``dtype``,
+    ``device``, ``allow_download``, ``allow_pickle``, ``force``. ``progress``: shown where the
+    call runs (a widget or a line in a notebook, a line on a terminal's stderr) unless ``False``;
+    a callable gets ``(stage, fraction, detail)``. The object given comes back exactly as it was.
+    Returns the run (:class:`~inspector.results.records.RunResult`)."""
+    return _call("inspect", target, inputs, progress, options)
+
+
+def profile(target: Any, *, inputs: Any = None, progress: Any = True, **options: Any) -> Any:
     """Time and measure the memory of every component, and of the whole pipeline, step by step.
 
-    ``target`` as for :func:`inspect`. ``options``: ``ldm-inspector profile``'s, by the same names
-    and with the same defaults: those of :func:`inspect` (but ``fits``) and ``warmup`` (1),
-    ``repeats`` (5), ``e2e_repeats`` (3), ``scheduler``, ``attention``, ``peak_tflops``, ``image``,
-    ``save_image``, ``end_to_end`` (True; ``--no-end-to-end``), ``trace``, ``operators`` (True;
-    ``--no-operators``), ``max_time`` (1.0), ``max_spread`` (0.10), ``allow_cpu_float16``; a source
-    string's ``dtype`` defaults to ``auto`` (float16 on CUDA, float32 on a CPU). A pipeline object
-    comes back exactly as it was (a ``scheduler`` or ``attention`` swapped for the run included).
-    An interrupt (Ctrl-C, Jupyter's stop) returns what was measured, with ``interrupted`` set."""
+    ``target``, ``inputs`` and ``progress`` as for :func:`inspect` (one model gets no end-to-end
+    call). ``options``: ``ldm-inspector profile``'s, by the same names and with the same defaults:
+    those of :func:`inspect` (but ``fits``) and ``warmup`` (1), ``repeats`` (5), ``e2e_repeats``
+    (3), ``scheduler``, ``attention``, ``peak_tflops``, ``image``, ``save_image``, ``end_to_end``
+    (True; ``--no-end-to-end``), ``trace``, ``operators`` (True; ``--no-operators``), ``max_time``
+    (1.0), ``max_spread`` (0.10), ``allow_cpu_float16``; a source string's ``dtype`` defaults to
+    ``auto`` (float16 on CUDA, float32 on a CPU). A pipeline object comes back exactly as it was
+    (a ``scheduler`` or ``attention`` swapped for the run included). An interrupt (Ctrl-C,
+    Jupyter's stop) returns what was measured, with ``interrupted`` set."""
+    return _call("profile", target, inputs, progress, options)
+
+
+def _call(command: str, target: Any, inputs: Any, progress: Any, options: dict[str, Any]) -> Any:
     register_notebook_display()
-    from_source = _is_source(target)
-    run_options, source = resolve_options("profile", PROFILE_OPTIONS, PROFILE_SOURCE, options, from_source=from_source)
-    from inspector.pipeline_state import preserved
+    from inspector.progress import progress_display
 
     try:
-        from inspector.profiling import ProfileOptions, prepare_profile, run_profile
-
-        host = default_host()
-        allow_cpu_float16 = run_options.pop("allow_cpu_float16")
-        if from_source:
-            model = str(target)
-            _check_source(model, source, run_options["height"], run_options["width"])
-            seed = run_options.pop("seed")
-            spec, profile_options = prepare_profile(host, model, allow_cpu_float16=allow_cpu_float16, seed=seed,
-                                                    **source, **run_options)
-            with preserved(None):
-                return run_profile(host, spec, profile_options, allow_cpu_float16=allow_cpu_float16)
-        from inspector.inspection import pipeline_device_dtype
-        from inspector.sources.loading import SourceSpec
-
-        loaded = loaded_from_object(target)
-        with preserved(loaded.pipe):
-            device, dtype = pipeline_device_dtype(loaded.pipe)
-            spec = SourceSpec(model=loaded.source, weights=loaded.weights, dtype=str(dtype).replace("torch.", ""),
-                              device=str(device), seed=run_options["seed"])
-            return run_profile(host, spec, ProfileOptions(**run_options), allow_cpu_float16=allow_cpu_float16,
-                               loaded=loaded)
+        with progress_display(progress, command) as report:
+            return run_command(command, target, options, inputs=inputs, progress=report)
     except InspectorError as exc:
-        raise ValueError(str(exc)) from exc
+        raise ValueError(python_spelling(str(exc))) from exc
+
+
+#: ``--name VALUE`` in a message, as the command line spells an option
+_FLAG = re.compile(r"--([a-z][a-z0-9-]*)(?: (\S+))?")
+_WORD = re.compile(r"[a-z]+")
+
+
+def _is_value(option: Option, text: str) -> bool:
+    """Whether ``text``, after a flag in a message, is that option's value (``--height 20000``)
+    rather than the next word of the sentence (``--height or``)."""
+    if not text:
+        return False
+    if option.kind in ("int", "float"):
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return True
+    if option.kind == "choice":
+        return text in option.choices
+    return not _WORD.fullmatch(text)
+
+
+def python_spelling(message: str) -> str:
+    """A message written for the command line, with its options spelled as keyword arguments:
+    ``use --weights random`` is ``use weights='random'``, ``pass --force`` is ``pass force=True``.
+    Flags that are no option of these functions stay as they are."""
+    known = {**INSPECT_OPTIONS, **PROFILE_OPTIONS, **INSPECT_SOURCE, **PROFILE_SOURCE}
+    known = {name: option if name not in INSPECT_SOURCE else  # inspect's and profile's choices both
+             replace(option, choices=tuple(dict.fromkeys(INSPECT_SOURCE[name].choices + option.choices)))
+             for name, option in known.items()}
+    flags = {f"no-{name.replace('_', '-')}": name for name, o in known.items() if o.kind == "bool" and o.default}
+
+    def spell(match: re.Match[str]) -> str:
+        flag, value = match.group(1), match.group(2)
+        if flag in flags:
+            return f"{flags[flag]}=False" + (f" {value}" if value else "")
+        name = flag.replace("-", "_")
+        option = known.get(name)
+        if option is None:
+            return match.group(0)
+        if option.kind == "bool":
+            return f"{name}=True" + (f" {value}" if value else "")
+        if value is None:
+            return f"{name}="
+        tail = ""
+        while value and value[-1] in ":,;.)":
+            value, tail = value[:-1], value[-1] + tail
+        if not _is_value(option, value):  # a word of the sentence, not the option's value
+            return f"{name}= {value}{tail}" if value else f"{name}={tail}"
+        if option.kind in ("int", "float") or value[:1] in ("'", '"'):
+            return f"{name}={value}{tail}"
+        return f"{name}={value!r}{tail}"
+
+    return _FLAG.sub(spell, message)
 
 
 # --- saved runs ---------------------------------------------------------------------------
@@ -364,3 +473,12 @@ def register_notebook_display() -> bool:
 
 
 _display_html: Callable[[Any], str] = notebook_html
+
+
+def _register_writer() -> None:
+    from inspector.results.records import register_writer
+
+    register_writer(save_run)
+
+
+_register_writer()

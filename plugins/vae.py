@@ -68,8 +68,7 @@ def inspect_component(context: InspectContext, component: Component) -> Componen
         shape = (latent_in.shape[0], vae.config.get("in_channels", 3) if hasattr(vae.config, "get") else 3) + \
             ((frames_out,) if with_frames else ()) + (context.height, context.width)
         image = context.example(*shape)
-        result.inputs_source = (f"recorded: {type(context.pipe).__name__}'s own call of {component.name}.decode(...) "
-                                f"(the image for encode has the decoded shape)")
+        result.inputs_source = f"{context.origin(call)} (the image for encode has the decoded shape)"
     else:
         image = context.example(context.options.batch_size, vae.config.in_channels, context.height, context.width)
 

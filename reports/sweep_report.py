@@ -50,11 +50,16 @@ def charts(rows: list[dict[str, Any]], axes: list[str]) -> list[dict[str, Any]]:
             components = sorted({r["component"] for r in ok if r.get(column) is not None})
             for comp in components:
                 series: dict[str, list[Any]] = {}
+                flagged: dict[str, list[Any]] = {}  # a time figure's flags, marked on its point
                 for r in ok:
                     if r["component"] != comp or r.get(column) is None:
                         continue
                     name = " · ".join(f"{a}={r.get(a)}" for a in group_axes) or comp
-                    series.setdefault(name, [None] * len(xs))[xs.index(r.get(x_axis))] = r[column]
+                    at = xs.index(r.get(x_axis))
+                    series.setdefault(name, [None] * len(xs))[at] = r[column]
+                    if column.startswith("time_") and r.get("time_unstable") in (True, "True", "true"):
+                        flagged.setdefault(name, [None] * len(xs))[at] = str(r.get("time_flags") or "") or \
+                            "relative spread above the threshold"
                 usable = {r.get("fits_target"): r.get("fits_usable_bytes") for r in ok
                           if r["component"] == comp and r.get("fits_usable_bytes")}
                 if column == "predicted_peak_bytes" and usable:  # the fits / does-not-fit boundary
@@ -64,7 +69,7 @@ def charts(rows: list[dict[str, Any]], axes: list[str]) -> list[dict[str, Any]]:
                     label, series = in_unit(series, unit)
                     specs.append({"id": f"{x_axis}-{column}-{comp}", "title": f"{comp}: {title} by {x_axis}",
                                   "x": [str(x) for x in xs], "x_label": X_LABELS[x_axis], "y_label": label,
-                                  "series": dict(sorted(series.items()))})
+                                  "series": dict(sorted(series.items())), "flagged": flagged})
     return specs
 
 

@@ -281,9 +281,21 @@ def test_the_example_notebook_runs_and_shows_exact_counts(tmp_path):
                                 resources={"metadata": {"path": str(tmp_path)}}).execute()
     finally:
         os.environ["PYTHONPATH"] = env_path
-    html = [o["data"]["text/html"] for c in notebook.cells for o in c.get("outputs", [])
-            if "text/html" in o.get("data", {})]
+    outputs = [o for c in notebook.cells for o in c.get("outputs", [])]
+    html = [o["data"]["text/html"] for o in outputs
+            if 'class="ldm-inspector-run"' in o.get("data", {}).get("text/html", "")]
     assert len(html) == 2 and "inspect" in html[0] and "profile" in html[1]
+    # progress as a widget (ipywidgets is in the test extra), never carriage returns in a cell
+    widgets = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(widgets) >= 3  # inspect, profile, and the single model's inspect
+    assert not [o for o in outputs if o["output_type"] == "stream" and "\r" in o["text"]]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    single = next(o["data"]["text/plain"] for c in notebook.cells if c.source.startswith("unet = ")
+                  for o in c["outputs"] if o["output_type"] == "execute_result")
+    assert single.startswith("(1427012, 'synthesized")
+    table = next(o["data"]["text/html"] for c in notebook.cells if c.source.startswith("run.to_pandas()")
+                 for o in c["outputs"] if o["output_type"] == "execute_result")
+    assert "<td>1427012</td>" in table
     pipe = load(SourceSpec(model="tiny-sd", weights="random"), Host.default().presets()).pipe
     expected = {name: f"{sum(p.numel() for p in comp.parameters()):,}" for name, comp in pipe.components.items()
                 if isinstance(comp, torch.nn.Module)}
@@ -309,3 +321,137 @@ def test_a_source_string_loads_as_on_the_command_line():
     run = inspector.inspect("tiny-sd", steps=2, weights="meta", height=64, width=64)
     assert (run.model.source, run.model.kind, run.model.weights) == ("tiny-sd", "preset", "meta")
     assert (run.inputs.height, run.inputs.width, run.inputs.steps) == (64, 64, 2)
+
+
+# --- one model instead of a pipeline ------------------------------------------------------
+
+def test_a_single_model_counts_and_flops_as_inside_its_pipeline(runs):
+    """``inspect(pipe.unet)`` synthesizes the inputs the pipeline's own call passes (same shapes), so
+    its parameters and FLOPs equal the UNet's in the pipeline's run; the model is left as it was."""
+    pipe = runs["pipe"]
+    in_pipeline = runs["inspect"].component("unet")
+    before = {n: (m.training, tuple(tuple(getattr(m, d)) for d in HOOK_DICTS)) for n, m in pipe.unet.named_modules()}
+    run = inspector.inspect(pipe.unet, progress=False)
+    comp = run.components[0]
+    assert (run.model.kind, run.model.source, run.model.pipeline_class) == ("model", "UNet2DConditionModel",
+                                                                            "UNet2DConditionModel")
+    assert (comp.name, comp.plugin) == ("unet", "unet")
+    assert comp.parameters.total == sum(p.numel() for p in pipe.unet.parameters()) == in_pipeline.parameters.total
+    assert [i.shape for i in comp.inputs] == [i.shape for i in in_pipeline.inputs]
+    assert comp.flops == in_pipeline.flops
+    assert comp.inputs_source.startswith("synthesized") and "without inputs=" in " ".join(run.notes)
+    after = {n: (m.training, tuple(tuple(getattr(m, d)) for d in HOOK_DICTS)) for n, m in pipe.unet.named_modules()}
+    assert after == before
+
+
+def test_a_models_own_inputs_are_replayed_and_counted_independently():
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(8 * 6 * 6, 5))
+    x = torch.randn(2, 3, 6, 6)
+    with FlopCounterMode(display=False) as counter:
+        expected = model(x)
+    run = inspector.inspect(model, inputs=(x,), progress=False)
+    comp = run.components[0]
+    assert (comp.name, comp.plugin, comp.parameters.total) == ("model", "generic", 8 * 3 * 9 + 8 + 288 * 5 + 5)
+    assert comp.flops == counter.get_total_flops() > 0
+    assert comp.inputs_source.startswith("given: the inputs= passed with the model")
+    assert [o.shape for o in comp.outputs] == [list(expected.shape)]
+    assert {layer.name: layer.output_shapes for layer in comp.layers if layer.depth == 1}["3"] == [[2, 5]]
+    # a dict is keyword arguments, one tensor the one positional argument
+    assert inspector.inspect(model, inputs=x, progress=False).components[0].flops == comp.flops
+    with pytest.raises(ValueError, match="keys must be strings"):
+        inspector.inspect(model, inputs={1: x}, progress=False)
+
+
+def test_a_single_model_profiles_without_an_end_to_end_call():
+    import torch
+
+    model = torch.nn.Linear(16, 16)
+    run = inspector.profile(model, inputs=torch.randn(4, 16), progress=False, warmup=0, repeats=2, max_time=0,
+                            operators=False)
+    comp = run.components[0]
+    assert run.pipeline is None and "no end-to-end call: one model was given" in " ".join(run.notes)
+    assert comp.timing is not None and comp.timing.count >= 2 and run.profile.scheduler is None
+    with pytest.raises(ValueError, match="needs a pipeline"):
+        inspector.profile(model, inputs=torch.randn(4, 16), scheduler="EulerDiscreteScheduler", progress=False)
+    with pytest.raises(TypeError, match="inputs= goes with a single model"):
+        inspector.inspect("tiny-sd", inputs=torch.randn(1))
+
+
+# --- tables, saving, progress, messages ---------------------------------------------------
+
+def test_tables_are_the_csv_exports_as_dataframes(runs, tmp_path):
+    import pandas as pd
+
+    run = runs["profile"]
+    frames = run.tables()
+    written = run.save(tmp_path / "csv")
+    assert sorted(f"{name}.csv" for name in frames) == sorted(p.name for p in written)
+    for name, df in frames.items():
+        from_csv = pd.read_csv(tmp_path / "csv" / f"{name}.csv")
+        assert list(df.columns) == list(from_csv.columns), name
+        assert len(df) == len(from_csv), name
+    components = run.to_pandas()
+    assert components.set_index("component")["parameters_total"].to_dict()["unet"] == \
+        run.component("unet").parameters.total
+    assert str(components["parameters_total"].dtype) == "Int64"
+    with pytest.raises(KeyError, match="its tables: components"):
+        run.to_pandas("nope")
+    assert run.save(tmp_path / "r.json") == [tmp_path / "r.json"]
+    assert inspector.load_run(tmp_path / "r.json").to_dict() == run.to_dict()
+
+
+def test_progress_reaches_a_callable_and_false_is_silent(capsys):
+    seen = []
+    inspector.inspect("tiny-sd", weights="meta", steps=2, height=64, width=64,
+                      progress=lambda stage, fraction, detail: seen.append((stage, fraction)))
+    stages = [s for s, _ in seen]
+    assert stages[0] == "loading" and "recording" in stages and "unet" in stages and stages[-1] == "memory plan"
+    assert all(0.0 <= f <= 1.0 for _, f in seen)
+    inspector.inspect("tiny-sd", weights="meta", steps=2, height=64, width=64, progress=False)
+    assert capsys.readouterr().err == ""
+    with pytest.raises(TypeError, match="progress="):
+        inspector.inspect("tiny-sd", progress="yes")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("cli, python", [
+    ("preset 'sd15' ships no weights: use --weights meta or --weights random",
+     "preset 'sd15' ships no weights: use weights='meta' or weights='random'"),
+    ("--dtype float16 on a CPU: choose --dtype float32 or bfloat16, or pass --allow-cpu-float16 to run it",
+     "dtype='float16' on a CPU: choose dtype='float32' or bfloat16, or pass allow_cpu_float16=True to run it"),
+    ("--height 20000 is more than 16384", "height=20000 is more than 16384"),
+    ("unknown --arch 'sdx'; choose one of sd15", "unknown arch='sdx'; choose one of sd15"),
+    ("--image /tmp/in.png: no such file", "image='/tmp/in.png': no such file"),
+    ("needs a pipeline (--scheduler); pass --force to try", "needs a pipeline (scheduler=); pass force=True to try"),
+    ("skip it with --no-end-to-end", "skip it with end_to_end=False"),
+    ("lower --height/--width or --steps, raise --max-minutes, or pass --force",
+     "lower height=/width= or steps=, raise max_minutes=, or pass force=True"),
+    ("--executor ray needs Ray", "--executor ray needs Ray"),  # no option of these functions
+])
+def test_messages_spell_options_as_keyword_arguments(cli, python):
+    assert inspector.python_api.python_spelling(cli) == python
+
+
+def test_the_command_line_runs_through_the_python_functions(monkeypatch, tmp_path):
+    """One code path: ``ldm-inspector inspect`` and ``profile`` call ``python_api.run_command``."""
+    from click.testing import CliRunner
+
+    from inspector.cli.commands import app
+
+    calls = []
+    real = inspector.python_api.run_command
+
+    def spy(command, target, options, **kwargs):
+        calls.append((command, target, options["steps"]))
+        return real(command, target, options, **kwargs)
+
+    monkeypatch.setattr(inspector.python_api, "run_command", spy)
+    result = CliRunner().invoke(app, ["inspect", "tiny-sd", "--weights", "meta", "--steps", "2",
+                                      "--json", str(tmp_path / "a.json")])
+    assert result.exit_code == 0, result.output
+    assert calls == [("inspect", "tiny-sd", 2)]
+    assert inspector.load_run(tmp_path / "a.json").inputs.steps == 2

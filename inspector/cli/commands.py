@@ -15,7 +15,6 @@ import click
 from rich.console import Console
 
 from inspector.errors import InspectorError, OptionError, did_you_mean
-from inspector.sources.precheck import check_scheduler, check_sizes, check_source
 
 if TYPE_CHECKING:
     from inspector.plugin.preset import Weights
@@ -44,25 +43,19 @@ def resolve_device(choice: str) -> str:
 
 def check_input(model: Optional[str], *, arch: Optional[str], weights: Optional[str], allow_pickle: bool,
                 allow_download: bool, height: Optional[int], width: Optional[int]) -> Any:
-    """The model source and sizes, checked before torch, diffusers or transformers are imported."""
+    """The model source and sizes, checked before torch, diffusers or transformers are imported
+    (the Python API's own check), with the hub kept offline unless downloads are allowed."""
+    from inspector.python_api import check_source_target
     from inspector.sources.loading import enforce_offline
 
     enforce_offline(allow_download)
-    checked = check_source(model, arch=arch, weights=weights, allow_pickle=allow_pickle,
-                           allow_download=allow_download)
-    check_sizes(height, width, checked.configs)
-    check_size_limits(height, width)
-    return checked
+    return check_source_target(model, arch=arch, weights=weights, allow_pickle=allow_pickle,
+                               allow_download=allow_download, height=height, width=width)
 
 
-#: Limits far beyond any real use, so an absurd option is refused before anything allocates.
+#: Limits far beyond any real use, so an absurd option is refused before anything allocates
+#: (the Python API's, which a test keeps equal to these).
 MAX_SIZE, MAX_BATCH, MAX_STEPS = 16384, 1024, 10_000
-
-
-def check_size_limits(height: Optional[int], width: Optional[int]) -> None:
-    for label, value in (("height", height), ("width", width)):
-        if value is not None and value > MAX_SIZE:
-            raise OptionError(f"--{label} {value} is more than {MAX_SIZE}: refused before allocating")
 
 
 def source_options(f: Any) -> Any:
@@ -99,7 +92,11 @@ def source_options(f: Any) -> Any:
                      help="Read a .ckpt/.bin/.pt checkpoint (tensors only: torch.load(weights_only=True)); "
                           "refused by default because unpickling can run code."),
         click.option("--force", is_flag=True,
-                     help="Load even when the weights are predicted not to fit in the device's memory."),
+                     help="Load even when the weights are predicted not to fit in the device's memory, or the run "
+                          "to take longer than --max-minutes."),
+        click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
+                     help="Refuse, before loading weights, a run predicted to take longer (its FLOPs at this "
+                          "device's measured matmul rate: a lower bound)."),
     ]):
         f = decorator(f)
     return f
@@ -167,33 +164,25 @@ def inspect(model: Optional[str], weights: Optional[Weights], arch: Optional[str
             height: Optional[int], width: Optional[int], batch_size: int, prompt: str, negative_prompt: str,
             guidance_scale: float, steps: int, seed: int, frames: Optional[int], layers: bool, depth: int,
             details: bool, json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
-            allow_download: bool, allow_pickle: bool, fmt: str, force: bool, fits: Optional[str]) -> None:
+            allow_download: bool, allow_pickle: bool, fmt: str, force: bool, fits: Optional[str],
+            max_minutes: float) -> None:
     """Parameters, per-layer shapes and FLOPs of every pipeline component, and predicted peak memory."""
-    check_input(model, arch=arch, weights=weights, allow_pickle=allow_pickle, allow_download=allow_download,
-                height=height, width=width)
+    checked = check_input(model, arch=arch, weights=weights, allow_pickle=allow_pickle,
+                          allow_download=allow_download, height=height, width=width)
     check_outputs(json_path, html_path, csv_dir)
-    if fits is not None:
-        from inspector.measure.devices import resolve_target
-
-        resolve_target(fits)  # a bad value fails here, before loading
-
-    from inspector.inspection import run_inspect
-    from inspector.plugin.context import InspectOptions
     from inspector.plugin.host import Host
-    from inspector.sources.loading import SourceSpec
+    from inspector.python_api import run_command
 
-    spec = SourceSpec(model=model, weights=weights, arch=arch, dtype=dtype,
-                      device=resolve_device(device), seed=seed, allow_download=allow_download,
-                      allow_pickle=allow_pickle, force=force)
-    options = InspectOptions(height=height, width=width, batch_size=batch_size, prompt=prompt,
-                             negative_prompt=negative_prompt, guidance_scale=guidance_scale, steps=steps, seed=seed,
-                             frames=frames, fits=fits)
-    host = Host.default()
+    options = dict(weights=weights, arch=arch, dtype=dtype, device=device, allow_download=allow_download,
+                   allow_pickle=allow_pickle, force=force, max_minutes=max_minutes, height=height, width=width,
+                   batch_size=batch_size,
+                   prompt=prompt, negative_prompt=negative_prompt, guidance_scale=guidance_scale, steps=steps,
+                   seed=seed, frames=frames, fits=fits)
     console = status_console(fmt)
-    with Console(stderr=True).status("loading and inspecting…", spinner="dots"):
-        run = run_inspect(host, spec, options)
-    from inspector.cli.terminal import render
+    from inspector.cli.terminal import progress_bar, render
 
+    with progress_bar(Console(stderr=True)) as report:
+        run = run_command("inspect", model, options, host=Host.default(), progress=report, checked=checked)
     render(run, sys.stdout, layers=layers, depth=depth, details=details, fmt=fmt)
     write_reports(run, console, json_path, html_path, csv_dir)
 
@@ -238,7 +227,7 @@ def profile(model: Optional[str], weights: Optional[Weights], arch: Optional[str
             negative_prompt: str, guidance_scale: float, steps: int, seed: int, frames: Optional[int], layers: bool,
             depth: int,
             details: bool, json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
-            allow_download: bool, allow_pickle: bool, force: bool, warmup: int, repeats: int,
+            allow_download: bool, allow_pickle: bool, force: bool, max_minutes: float, warmup: int, repeats: int,
             e2e_repeats: int, scheduler_name: Optional[str], attention: Optional[str], peak_tflops: Optional[float],
             image_path: Optional[Path], save_image: Optional[Path], no_end_to_end: bool, max_time: float,
             max_spread: float, fmt: str, trace_path: Optional[Path], no_operators: bool) -> None:
@@ -249,30 +238,24 @@ def profile(model: Optional[str], weights: Optional[Weights], arch: Optional[str
 
     image_out = save_image or default_image_out(json_path, html_path)
     check_outputs(json_path, html_path, csv_dir, save_image=image_out, trace=trace_path)
-    if image_path is not None:
-        check_image(image_path)
     from inspector.plugin.host import Host
-    from inspector.profiling import prepare_profile, run_profile
+    from inspector.python_api import run_command
 
-    check_scheduler(checked.configs, scheduler_name)
-    host = Host.default()
-    spec, options = prepare_profile(  # fails on a bad device or dtype before loading
-        host, model, weights=weights, arch=arch, dtype=dtype, device=device, allow_cpu_float16=allow_cpu_float16,
-        seed=seed, allow_download=allow_download, allow_pickle=allow_pickle, force=force,
+    options = dict(
+        weights=weights, arch=arch, dtype=dtype, device=device, allow_cpu_float16=allow_cpu_float16,
+        allow_download=allow_download, allow_pickle=allow_pickle, force=force, max_minutes=max_minutes, seed=seed,
         height=height, width=width, batch_size=batch_size, prompt=prompt, negative_prompt=negative_prompt,
         guidance_scale=guidance_scale, steps=steps, frames=frames, warmup=warmup, repeats=repeats,
         e2e_repeats=e2e_repeats, scheduler=scheduler_name, attention=attention, peak_tflops=peak_tflops,
-        image_path=str(image_path) if image_path else None,
-        image_out=str(image_out) if image_out else None,
-        end_to_end=not no_end_to_end, max_time=max_time, max_spread=max_spread,
-        operators=not no_operators,
+        image=str(image_path) if image_path else None, save_image=str(image_out) if image_out else None,
+        end_to_end=not no_end_to_end, max_time=max_time, max_spread=max_spread, operators=not no_operators,
         trace=str(trace_path) if trace_path else None,
     )
     console = status_console(fmt)
     from inspector.cli.terminal import progress_bar, render
 
     with progress_bar(Console(stderr=True)) as report:
-        run = run_profile(host, spec, options, allow_cpu_float16=allow_cpu_float16, progress=report)
+        run = run_command("profile", model, options, host=Host.default(), progress=report, checked=checked)
     render(run, sys.stdout, layers=layers, depth=depth, details=details, fmt=fmt)
     image_file = Path(run.pipeline.image) if run.pipeline and run.pipeline.image else None  # written by this run
     write_reports(run, console, json_path, html_path, csv_dir, image_file=image_file)

@@ -132,6 +132,9 @@ def summary_grid(run: RunResult) -> Grid:
     grid.total += (["", "", ""] if profiled else [""]) + [""]
     if profiled and any(c.timing is not None and c.timing.unstable for c in run.components):
         grid.caption.append(UNSTABLE_LEGEND)
+        for comp in run.components:  # why each flagged figure is flagged, beyond its spread
+            if comp.timing is not None and comp.timing.flags:
+                grid.caption.append(f"{UNSTABLE_MARK} {comp.name}: {'; '.join(comp.timing.flags)}")
     # on a narrow terminal: the timed call's FLOPs, the class, the share and the static figures go first
     grid.optional = [6, 1, 3, 4, 5] if profiled else [6, 1, 3]
     if total_flops is not None:

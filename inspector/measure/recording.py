@@ -72,6 +72,10 @@ class Recording:
     steps: int = 0
     error: str | None = None
     seconds: float = 0.0
+    #: the calls are the caller's own inputs (``inputs=``), not recorded from a pipeline call
+    given: bool = False
+    #: what the run's notes say of the inputs, where no pipeline call was made (a single model)
+    note: str | None = None
 
     def info(self) -> Any:
         """The recording as plain result data (:class:`inspector.results.records.RecordingInfo`)."""

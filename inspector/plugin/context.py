@@ -192,6 +192,8 @@ class InspectContext:
     def capture(self, module: Any, call: Any) -> Capture:
         if self.shared.get("memory_only"):  # a --fits probe: activations only, no hooks, no FLOPs
             return capture(module, call, count_flops=False, layers=False)
+        if self.shared.get("flops_only"):  # a run's cost, predicted on meta: FLOPs, no layer hooks
+            return capture(module, call, layers=False)
         return capture(module, call)
 
     def replay(self, result: ComponentResult, module: Any, call: Any) -> Capture:
@@ -203,11 +205,17 @@ class InspectContext:
             call.step)
         cap = self.capture(module, lambda: named.replay(module))
         result.inputs = [TensorInfo(n, list(t.shape), str(t.dtype).replace("torch.", "")) for n, t in call.tensors()]
-        result.inputs_source = (f"recorded: {type(self.pipe).__name__}'s own call of "
-                                f"{call.component}{'' if call.method == 'forward' else '.' + call.method}"
-                                f"(...) in denoising step {call.step}")
+        result.inputs_source = self.origin(call)
         self.fill_capture(result, cap, cap.value)
         return cap
+
+    def origin(self, call: Any) -> str:
+        """Where a replayed call's inputs came from, in words: the pipeline's own call, recorded,
+        or the caller's ``inputs=``, given with a single model."""
+        called = f"{call.component}{'' if call.method == 'forward' else '.' + call.method}(...)"
+        if getattr(self.recording, "given", False):
+            return f"given: the inputs= passed with the model, as {called}"
+        return f"recorded: {type(self.pipe).__name__}'s own call of {called} in denoising step {call.step}"
 
     def synthesized(self, result: ComponentResult, inputs: Any, how: str) -> None:
         """Record synthesized ``inputs`` (a dict or tensor) on ``result`` and why they were synthesized."""

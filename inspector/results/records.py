@@ -10,10 +10,21 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from inspector.errors import HookTimeout, describe_exception, is_out_of_memory
 from inspector.results.serialize import SCHEMA_VERSION, _build, strict_json
+from inspector.results.tables import frames, timed_call
+
+#: what :meth:`RunResult.save` calls, registered by the package root (``inspector.save_run``), so
+#: the result model imports no report writer
+_writer: Callable[[Any, Any], list[Any]] | None = None
+
+
+def register_writer(writer: Callable[[Any, Any], list[Any]]) -> None:
+    """Set what :meth:`RunResult.save` calls (done once, by :mod:`inspector.python_api`)."""
+    global _writer
+    _writer = writer
 
 ViewKind = Literal["table", "series", "note"]
 
@@ -88,8 +99,12 @@ class TimingStats:
     p99: float | None = field(default=None, metadata=NON_NEGATIVE)
     #: IQR / median: the spread relative to the figure (None with fewer than 2 samples)
     rel_spread: float | None = field(default=None, metadata=NON_NEGATIVE)
-    #: the relative spread stayed above the run's threshold (or too few samples to know)
+    #: the relative spread stayed above the run's threshold (or too few samples to know), or a
+    #: reason in ``flags`` says the figure is not to be trusted
     unstable: bool = False
+    #: why the figure is flagged beyond its spread: ``machine busy``, or an isolated time that
+    #: disagrees with the same component's time inside the pipeline (:mod:`inspector.measure.flags`)
+    flags: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -510,6 +525,26 @@ class RunResult:
             text += f", {self.pipeline.total:.1f} ms end to end"
         return f"<RunResult {text}{', interrupted' if self.interrupted else ''}>"
 
+    def tables(self) -> dict[str, Any]:
+        """Every table of the run as a pandas DataFrame, by name (``components``, ``layers``,
+        ``measurements``, ``steps``, ``pipeline``, ``plugins``, ``errors``, ``view_...``): the
+        CSV export's tables, with its columns (:mod:`inspector.results.tables`)."""
+        return frames(self)
+
+    def to_pandas(self, table: str = "components") -> Any:
+        """One of :meth:`tables` (by default the components table) as a pandas DataFrame."""
+        found = self.tables()
+        if table not in found:
+            raise KeyError(f"no table {table!r} in this run; its tables: {', '.join(found)}")
+        return found[table]
+
+    def save(self, path: Any) -> list[Any]:
+        """Write the run by what ``path`` names: ``.json`` the run, ``.html`` the self-contained
+        report, a folder the CSV tables (``inspector.save_run``). Returns the files written."""
+        if _writer is None:
+            raise RuntimeError("no writer registered: import inspector first")
+        return _writer(self, path)
+
     def component(self, name: str) -> ComponentResult:
         for comp in self.components:
             if comp.name == name:
@@ -547,13 +582,3 @@ class RunResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
         return _build(cls, data)
-
-
-def timed_call(component: Any) -> Any:
-    """The measurement whose timing is the component's ``timing``, for a :class:`ComponentResult` or
-    its JSON form (a dict); ``None`` when the component was not timed."""
-    get = (lambda obj, key: obj.get(key)) if isinstance(component, dict) else getattr
-    timing = get(component, "timing")
-    if timing is None:
-        return None
-    return next((m for m in get(component, "measurements") or [] if get(m, "timing") == timing), None)

@@ -26,7 +26,7 @@ from inspector.plugin.preset import Preset, Weights
 from inspector.runtime.libraries import library_warnings
 from inspector.sources.checkpoints import PICKLE_HINT, check_folder_weights, check_safetensors, load_pickle_state_dict
 from inspector.sources.configs import read_model_index
-from inspector.sources.memory_guard import check_memory, module_bytes, safetensors_bytes
+from inspector.sources.memory_guard import check_cost, check_memory, module_bytes, safetensors_bytes
 from inspector.sources.precheck import DEFAULT_MODEL, PICKLE_SUFFIXES, resolve_source
 from inspector.sources.preset_files import materialize_preset, tokenizer_file_kwargs
 from inspector.sources.trust import check_folder, pipeline_class
@@ -51,6 +51,19 @@ class SourceSpec:
     #: pipeline those configs describe needs (set by ``inspect`` and ``profile``, which know the
     #: size and batch); the memory guard adds them to the weights. ``None``: weights only.
     activations: Callable[[Path, "SourceSpec"], Any] | None = field(default=None, repr=False, compare=False)
+    #: ``(config folder, spec) -> PredictedCost | None``: the work the run will do (set by ``inspect``
+    #: and ``profile``, which know what they will call); refused above ``max_seconds`` unless ``force``
+    cost: Callable[[Path, "SourceSpec"], Any] | None = field(default=None, repr=False, compare=False)
+    max_seconds: float | None = None
+
+    def check_cost(self, folder: Path) -> Any:
+        """Refuse a run predicted to take longer than ``max_seconds`` (:mod:`inspector.measure.cost`),
+        before any weight is read; the prediction, or None."""
+        if self.cost is None or self.force or self.max_seconds is None:
+            return None
+        predicted = self.cost(folder, self)
+        check_cost(predicted, self.max_seconds, self.model or DEFAULT_MODEL)
+        return predicted
 
     def predictor(self, folder: Path) -> Callable[[], Any] | None:
         """The memory guard's activation predictor for the architecture in ``folder``."""
@@ -64,12 +77,15 @@ class SourceSpec:
 class LoadedPipeline:
     pipe: Any
     source: str
-    #: ``object``: a pipeline the caller built and handed over (``inspector.inspect(pipe)``)
-    kind: Literal["preset", "folder", "single_file", "hub_cache", "object"]
+    #: ``object``: a pipeline the caller built and handed over (``inspector.inspect(pipe)``);
+    #: ``model``: one model instead (``inspector.inspect(pipe.unet)``)
+    kind: Literal["preset", "folder", "single_file", "hub_cache", "object", "model"]
     weights: Weights
     declared: dict[str, Any] = field(default_factory=dict)
     preset: str | None = None
     path: str | None = None
+    #: the calls to replay, made before the run (a single model's ``inputs=``); None: record them
+    recording: Any = None
 
 
 def enforce_offline(allow_download: bool) -> None:
@@ -154,6 +170,7 @@ def _load_folder(path: Path, declared: dict[str, Any], spec: SourceSpec, *, kind
         pipe = build_from_configs(path, weights, spec)
     else:
         needed = check_folder_weights(path, declared, dtype_size(spec.dtype))
+        spec.check_cost(path)
         check_memory(needed, spec.device, force=spec.force, what="the pretrained weights",
                      predict=spec.predictor(path))
         pipe = _from_pretrained(path, spec)
@@ -201,6 +218,7 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
     if spec.arch not in presets:
         raise SourceError(f"unknown --arch {spec.arch!r}{did_you_mean(spec.arch, presets)}; choose one of "
                           f"{', '.join(sorted(presets))}")
+    spec.check_cost(presets[spec.arch].path)
     if suffix == ".safetensors":
         check_memory(safetensors_bytes(check_safetensors(path), dtype_size(spec.dtype)), spec.device,
                      force=spec.force, what=f"the weights in {path.name}",
@@ -276,6 +294,7 @@ def build_from_configs(folder: Path, weights: Weights, spec: SourceSpec) -> Any:
     if weights == "random":  # every model exists on meta: predict, then materialize
 
         models = [c for c in components.values() if isinstance(c, torch.nn.Module)]
+        spec.check_cost(folder)
         check_memory(module_bytes(models, dtype), spec.device, force=spec.force, what="random weights",
                      predict=spec.predictor(folder))
         for model in models:

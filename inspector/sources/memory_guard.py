@@ -97,6 +97,21 @@ def check_memory(needed: int, device: str, *, force: bool, what: str, predict: P
                               f"{where}; pass --force to try anyway")
 
 
+def check_cost(predicted: Any, max_seconds: float, what: str) -> None:
+    """Refuse a run whose predicted work (:class:`inspector.measure.cost.PredictedCost`, a lower
+    bound) takes longer than ``max_seconds``, in one line that names the cost and the ways out."""
+    if predicted is None or predicted.seconds <= max_seconds:
+        return
+    from inspector.measure.cost import human_seconds
+    from inspector.results.units import human_flops
+
+    raise OptionError(
+        f"{what} is predicted to take at least {human_seconds(predicted.seconds)} ({human_flops(predicted.flops)} "
+        f"at {predicted.at}, at this device's measured {predicted.rate / 1e9:.0f} GFLOP/s), over the "
+        f"{human_seconds(max_seconds)} limit: lower --height/--width or --steps, use --weights meta for shapes "
+        "and FLOPs without running it, raise --max-minutes, or pass --force")
+
+
 def module_bytes(modules: list[Any], dtype: Any) -> int:
     """Bytes the parameters and buffers of ``modules`` will take in ``dtype`` once materialized."""
     import torch

@@ -7,6 +7,7 @@ from typing import Any
 from inspector.errors import InspectorError
 from inspector.files import atomic_path, write_text
 from inspector.reports import csv_report, json_report
+from inspector.results.tables import tables
 from inspector.sweep.folder import PointStatus, SweepFolder
 from inspector.sweep.grid import AXES, Point
 
@@ -39,7 +40,7 @@ def table_rows(folder: SweepFolder, points: list[Point],
         for axis, value in run_axes(run).items():  # an axis the grid left out: what the point really ran with
             if lead.get(axis) is None:
                 lead[axis] = value
-        comp_columns, comp_rows = csv_report.tables(run)["components.csv"]
+        comp_columns, comp_rows = tables(run)["components.csv"]
         for name in comp_columns:
             if name not in columns:
                 columns.append(name)

@@ -7,8 +7,15 @@
   data.charts.forEach(function (spec) {
     var el = document.getElementById("chart-" + spec.id);
     var names = Object.keys(spec.series);
+    var flagged = spec.flagged || {};
     var traces = names.map(function (name) {
-      return { name: name, x: spec.x, y: spec.series[name], type: "scatter", mode: "lines+markers", connectgaps: false };
+      var marks = flagged[name] || [];
+      // a flagged figure (unstable, or taken on a busy machine) is an open x, its reason on hover
+      return { name: name, x: spec.x, y: spec.series[name], type: "scatter", mode: "lines+markers", connectgaps: false,
+               marker: { symbol: spec.x.map(function (_, i) { return marks[i] ? "x-open" : "circle"; }),
+                         size: spec.x.map(function (_, i) { return marks[i] ? 11 : 6; }) },
+               text: spec.x.map(function (_, i) { return marks[i] ? "! not a fact: " + marks[i] : ""; }),
+               hovertemplate: "%{y}<br>%{text}<extra>%{fullData.name}</extra>" };
     });
     var values = [];
     names.forEach(function (n) { spec.series[n].forEach(function (v) { if (v > 0) values.push(v); }); });
