@@ -94,7 +94,7 @@ class WidgetDisplay(Display):
 
     def __init__(self, command: str) -> None:
         super().__init__(command)
-        import ipywidgets
+        import ipywidgets  # type: ignore[import-untyped]
         from IPython.display import display
 
         self.bar = ipywidgets.FloatProgress(value=0.0, min=0.0, max=1.0, description=command)

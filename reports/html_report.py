@@ -231,7 +231,8 @@ def render(run: RunResult, image_file: str | Path | None = None) -> str:
     specs = charts(data)
     return template.render(
         run=data, total_params=run.parameter_total(), metric_names=metric_names,
-        total_bytes=run.parameter_bytes(), total_flops=run.flops_total(), shares=shares,
+        total_bytes=run.parameter_bytes(), total_flops=run.flops_total(), flops_note=run.flops_note(), shares=shares,
+        headline=run.headline(),
         param_shares={c.name: run.parameter_share(c.name) for c in run.components},
         parts=pipeline.parts() if pipeline and not pipeline.error else [],
         timed_calls={c["name"]: timed_call(c) or {} for c in comps},
@@ -262,7 +263,8 @@ def render_notebook(run: RunResult) -> str:
     return template.render(
         run=data, pipeline=data.get("pipeline"), predicted=predicted,
         peak=placement.peak if placement is not None and not run.profile else None,
-        total_params=run.parameter_total(), total_bytes=run.parameter_bytes(), total_flops=run.flops_total())
+        total_params=run.parameter_total(), total_bytes=run.parameter_bytes(), total_flops=run.flops_total(),
+        flops_note=run.flops_note())
 
 COMPARED = ("parameters", "bytes", "flops", "time_ms", "memory_bytes")
 COMPARED_QUANTITY = {"parameters": "parameters", "bytes": "bytes", "flops": "FLOP", "time_ms": "ms",

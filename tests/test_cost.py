@@ -6,22 +6,25 @@ import pytest
 
 import inspector
 from inspector.measure.cost import PredictedCost, human_seconds, run_flops
+from inspector.measure.recording import RECORD_STEPS
 from inspector.sources.memory_guard import check_cost
 
-FLOPS = {"text_encoder": ("text_encoder", 10), "unet": ("unet", 1000), "vae": ("vae", 400), "tokenizer": ("tokenizer", 0)}
+FLOPS = {"text_encoder": ("text_encoder", 10), "unet": ("unet", 1000), "vae": ("vae", 400),
+         "tokenizer": ("tokenizer", 0)}
 
 
 @pytest.mark.unit
 def test_the_work_of_each_command_adds_up_the_calls_it_makes():
-    # inspect: recording (text 10 + 3 steps x 1000 + decode 200), then one example call each (10 + 1000 + 400)
-    assert run_flops("inspect", FLOPS, denoise_calls=50) == 10 + 3000 + 200 + 1410
+    # inspect: recording (text 10 + RECORD_STEPS x 1000 + decode 200), then one example call each (10 + 1000 + 400)
+    inspection = 10 + RECORD_STEPS * 1000 + 200 + 1410
+    assert run_flops("inspect", FLOPS, denoise_calls=50) == inspection
     # profile: the inspection, then 1 cold + 1 warm-up + 5 repeats + 1 operator call per component
     # (the VAE: encode + decode + tiled decode = 400 + 200), then 2 x 3 + 1 generations of 50 steps
     per_call = 10 + 1000 + 400 + 200
     generation = 10 + 50 * 1000 + 200
-    assert run_flops("profile", FLOPS, denoise_calls=50) == 4620 + 8 * per_call + 7 * generation
+    assert run_flops("profile", FLOPS, denoise_calls=50) == inspection + 8 * per_call + 7 * generation
     assert run_flops("profile", FLOPS, denoise_calls=50, end_to_end=False, operators=False, warmup=0,
-                     repeats=1) == 4620 + 2 * per_call
+                     repeats=1) == inspection + 2 * per_call
 
 
 @pytest.mark.unit
@@ -54,16 +57,11 @@ def test_the_refusal_comes_before_any_weight_is_made(monkeypatch):
 
 
 @pytest.mark.tiny
-def test_the_command_line_refuses_in_one_line_and_force_runs_it(tmp_path):
-    from click.testing import CliRunner
-
-    from inspector.cli.commands import app
-
-    result = CliRunner().invoke(app, ["inspect", "tiny-sd", "--height", "1024", "--width", "1024",
-                                      "--max-minutes", "0.001"])
-    assert result.exit_code == 2
-    lines = [line for line in result.output.splitlines() if line.strip()]
+def test_the_command_line_refuses_in_one_line_and_force_runs_it(cli, tmp_path):
+    result = cli("inspect", "tiny-sd", "--height", "1024", "--width", "1024", "--max-minutes", "0.001")
+    assert result.code == 2 and result.out == ""
+    lines = [line for line in result.err.splitlines() if line.strip()]
     assert len(lines) == 1 and "predicted to take at least" in lines[0] and "--force" in lines[0]
-    result = CliRunner().invoke(app, ["inspect", "tiny-sd", "--steps", "2", "--max-minutes", "0.001", "--force",
-                                      "--json", str(tmp_path / "a.json")])
-    assert result.exit_code == 0, result.output
+    result = cli("inspect", "tiny-sd", "--steps", "2", "--max-minutes", "0.001", "--force",
+                 "--json", str(tmp_path / "a.json"))
+    assert result.code == 0, result.err

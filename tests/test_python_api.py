@@ -436,12 +436,8 @@ def test_messages_spell_options_as_keyword_arguments(cli, python):
     assert inspector.python_api.python_spelling(cli) == python
 
 
-def test_the_command_line_runs_through_the_python_functions(monkeypatch, tmp_path):
+def test_the_command_line_runs_through_the_python_functions(monkeypatch, cli, tmp_path):
     """One code path: ``ldm-inspector inspect`` and ``profile`` call ``python_api.run_command``."""
-    from click.testing import CliRunner
-
-    from inspector.cli.commands import app
-
     calls = []
     real = inspector.python_api.run_command
 
@@ -450,8 +446,7 @@ def test_the_command_line_runs_through_the_python_functions(monkeypatch, tmp_pat
         return real(command, target, options, **kwargs)
 
     monkeypatch.setattr(inspector.python_api, "run_command", spy)
-    result = CliRunner().invoke(app, ["inspect", "tiny-sd", "--weights", "meta", "--steps", "2",
-                                      "--json", str(tmp_path / "a.json")])
-    assert result.exit_code == 0, result.output
+    result = cli("inspect", "tiny-sd", "--weights", "meta", "--steps", "2", "--json", str(tmp_path / "a.json"))
+    assert result.code == 0, result.err
     assert calls == [("inspect", "tiny-sd", 2)]
     assert inspector.load_run(tmp_path / "a.json").inputs.steps == 2

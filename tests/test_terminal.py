@@ -39,11 +39,19 @@ def test_piped_tables_keep_whole_cells(piped):
 
 def test_totals_row_and_one_number_format(piped):
     text, data, _ = piped
-    total = sum(c["parameters"]["total"] for c in data["components"] if c["parameters"])
-    flops = sum(c["flops"] for c in data["components"] if c["flops"] is not None)
+    from inspector.results.records import RunResult
     from inspector.results.units import human_flops
 
-    total_line = next(line for line in text.splitlines() if re.search(r"\btotal\b", line))
+    total = sum(c["parameters"]["total"] for c in data["components"] if c["parameters"])
+    # the total counts one generation: each text encoder per call, the UNet per step, the VAE's decode
+    run = RunResult.from_dict(data)
+    scheduler = next(c for c in data["components"] if c["kind"] == "scheduler")
+    by = {c["name"]: c for c in data["components"]}
+    flops = (by["text_encoder"]["flops"] * by["text_encoder"]["details"]["calls_per_run"]
+             + by["unet"]["flops"] * len(scheduler["details"]["timesteps"]) + by["vae"]["details"]["decode_flops"])
+    assert run.flops_total() == flops
+    # the components' total row: the last "total" row (the per-layer tables come first)
+    total_line = [line for line in text.splitlines() if re.search(r"^\W*total\b", line)][-1]
     assert f"{total:,}" in total_line and human_flops(flops) in total_line
     unet = next(c for c in data["components"] if c["name"] == "unet")
     assert f"{unet['parameters']['total']:,}" in text
@@ -191,7 +199,9 @@ def test_no_printed_line_ends_in_spaces(piped, columns, monkeypatch):
     text = _table(run, monkeypatch, columns, layers=True, depth=2, details=True)
     padded = [line for line in text.splitlines() if line != line.rstrip()]
     assert padded == []
-    assert run.model.source in text.splitlines()[0]  # the title is still there, first
+    lines = text.splitlines()
+    # the details come first; the headline, which names the model, is among the last lines
+    assert any(line.startswith(run.model.source + ":") for line in lines[-6:]), lines[-6:]
 
 
 @pytest.mark.parametrize("partial", ["interrupted", "failed"])

@@ -107,10 +107,13 @@ def summary_grid(run: RunResult) -> Grid:
     columns += ([("timed call, its FLOPs", "left"), ("time (median ±spread)", "right"), ("peak memory", "right")]
                 if profiled else [("main output", "left")])
     columns += [("notes", "left")]
-    grid = Grid(f"{m.source} · {m.pipeline_class} · weights={m.weights} · {run.environment.device} "
-                f"{run.environment.dtype} · {inp.width}x{inp.height} batch {inp.batch_size}", columns)
+    grid = Grid(f"{m.source} · {m.pipeline_class} · {m.weights} weights · {run.environment.device} "
+                f"{run.environment.dtype} · {inp.width}x{inp.height}, batch {inp.batch_size}", columns)
     total_params = run.parameter_total()
+    absent = [c.name for c in run.components if not c.present and not c.errors]
     for comp in run.components:
+        if comp.name in absent:  # listed under the table: a row of dashes says nothing
+            continue
         notes = "absent" if not comp.present else ""
         if comp.errors:
             notes = f"{len(comp.errors)} plugin error(s)"
@@ -132,14 +135,20 @@ def summary_grid(run: RunResult) -> Grid:
     grid.total += (["", "", ""] if profiled else [""]) + [""]
     if profiled and any(c.timing is not None and c.timing.unstable for c in run.components):
         grid.caption.append(UNSTABLE_LEGEND)
+        busy = run.machine is not None and run.machine.busy
+        if busy:
+            grid.caption.append(f"{UNSTABLE_MARK} every time above: machine busy")
         for comp in run.components:  # why each flagged figure is flagged, beyond its spread
-            if comp.timing is not None and comp.timing.flags:
-                grid.caption.append(f"{UNSTABLE_MARK} {comp.name}: {'; '.join(comp.timing.flags)}")
-    # on a narrow terminal: the timed call's FLOPs, the class, the share and the static figures go first
-    grid.optional = [6, 1, 3, 4, 5] if profiled else [6, 1, 3]
+            flags = [f for f in (comp.timing.flags if comp.timing is not None else []) if f != "machine busy"]
+            if flags:
+                grid.caption.append(f"{UNSTABLE_MARK} {comp.name}: {'; '.join(flags)}")
+    if absent:
+        grid.caption.append("absent: " + ", ".join(absent))
+    # on a narrow terminal, the columns left out first
+    # (the class and the notes first; the shapes, FLOPs, time and peak memory last)
+    grid.optional = [1, 9, 6, 3, 4, 2] if profiled else [1, 7, 3, 4]
     if total_flops is not None:
-        grid.caption.append("FLOPs: one example call of each component (the UNet: one denoising step); "
-                            "the total adds those calls")
+        grid.caption.append(run.flops_note())
     return grid
 
 
@@ -276,22 +285,15 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+#: titles of the memory plan's views, shown in full with ``--fits`` or ``--details`` only
+MEMORY_VIEWS = ("Predicted memory by component", "Predicted peak memory by placement", "Memory prediction")
+
+
 def run_blocks(run: RunResult, *, layers: bool = False, depth: int = 2, details: bool = False) -> list[Block]:
-    blocks: list[Block] = [summary_grid(run)]
-    for comp in run.components:  # plugin metrics are part of the summary
-        if comp.metrics:
-            blocks.append(Line(f"{comp.name} metrics: " + ", ".join(f"{k}={_cell(v)}"
-                                                                   for k, v in comp.metrics.items())))
-    pipeline = pipeline_grid(run)
-    if pipeline is not None:
-        blocks.append(pipeline)
-    blocks.extend(machine_lines(run))
-    # about the whole pipeline (memory plan, fit verdict): their columns say their own units
-    blocks.extend(view_block(view) for view in run.views)
-    if run.interrupted:
-        blocks.append(Line("interrupted: the figures above are what was measured before Ctrl-C", "yellow"))
-    for note in run.notes:
-        blocks.append(Line(f"note: {note}", "italic"))
+    """Everything about the run, in the order a terminal's last screen wants it: the details
+    (per-layer tables, plugin views, notes, the memory plan) first, then the component table, the
+    end-to-end figures and the headline, so what a user came for is what stays on the screen."""
+    blocks: list[Block] = []
     for comp in run.components:
         parts: list[Block] = []
         if layers and comp.layers:
@@ -303,6 +305,16 @@ def run_blocks(run: RunResult, *, layers: bool = False, depth: int = 2, details:
         if parts:
             blocks.append(Line(f"\n{comp.name} ({comp.class_name})", "bold"))
             blocks.extend(parts)
+    full_plan = details or (run.memory_plan is not None and run.memory_plan.target is not None)
+    for view in run.views:  # about the whole pipeline (memory plan, fit verdict): columns say their units
+        if full_plan or not view.title.startswith(MEMORY_VIEWS):
+            blocks.append(view_block(view))
+    for note in run.notes:
+        blocks.append(Line(f"note: {note}", "italic"))
+    for comp in run.components:  # plugin metrics belong with the summary (not those that could not be taken)
+        if comp.metrics and (details or not all(str(v).startswith("not measurable") for v in comp.metrics.values())):
+            blocks.append(Line(f"{comp.name} metrics: " + ", ".join(f"{k}={_cell(v)}"
+                                                                   for k, v in comp.metrics.items())))
     for comp in run.components:
         for err in comp.errors:
             blocks.append(Line(f"plugin {err['plugin']} failed on {comp.name} ({err['hook']}): {err['error']}",
@@ -310,7 +322,46 @@ def run_blocks(run: RunResult, *, layers: bool = False, depth: int = 2, details:
     for plugin in run.plugins:
         if plugin.error:
             blocks.append(Line(f"plugin {plugin.name} ({plugin.source}): {plugin.error}", "red"))
+    pipeline = pipeline_grid(run)
+    if pipeline is not None:
+        blocks.append(pipeline)
+    blocks.extend(machine_lines(run))
+    blocks.append(summary_grid(run))
+    if run.interrupted:
+        blocks.append(Line("interrupted: the figures above are what was measured before Ctrl-C", "yellow"))
+    blocks.extend(headline(run, full_plan))
     return blocks
+
+
+def headline(run: RunResult, full_plan: bool = False) -> list[Line]:
+    """What the run found (:meth:`RunResult.headline`), in two or three lines: the last thing printed."""
+    h = run.headline()
+    found = h.source + (f": {human_count(h.parameters)} parameters" if h.parameters is not None else "")
+    if h.bytes is not None:
+        found += f" ({human_bytes(h.bytes)})"
+    if h.generation_flops is not None:
+        found += (f"; one generation {human_flops(h.generation_flops)} "
+                  f"({human_flops(h.generation_flops // 2).replace('FLOP', 'MAC')} multiply-adds)")
+    lines = [Line(found, "bold")]
+    if h.total_ms is not None:
+        text = f"end to end {human_ms(h.total_ms)}" + (f" {UNSTABLE_MARK}" if h.total_unstable else "")
+        if h.it_per_s:
+            text += f" ({h.it_per_s:.2f} it/s)"
+        if h.step_median_ms is not None:
+            text += f"; per step median {human_ms(h.step_median_ms)}, step 0 {human_ms(h.step0_ms)}"
+        if h.peak_measured:
+            text += f"; peak memory {human_bytes(h.peak_bytes)}"
+        if h.time_shares:
+            text += "; time: " + ", ".join(f"{name} {human_pct(share)}" for name, share in h.time_shares[:3])
+        lines.append(Line(text, "bold"))
+    if h.fits is not None or (h.peak_bytes is not None and not h.peak_measured):
+        text = f"predicted peak {human_bytes(h.peak_bytes)} all on the device" if not h.peak_measured else ""
+        if h.fits is not None:
+            text += f"; {h.fits}"
+        elif not full_plan:
+            text += " (--fits DEVICE for verdicts, --details for the plan by component and placement)"
+        lines.append(Line(text.lstrip("; ")))
+    return lines
 
 
 def comparison_blocks(comparison: Any) -> list[Block]:

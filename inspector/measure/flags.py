@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from inspector.results.records import ComponentResult, Measurement, PipelineRun, RunResult, TimingStats
+from inspector.results.units import human_ms
 
 #: an isolated time more than this many times its in-pipeline time (or less than its inverse) is flagged
 DISAGREEMENT = 2.0
@@ -50,8 +51,8 @@ def disagreement(isolated_ms: float, pipeline_ms: float) -> str | None:
     ratio = isolated_ms / pipeline_ms
     if 1 / DISAGREEMENT <= ratio <= DISAGREEMENT:
         return None
-    return (f"isolated {isolated_ms:.3g} ms per call vs {pipeline_ms:.3g} ms in the pipeline's own call "
-            f"({ratio:.2g}x)")
+    return (f"isolated {human_ms(isolated_ms)} per call vs {human_ms(pipeline_ms)} in the pipeline's own call "
+            f"({ratio:.1f}x)")
 
 
 def flag_run(run: RunResult) -> None:

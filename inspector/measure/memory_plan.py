@@ -235,7 +235,7 @@ def plan_views(plan: MemoryPlan) -> list[View]:
         title=f"Predicted peak memory by placement ({basis})",
         columns=["placement", "vae decode", "peak_bytes", "weights_on_device_bytes", "activations_bytes",
                  "peak reached in"],
-        rows=[[p.mode, p.vae, p.peak, p.weights_on_device, p.activations, p.bottleneck] for p in plan.placements]))
+        rows=placement_rows(plan)))
     notes = [f"{plan.method}, {plan.dtype}, attention {plan.attention}; tensors carried between components "
              f"{human_bytes(plan.carried)}"] + plan.notes
     if plan.verdicts:
@@ -253,6 +253,19 @@ def plan_views(plan: MemoryPlan) -> list[View]:
                          if searched else ""))
     views.append(View(title="Memory prediction", kind="note", text="; ".join(notes)))
     return views
+
+
+def placement_rows(plan: MemoryPlan) -> list[list[Any]]:
+    """One row per placement and VAE decode, the VAE variants that predict the very same figures
+    in one row (``plain = sliced = tiled``): a placement's rows differ only where the decode does."""
+    rows: list[list[Any]] = []
+    for mode in dict.fromkeys(p.mode for p in plan.placements):
+        same: dict[tuple[Any, ...], list[str]] = {}
+        for p in plan.placements:
+            if p.mode == mode:
+                same.setdefault((p.peak, p.weights_on_device, p.activations, p.bottleneck), []).append(p.vae)
+        rows.extend([mode, " = ".join(vaes), *figures] for figures, vaes in same.items())
+    return rows
 
 
 def at_least(found: int | None, limit: int) -> int | str | None:

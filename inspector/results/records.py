@@ -488,6 +488,28 @@ class PluginRecord:
 
 
 @dataclass
+class Headline:
+    """The figures a run is read for first (:meth:`RunResult.headline`): derived from the run,
+    never stored. ``peak_measured``: the peak is the end-to-end call's measured one, else the
+    plan's prediction (all on the device, plain VAE decode). ``time_shares``: (part, share of the
+    end-to-end total), largest first."""
+
+    source: str
+    parameters: int | None = None
+    bytes: int | None = None
+    generation_flops: int | None = None
+    total_ms: float | None = None
+    total_unstable: bool = False
+    it_per_s: float | None = None
+    step_median_ms: float | None = None
+    step0_ms: float | None = None
+    peak_bytes: int | None = None
+    peak_measured: bool = False
+    fits: str | None = None
+    time_shares: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
 class RunResult:
     """One run of ``inspect`` or ``profile``: what was loaded, on what, with which inputs, and
     every component's result. ``profile`` and ``pipeline`` are set by ``profile`` only."""
@@ -564,9 +586,84 @@ class RunResult:
         return sum(counted) if counted else None
 
     def flops_total(self) -> int | None:
-        """FLOPs of every component's example call added up (the denoiser's is one step), or None."""
+        """The FLOPs of one generation (:meth:`generation_flops`); where a part cannot be counted,
+        every component's example call added up (the denoiser's is one step); None without FLOPs."""
+        generation = self.generation_flops()
+        if generation is not None:
+            return generation[0]
         counted = [c.flops for c in self.components if c.flops is not None]
         return sum(counted) if counted else None
+
+    def headline(self) -> Headline:
+        """What the run found, as every front end's first (or last) words show it."""
+        p = self.pipeline if self.pipeline is not None and not self.pipeline.error and self.pipeline.total else None
+        generation = self.generation_flops()
+        found = Headline(source=self.model.source, parameters=self.parameter_total(), bytes=self.parameter_bytes(),
+                         generation_flops=generation[0] if generation else None)
+        if p is not None:
+            found.total_ms, found.it_per_s = p.total, p.it_per_s
+            found.total_unstable = "total" in p.unstable
+            steps = [s.total for s in p.steps]
+            if steps:
+                ordered = sorted(steps)
+                found.step_median_ms, found.step0_ms = ordered[len(ordered) // 2], steps[0]
+            if p.memory is not None:
+                found.peak_bytes, found.peak_measured = p.memory.peak, True
+            names = {"denoiser (all steps)": "denoiser", "other in steps (CFG, guidance)": "other in steps"}
+            found.time_shares = sorted(((name or names.get(label, label), ms / p.total) for label, name, ms
+                                        in p.parts() if ms), key=lambda item: -item[1])
+        plan = self.memory_plan
+        if plan is not None:
+            row = next((x for x in plan.placements if x.mode == "all on device" and x.vae.startswith("plain")), None)
+            if row is not None and found.peak_bytes is None:
+                found.peak_bytes = row.peak
+            if plan.verdicts:
+                best = next((v for v in plan.verdicts if v.verdict == "fits"), None)
+                found.fits = (f"fits on {plan.target} with {best.mode}, {best.vae} VAE decode" if best is not None
+                              else f"{plan.verdicts[0].verdict} on {plan.target}, all on the device")
+        return found
+
+    def flops_note(self) -> str:
+        """What the FLOPs column and its total count, in words, for every front end."""
+        generation = self.generation_flops()
+        text = "FLOPs: one example call of each component (the denoiser: one step"
+        denoiser = next((c for c in self.components if c.kind in ("unet", "transformer") and c.flops), None)
+        batch = denoiser.details.get("cfg_batch") if denoiser is not None else None
+        if isinstance(batch, int) and batch > self.inputs.batch_size:
+            text += f", CFG batch {batch}"
+        text += "); total: "
+        text += "those calls added" if generation is None else "one generation, " + " + ".join(generation[1])
+        return text + "; multiply-adds (torchinfo's mult-adds) are about half the FLOPs"
+
+    def generation_flops(self) -> tuple[int, list[str]] | None:
+        """What one call of the pipeline computes, as ``(FLOPs, the parts in words)``: each text
+        encoder times the calls a run makes of it, the denoiser times its steps (the scheduler's
+        timesteps, the classifier-free-guidance batch inside each call), and the VAE's decode.
+        None when the run has no denoiser with FLOPs (a single model, a failed inspection)."""
+        denoisers = [c for c in self.components if c.kind in ("unet", "transformer") and c.flops]
+        if not denoisers:
+            return None
+        scheduler = next((c for c in self.components if c.kind == "scheduler"), None)
+        timesteps = scheduler.details.get("timesteps") if scheduler is not None else None
+        steps = len(timesteps) if isinstance(timesteps, list) and timesteps else self.inputs.steps
+        total, parts = 0, []
+        for comp in self.components:
+            if comp.kind == "text_encoder" and comp.flops:
+                calls = comp.details.get("calls_per_run")
+                calls = int(calls) if isinstance(calls, (int, float)) and calls >= 1 else 1
+                total += comp.flops * calls
+                parts.append(f"{comp.name} x{calls}")
+        for comp in denoisers:
+            total += (comp.flops or 0) * steps
+            batch = comp.details.get("cfg_batch")
+            parts.append(f"{comp.name} x{steps} steps" + (f" (CFG batch {batch})" if isinstance(batch, int)
+                                                          and batch > self.inputs.batch_size else ""))
+        for comp in self.components:
+            decode = comp.details.get("decode_flops") if comp.kind == "vae" else None
+            if isinstance(decode, int) and decode > 0:
+                total += decode
+                parts.append(f"{comp.name} decode")
+        return total, parts
 
     def parameter_share(self, name: str) -> float | None:
         """A component's share of :meth:`parameter_total` (0..1), or None when it has no count."""

@@ -76,6 +76,7 @@ def recording_of(holder: SingleModel, inputs: Any) -> Recording:
     if inputs is None:
         return Recording(error=NO_INPUTS, note="inputs synthesized by the plugins, as for a pipeline: "
                                                "one model was given, without inputs=")
+    args: tuple[Any, ...]
     if isinstance(inputs, dict):
         if not all(isinstance(k, str) for k in inputs):
             raise OptionError("inputs=: a dict of inputs is keyword arguments, so its keys must be strings")
