@@ -259,3 +259,12 @@ def test_markup_and_escape_sequences_from_a_run_are_shown_not_obeyed(cli, tmp_pa
     assert "\x1b" not in result.out and "\u202e" not in result.out
     shown = result.out.replace("\\\\", "\\") if fmt == "markdown" else result.out  # Markdown escapes backslashes
     assert "[/oops] \\x1b[31mred\\x1b[0m\\nnext \\u202eevil" in shown
+
+
+def test_presets_through_a_pipe_keep_whole_rows(cli, monkeypatch):
+    """Into a pipe a table keeps its natural width, as the README says: no description cut into lines."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    result = cli("presets")
+    assert result.code == 0
+    row = next(line for line in result.out.splitlines() if "tiny-sd" in line)
+    assert "seeded random weights; runs on a CPU in seconds" in row

@@ -383,7 +383,9 @@ def presets() -> None:
     table = Table("name", "default weights", "description")
     for preset in Host.default().presets().values():
         table.add_row(preset.name, preset.default_weights, preset.description)
-    Console().print(table)
+    from inspector.cli.terminal import make_console
+
+    make_console().print(table)  # into a pipe at its natural width, as every table
 
 
 def check_point_argv(argv: list[str]) -> None:
