@@ -1,4 +1,5 @@
-"""Attention on ``meta`` is predicted as the fused kernels hold it, however SDPA is called.
+"""Predictions at real sizes: attention on ``meta`` as the fused kernels hold it, however SDPA is
+called; a VAE that its pipeline casts to another dtype (SDXL's ``force_upcast``) measured as it runs.
 
 diffusers' ``dispatch_attention_fn`` (Flux, Wan, QwenImage and other newer models) calls
 ``F.scaled_dot_product_attention`` with keywords only; transformers and the older processors pass
@@ -240,3 +241,121 @@ def test_tiny_flux_inspection_on_meta_predicts_what_random_weights_track(host, p
         found[weights] = run.component("transformer").activation_bytes
     assert found["random"] > 0
     assert abs(found["meta"] - found["random"]) <= 0.1 * found["random"], found
+
+
+# --- a VAE the pipeline casts for its decode (SDXL's force_upcast) --------------------------
+
+def test_cast_to_casts_for_the_block_and_back_and_leaves_mixed_modules_alone():
+    import torch
+
+    from inspector.measure.recording import cast_to, floating_dtype
+
+    layer = torch.nn.Linear(4, 4).to(torch.float16)
+    with cast_to(layer, torch.float32) as cast:
+        assert cast and layer.weight.dtype == torch.float32
+    assert layer.weight.dtype == torch.float16
+    with pytest.raises(RuntimeError), cast_to(layer, torch.float32):
+        raise RuntimeError("the call failed")
+    assert layer.weight.dtype == torch.float16  # put back however the block ends
+    with cast_to(layer, None) as cast:
+        assert not cast and layer.weight.dtype == torch.float16
+    mixed = torch.nn.Sequential(torch.nn.Linear(4, 4).to(torch.float16), torch.nn.LayerNorm(4))
+    assert floating_dtype(mixed) is None
+    with cast_to(mixed, torch.float32) as cast:  # a model that keeps some layers in float32: as it is
+        assert not cast and mixed[0].weight.dtype == torch.float16
+
+
+@pytest.fixture(scope="module")
+def sdxl_half(host, presets):
+    """tiny-sdxl in float16 with random weights on the CPU, inspected (its VAE config sets
+    force_upcast, as SDXL's does)."""
+    from inspector.inspection import inspect_loaded
+    from inspector.plugin.context import InspectOptions
+    from inspector.sources.loading import SourceSpec, load
+
+    loaded = load(SourceSpec(model="tiny-sdxl", weights="random", dtype="float16", device="cpu"), presets)
+    assert loaded.pipe.vae.config.force_upcast
+    return loaded, inspect_loaded(host, loaded, InspectOptions())
+
+
+def test_sdxl_float16_vae_is_measured_in_float32_as_its_pipeline_decodes(sdxl_half):
+    """StableDiffusionXLPipeline casts a float16 VAE with ``force_upcast`` to float32, decodes, casts
+    it back. The VAE plugin replays that decode as it ran (it failed on the dtype mismatch before),
+    its decode peak is what tracking the pipeline's own decode holds, and the plan counts the VAE's
+    weights in float32 and says why."""
+    import torch
+
+    from inspector.measure.activations import tracking
+    from inspector.measure.memory_plan import module_bytes
+
+    loaded, run = sdxl_half
+    pipe, vae = loaded.pipe, loaded.pipe.vae
+    result = run.component("vae")
+    assert result.plugin == "vae" and not result.errors, result.errors
+    assert result.details["run_dtype"] == "float32"
+    assert any("casts the float16 VAE to float32" in n for n in result.notes), result.notes
+    assert vae.dtype == torch.float16  # put back as loaded
+
+    peaks = []
+    decode = vae.decode
+
+    def tracked_decode(*args, **kwargs):
+        with tracking() as tracker:
+            out = decode(*args, **kwargs)
+        peaks.append(tracker.peak)
+        return out
+
+    vae.decode = tracked_decode
+    try:
+        with torch.no_grad():
+            pipe(prompt="a cat", height=run.inputs.height, width=run.inputs.width, num_inference_steps=1,
+                 output_type="np")
+    finally:
+        del vae.decode
+    assert len(peaks) == 1 and peaks[0] > 0
+    predicted = result.details["decode_activation_bytes"]
+    assert abs(predicted - peaks[0]) <= 0.1 * peaks[0], (predicted, peaks[0])
+
+    plan = run.memory_plan
+    memory = next(m for m in plan.components if m.component == "vae")
+    half = sum(t.numel() * t.element_size() for t in (*vae.parameters(), *vae.buffers()))
+    assert memory.weights == module_bytes(vae, torch.float32) == 2 * half
+    assert memory.call == "decode" and memory.activations > 0
+    assert any("casts the float16 VAE to float32 to decode" in n for n in plan.notes), plan.notes
+
+
+def test_sdxl_float16_vae_on_meta_predicts_the_float32_decode(host, presets, sdxl_half):
+    """On meta weights (``inspect sdxl --dtype float16``, the README's example) the recording sees
+    the same cast, and the VAE's decode is predicted as on real weights."""
+    from inspector.inspection import inspect_loaded
+    from inspector.plugin.context import InspectOptions
+    from inspector.sources.loading import SourceSpec, load
+
+    loaded = load(SourceSpec(model="tiny-sdxl", weights="meta", dtype="float16"), presets)
+    calls = {c.method: c for c in inspect_recording(loaded)}
+    import torch
+
+    assert calls["decode"].dtype == torch.float32
+    run = inspect_loaded(host, loaded, InspectOptions())
+    result = run.component("vae")
+    assert result.plugin == "vae" and result.details["run_dtype"] == "float32"
+    real = sdxl_half[1].component("vae").details["decode_activation_bytes"]
+    assert abs(result.details["decode_activation_bytes"] - real) <= 0.1 * real
+    unet = run.component("unet")
+    assert unet.inputs and all(i.dtype == "float16" for i in unet.inputs if i.name == "sample")
+
+
+def inspect_recording(loaded):
+    """The VAE's recorded calls of one recording call of the pipeline."""
+    from inspector.measure.recording import record
+
+    recording = record(loaded.pipe, {"prompt": "a cat", "num_inference_steps": 2, "height": 128, "width": 128})
+    return recording.of("vae")
+
+
+@pytest.mark.tiny  # the CLI, run in-process, builds the model
+def test_readme_example_measures_the_vae(cli):
+    result = cli("inspect", "tiny-sdxl", "--dtype", "float16")
+    assert result.code == 0, result.err
+    assert "plugin vae failed" not in result.out + result.err
+    assert "casts the float16 VAE to float32 to decode" in " ".join((result.out + result.err).split())
