@@ -53,6 +53,31 @@ def inspect_component(context: InspectContext, component: Component) -> Componen
     vae = component.obj
     result = context.base_result(component, "vae", "vae")
     decodes = context.recorded_calls(component.name, "decode")
+    # the dtype the pipeline decodes in: SDXL's pipelines cast a float16 VAE whose config says
+    # force_upcast to float32 for decode (and for encode, in image-to-image); the example runs so
+    with run_as_called(decodes, vae) as cast:
+        run_dtype = decodes[0].dtype if cast else None
+        _inspect(context, component, result, vae, decodes, run_dtype)
+    if run_dtype is not None:
+        loaded = str(context.dtype).replace("torch.", "")
+        run = str(run_dtype).replace("torch.", "")
+        result.details["run_dtype"] = run
+        why = " (its config sets force_upcast)" if getattr(vae.config, "force_upcast", False) else ""
+        result.notes.append(f"run in {run}, as {type(context.pipe).__name__} runs it: it casts the {loaded} VAE "
+                            f"to {run} to decode{why}, then back")
+    return result
+
+
+def run_as_called(decodes: list[Any], vae: Any) -> Any:
+    """``with``: the VAE in the dtype the pipeline's first recorded decode ran it in (yields whether
+    that took a cast); without a recorded decode, the VAE as it is."""
+    import contextlib
+
+    return decodes[0].as_called(vae) if decodes else contextlib.nullcontext(False)
+
+
+def _inspect(context: InspectContext, component: Component, result: ComponentResult, vae: Any,
+             decodes: list[Any], run_dtype: Any) -> None:
     decode_kwargs = {}
     if decodes:
         call = decodes[0]
@@ -67,7 +92,7 @@ def inspect_component(context: InspectContext, component: Component) -> Componen
                 frames_out = sample_of(call.replay(vae)).shape[2]
         shape = (latent_in.shape[0], vae.config.get("in_channels", 3) if hasattr(vae.config, "get") else 3) + \
             ((frames_out,) if with_frames else ()) + (context.height, context.width)
-        image = context.example(*shape)
+        image = context.example(*shape, dtype=run_dtype)
         result.inputs_source = f"{context.origin(call)} (the image for encode has the decoded shape)"
     else:
         image = context.example(context.options.batch_size, vae.config.in_channels, context.height, context.width)
@@ -132,7 +157,6 @@ def inspect_component(context: InspectContext, component: Component) -> Componen
     if decode_kwargs:
         result.details["decode_kwargs"] = {k: v for k, v in decode_kwargs.items()
                                            if isinstance(v, (bool, int, float, str))}
-    return result
 
 
 def test_image(height: int, width: int) -> np.ndarray:
@@ -172,15 +196,21 @@ def psnr(reference: np.ndarray, reconstruction: np.ndarray) -> float:
 def profile_component(context: ProfileContext, component: Component, result: ComponentResult) -> bool | None:
     if not component.present or not is_vae(component.obj):
         return None
+    vae = component.obj
+    decodes = context.recorded_calls(component.name, "decode")
+    with run_as_called(decodes, vae) as cast:  # in the dtype the pipeline decodes in, as inspect measures it
+        return _profile(context, component, result, vae, decodes[0].dtype if cast else context.dtype)
+
+
+def _profile(context: ProfileContext, component: Component, result: ComponentResult, vae: Any, dtype: Any) -> bool:
     import numpy as np
     import torch
 
-    vae = component.obj
     opts = context.options
     pixels = load_image(opts.image_path, context.height, context.width) if opts.image_path else \
         test_image(context.height, context.width)
     batch = np.repeat(pixels[None], opts.batch_size, axis=0)
-    image = torch.from_numpy(batch).permute(0, 3, 1, 2).mul(2).sub(1).to(device=context.device, dtype=context.dtype)
+    image = torch.from_numpy(batch).permute(0, 3, 1, 2).mul(2).sub(1).to(device=context.device, dtype=dtype)
     decoded_shape = result.details.get("decoded_shape") or []
     frames = decoded_shape[2] if len(decoded_shape) == 5 else None
     if frames:  # a video VAE: the same picture in every frame

@@ -20,8 +20,13 @@ decomposition and would materialise the full attention matrix, which no fused ke
 does (CPU flash attention, CUDA flash and memory-efficient attention). Under
 :func:`fused_attention_on_meta` it is routed to the CPU flash kernel's meta function,
 which returns what the fused kernels return (the output and a float32 log-sum-exp).
-With ``--attention eager`` the processors do explicit matmuls and softmax and the matrix
-is counted, as it is allocated.
+That holds however it is called: positionally (transformers, diffusers' ``AttnProcessor2_0``)
+or with keywords only (diffusers' ``dispatch_attention_fn`` backends, which Flux, Wan and
+QwenImage attend through), and for grouped-query attention (``enable_gqa``), which the fused
+kernels read without repeating key and value. Where only the math path is allowed
+(``sdpa_kernel(SDPBackend.MATH)``, diffusers' ``_native_math`` backend) a device holds the
+matrix, and so does the prediction. With ``--attention eager`` the processors do explicit
+matmuls and softmax and the matrix is counted, as it is allocated.
 
 CPU convolution workspace: a CPU convolution allocates inside the operator, beyond the tensor
 it returns, and frees it before returning: with oneDNN (PyTorch's default CPU path for float32
@@ -242,10 +247,64 @@ def tracking() -> Iterator[ActivationTracker]:
         tracker.stop()
 
 
+#: ``F.scaled_dot_product_attention``'s parameters, in order: callers pass any of them by keyword
+#: (diffusers' ``dispatch_attention_fn`` backends pass every one of them so)
+SDPA_PARAMETERS = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+
+
+def sdpa_arguments(args: tuple, kwargs: dict) -> dict[str, Any] | None:
+    """A call of ``F.scaled_dot_product_attention``'s arguments by name, positional or keyword;
+    None where they do not bind (too many, an unknown or a repeated name, q/k/v missing): torch
+    then answers that call itself."""
+    if len(args) > len(SDPA_PARAMETERS):
+        return None
+    bound = dict(zip(SDPA_PARAMETERS, args))
+    for name, value in kwargs.items():
+        if name not in SDPA_PARAMETERS or name in bound:
+            return None
+        bound[name] = value
+    if not all(name in bound for name in SDPA_PARAMETERS[:3]):
+        return None
+    return bound
+
+
+def fused_kernel_enabled() -> bool:
+    """Whether the SDPA backends a device would pick from include a fused one: off only under
+    ``torch.nn.attention.sdpa_kernel(SDPBackend.MATH)`` (diffusers' ``_native_math`` attention
+    backend) or with flash, memory-efficient and cuDNN attention all disabled, where a device
+    runs the math path and holds the matrix."""
+    import torch
+
+    flags = torch.backends.cuda
+    return bool(flags.flash_sdp_enabled() or flags.mem_efficient_sdp_enabled() or flags.cudnn_sdp_enabled())
+
+
+def fused_on_meta(bound: dict[str, Any]) -> bool:
+    """Whether a bound SDPA call (:func:`sdpa_arguments`) on meta tensors is one a fused kernel
+    runs: 4-D query, key and value on ``meta`` with one batch and head size, key and value alike,
+    query heads a multiple of key heads (grouped-query attention, which the fused kernels read
+    without repeating key and value), no mask together with ``is_causal``."""
+    import torch
+
+    query, key, value = bound["query"], bound["key"], bound["value"]
+    if not all(isinstance(t, torch.Tensor) and t.device.type == "meta" and t.dim() == 4 for t in (query, key, value)):
+        return False
+    heads, kv_heads = query.shape[1], key.shape[1]
+    if query.shape[0] != key.shape[0] or key.shape != value.shape or query.shape[3] != key.shape[3]:
+        return False
+    if heads != kv_heads and not (bound.get("enable_gqa") and kv_heads and heads % kv_heads == 0):
+        return False
+    mask = bound.get("attn_mask")
+    if mask is not None and (bound.get("is_causal") or not isinstance(mask, torch.Tensor)):
+        return False
+    return fused_kernel_enabled()
+
+
 @contextlib.contextmanager
 def fused_attention_on_meta() -> Iterator[None]:
-    """Route ``F.scaled_dot_product_attention`` on ``meta`` tensors to a fused kernel's meta
-    function, so the prediction holds what fused attention holds (see the module docstring)."""
+    """Route ``F.scaled_dot_product_attention`` on ``meta`` tensors, called with positional or
+    keyword arguments, to a fused kernel's meta function, so the prediction holds what fused
+    attention holds (see the module docstring and :func:`fused_on_meta`)."""
     import torch
     import torch.nn.functional as F  # noqa: N812 - the PyTorch convention
     from torch.overrides import TorchFunctionMode
@@ -255,16 +314,12 @@ def fused_attention_on_meta() -> Iterator[None]:
     class _Mode(TorchFunctionMode):
         def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
             kwargs = kwargs or {}
-            if func is F.scaled_dot_product_attention and fused is not None and args and \
-                    getattr(args[0], "device", None) is not None and args[0].device.type == "meta" and \
-                    not kwargs.get("enable_gqa", False) and len(args) <= 6:
-                names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale")
-                bound = dict(zip(names, args), **kwargs)
-                query, key, value = bound["query"], bound["key"], bound["value"]
-                if query.dim() == 4 and key.shape[1] == query.shape[1]:
-                    return fused(query, key, value, float(bound.get("dropout_p", 0.0) or 0.0),
-                                 bool(bound.get("is_causal", False)), attn_mask=bound.get("attn_mask"),
-                                 scale=bound.get("scale"))[0]
+            if func is F.scaled_dot_product_attention and fused is not None:
+                bound = sdpa_arguments(tuple(args), kwargs)
+                if bound is not None and fused_on_meta(bound):
+                    return fused(bound["query"], bound["key"], bound["value"],
+                                 float(bound.get("dropout_p", 0.0) or 0.0), bool(bound.get("is_causal", False)),
+                                 attn_mask=bound.get("attn_mask"), scale=bound.get("scale"))[0]
             return func(*args, **kwargs)
 
     with _Mode():

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from inspector.measure.activations import tracking
+from inspector.measure.recording import cast_to
 from inspector.results.records import (
     ComponentMemory,
     ComponentResult,
@@ -44,14 +45,37 @@ def tensor_bytes(infos: list[TensorInfo]) -> int:
     return total
 
 
-def largest_module_bytes(module: Any) -> int:
-    """The biggest single module's own (not its children's) parameters and buffers, in bytes."""
+def _nbytes(tensor: Any, as_dtype: Any = None) -> int:
+    """A tensor's bytes; ``as_dtype``: as they would be with its floating values cast to it."""
+    if as_dtype is not None and tensor.is_floating_point():
+        return tensor.numel() * as_dtype.itemsize
+    return tensor.numel() * tensor.element_size()
+
+
+def largest_module_bytes(module: Any, as_dtype: Any = None) -> int:
+    """The biggest single module's own (not its children's) parameters and buffers, in bytes
+    (``as_dtype``: cast to it, see :func:`_nbytes`)."""
     best = 0
     for mod in module.modules():
-        own = sum(t.numel() * t.element_size() for t in mod.parameters(recurse=False))
-        own += sum(t.numel() * t.element_size() for t in mod.buffers(recurse=False))
+        own = sum(_nbytes(t, as_dtype) for t in mod.parameters(recurse=False))
+        own += sum(_nbytes(t, as_dtype) for t in mod.buffers(recurse=False))
         best = max(best, own)
     return best
+
+
+def module_bytes(module: Any, as_dtype: Any = None) -> int:
+    """All of a module's parameters and buffers, in bytes (``as_dtype``: cast to it)."""
+    return sum(_nbytes(t, as_dtype) for t in (*module.parameters(), *module.buffers()))
+
+
+def run_dtype(result: ComponentResult) -> Any:
+    """The dtype a component's plugin ran it in where the pipeline casts it for its call
+    (``details["run_dtype"]``, the VAE of SDXL's pipelines); None where it runs as loaded."""
+    import torch
+
+    name = result.details.get("run_dtype")
+    found = getattr(torch, name, None) if isinstance(name, str) else None
+    return found if isinstance(found, torch.dtype) else None
 
 
 def vae_decode_peaks(vae: Any, batch: int, latent_hw: tuple[int, int], dtype: Any, device: Any,
@@ -119,8 +143,10 @@ def component_memories(pipe: Any, components: list[ComponentResult], vae_peaks: 
         if not comp.present or comp.parameters is None:
             continue
         module = pipe.components.get(comp.name)
-        largest = largest_module_bytes(module) if module is not None and hasattr(module, "modules") else 0
-        weights = comp.parameters.bytes
+        is_module = module is not None and hasattr(module, "modules")
+        cast = run_dtype(comp) if is_module else None  # weights as the pipeline holds them for the call
+        largest = largest_module_bytes(module, cast) if is_module else 0
+        weights = module_bytes(module, cast) if cast is not None else comp.parameters.bytes
         if comp.kind == "vae" and vae_peaks:
             acts, call = vae_peaks.get("plain", 0), "decode"
         else:
@@ -193,11 +219,19 @@ def plan_memory(pipe: Any, ctx: Any, components: list[ComponentResult],
         known = next((c.details.get(detail) for c in components if c.name == "vae" and
                       c.details.get("decode_input_shape") == [ctx.options.batch_size, channels, *ctx.latent_size]),
                      None)
+        vae_result = next((c for c in components if c.name == "vae"), None)
+        cast = run_dtype(vae_result) if vae_result is not None else None
         try:
-            vae_peaks = vae_decode_peaks(vae, ctx.options.batch_size, ctx.latent_size, ctx.dtype, ctx.device,
-                                         vae_variants, plain=known if isinstance(known, int) else None, cpu=cpu)
+            with cast_to(vae, cast):  # as the pipeline decodes: cast before, back after (not tracked)
+                vae_peaks = vae_decode_peaks(vae, ctx.options.batch_size, ctx.latent_size, cast or ctx.dtype,
+                                             ctx.device, vae_variants, plain=known if isinstance(known, int) else None,
+                                             cpu=cpu)
         except Exception as exc:  # noqa: BLE001 - a VAE we cannot drive: its roundtrip figure stands in
             notes.append(f"VAE decode not predicted apart ({type(exc).__name__}); its encode+decode example used")
+        if cast is not None:
+            name = str(cast).replace("torch.", "")
+            notes.append(f"vae: {type(pipe).__name__} casts the {dtype} VAE to {name} to decode, so its weights "
+                         f"({human_bytes(module_bytes(vae, cast))} in {name}) and its decode are predicted in {name}")
     memories = component_memories(pipe, components, vae_peaks, cpu)
     carried = sum(tensor_bytes(c.inputs) for c in components if c.kind in DENOISER_KINDS and c.present)
     method = "tracked on meta tensors (no weights)" if on_meta else f"tracked on real tensors ({ctx.device})"

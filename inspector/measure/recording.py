@@ -22,7 +22,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from inspector.errors import describe_exception
 from inspector.measure.capture import iter_tensors
@@ -39,21 +39,58 @@ KEEP_CALLS = 4
 WRAPPED_METHODS = ("encode", "decode")
 
 
+def floating_dtype(module: Any) -> Any:
+    """The one floating dtype of ``module``'s parameters and buffers; None where it has none, or
+    several (a model that keeps some layers in float32), or is not a module."""
+    import torch
+
+    if not isinstance(module, torch.nn.Module):
+        return None
+    found = {t.dtype for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()}
+    return found.pop() if len(found) == 1 else None
+
+
+@contextlib.contextmanager
+def cast_to(module: Any, dtype: Any) -> Iterator[bool]:
+    """Run the block with ``module`` cast to ``dtype`` and cast it back after, as pipelines do
+    around a call (SDXL's ``vae.to(torch.float32)`` before decoding with a float16 VAE whose
+    config says ``force_upcast``, ``vae.to(torch.float16)`` after). Yields whether it cast:
+    nothing is done for ``dtype`` None, a module already in it, or one of several dtypes."""
+    current = floating_dtype(module)
+    if dtype is None or current is None or current == dtype:
+        yield False
+        return
+    module.to(dtype=dtype)
+    try:
+        yield True
+    finally:
+        module.to(dtype=current)
+
+
 @dataclass
 class RecordedCall:
     """One call the pipeline made: ``getattr(module, method)(*args, **kwargs)`` in denoising step ``step``
-    (``step`` counts ``scheduler.step`` calls made before it)."""
+    (``step`` counts ``scheduler.step`` calls made before it). ``dtype``: the module's floating dtype
+    at that moment (:func:`floating_dtype`), which the pipeline may have cast it to for the call."""
 
     component: str
     method: str
     args: tuple
     kwargs: dict
     step: int
+    dtype: Any = None
 
     def replay(self, module: Any) -> Any:
-        """Call ``module`` (or its ``method``) again with the recorded arguments."""
+        """Call ``module`` (or its ``method``) again with the recorded arguments. The module is used
+        as it is: run the replay inside :meth:`as_called` for the dtype the pipeline called it in
+        (outside any memory tracking, so the cast weights are not counted as activations)."""
         target = module if self.method == "forward" else getattr(module, self.method)
         return target(*self.args, **self.kwargs)
+
+    def as_called(self, module: Any) -> contextlib.AbstractContextManager[bool]:
+        """``with call.as_called(module):`` the module in the dtype the pipeline called it in
+        (:func:`cast_to`); yields whether that took a cast."""
+        return cast_to(module, self.dtype)
 
     def tensors(self) -> list[tuple[str, Any]]:
         """``(name, tensor)`` for every tensor among the arguments (positional ones as ``[i]``)."""
@@ -125,6 +162,8 @@ class Recorder:
         self._outputs: dict[tuple, Any] = {}
         self.recording = Recording()
         self._patches = Patches()
+        #: the components that are modules, by name (a call's dtype is read from its module)
+        self._modules: dict[str, Any] = {}
 
     def _note(self, component: str, method: str, args: tuple, kwargs: dict) -> None:
         rec = self.recording
@@ -132,7 +171,8 @@ class Recorder:
         rec.counts[key] = rec.counts.get(key, 0) + 1
         kept = rec.calls.setdefault(component, [])
         if sum(1 for c in kept if c.method == method) < KEEP_CALLS:
-            kept.append(RecordedCall(component, method, _copy(args), _copy(kwargs), rec.steps))
+            kept.append(RecordedCall(component, method, _copy(args), _copy(kwargs), rec.steps,
+                                     floating_dtype(self._modules.get(component))))
 
     def _wrap(self, obj: Any, name: str, before: Callable[[tuple, dict], None] | None,
               after: Callable[[], None] | None = None) -> None:
@@ -153,6 +193,8 @@ class Recorder:
         try:
             for name, comp in self.pipe.components.items():
                 if isinstance(comp, torch.nn.Module):
+                    self._modules[name] = comp
+
                     def pre(_m: Any, args: tuple, kwargs: dict, _name: str = name) -> None:
                         self._note(_name, "forward", args, kwargs)
 

@@ -202,8 +202,9 @@ class InspectContext:
         # the same computation, with the output's field names kept (pipelines pass return_dict=False)
         named = call if "return_dict" not in call.kwargs else type(call)(
             call.component, call.method, call.args, {k: v for k, v in call.kwargs.items() if k != "return_dict"},
-            call.step)
-        cap = self.capture(module, lambda: named.replay(module))
+            call.step, call.dtype)
+        with call.as_called(module):  # in the dtype the pipeline called it in; the cast is not tracked
+            cap = self.capture(module, lambda: named.replay(module))
         result.inputs = [TensorInfo(n, list(t.shape), str(t.dtype).replace("torch.", "")) for n, t in call.tensors()]
         result.inputs_source = self.origin(call)
         self.fill_capture(result, cap, cap.value)
