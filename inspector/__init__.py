@@ -20,8 +20,23 @@ import os as _os
 import sys as _sys
 
 if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "") == "ldm-inspector":
+    # Started as the command line (``python -m inspector``: Python put the current folder first on
+    # sys.path; an empty entry in PYTHONPATH does the same for the console script), so a module lying
+    # there (``signal.py``, ``torch.py`` beside a model_index.json) would shadow any library we import.
+    # Nothing of ours is found that way once this package is found; drop it before the first import
+    # below. Only os and sys are imported before this point: both are loaded before Python reads
+    # sys.path, so no file can stand in for them.
+    _cwd: "str | None"
+    try:
+        _cwd = _os.getcwd()
+    except OSError:  # the folder was removed under us: only the relative entries can name it
+        _cwd = None
+    _sys.path[:] = [p for p in _sys.path
+                    if p not in ("", ".") and (_cwd is None or _os.path.abspath(p) != _cwd)]
+
+if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "") == "ldm-inspector":
     # Started as the command line: until the CLI installs its own handlers (which keep partial
-    # results), Ctrl-C or SIGTERM while the libraries import has nothing to keep. Leave at once
+    # results), Ctrl-C, SIGTERM or SIGHUP while the libraries import has nothing to keep. Leave at once
     # with the documented code instead of a KeyboardInterrupt traceback from inside an import.
     import signal as _signal
 
@@ -31,13 +46,8 @@ if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "
 
     _signal.signal(_signal.SIGINT, _leave)
     _signal.signal(_signal.SIGTERM, _leave)
-
-if _sys.argv[:1] == ["-m"]:
-    # Started as ``python -m inspector``: Python put the current folder first on sys.path, so a
-    # module lying there (beside a model_index.json that names it, say) would shadow any library
-    # we import. Nothing of ours is found that way once this package is found; drop it.
-    _cwd = _os.getcwd()
-    _sys.path[:] = [p for p in _sys.path if p not in ("", ".", _cwd)]
+    if hasattr(_signal, "SIGHUP"):
+        _signal.signal(_signal.SIGHUP, _leave)
 
 from inspector.plugin.hookspecs import API_VERSION, hookimpl
 from inspector.python_api import compare, inspect, load_run, profile, register_notebook_display, save_run

@@ -526,7 +526,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     code = _main(argv)
     from inspector.runtime.signals import hard_exit, other_threads
 
-    if argv is None and (other_threads() or code in (130, 143)):
+    if argv is None and (other_threads() or code in (129, 130, 143)):
         # A process of our own, with a hook thread still running or a native call cut short by a
         # signal: everything is written; skip the teardown that could abort on them.
         hard_exit(code)

@@ -50,6 +50,7 @@ import weakref
 from typing import Any, Callable, Iterator
 
 from inspector.measure.metaops import call
+from inspector.runtime.signals import checkpoint
 
 
 def _storage_keys(values: tuple) -> set[int]:
@@ -236,6 +237,7 @@ def tracking() -> Iterator[ActivationTracker]:
 
     class _Mode(TorchDispatchMode):
         def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            checkpoint()  # an interrupt held since the last operator is raised here, before this one
             out = call(func, args, kwargs or {})
             tracker.add(out, args, kwargs, func)
             return out
@@ -313,6 +315,7 @@ def fused_attention_on_meta() -> Iterator[None]:
 
     class _Mode(TorchFunctionMode):
         def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            checkpoint()
             kwargs = kwargs or {}
             if func is F.scaled_dot_product_attention and fused is not None:
                 bound = sdpa_arguments(tuple(args), kwargs)

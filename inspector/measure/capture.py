@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 from inspector.measure.activations import ActivationTracker, active, fused_attention_on_meta
 from inspector.measure.metaops import call
 from inspector.results.records import LayerRecord, TensorInfo
+from inspector.runtime.signals import checkpoint
 
 
 @dataclass
@@ -135,6 +136,7 @@ class FlopCounter:
 
         class _Mode(TorchDispatchMode):
             def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+                checkpoint()  # an interrupt held since the last operator is raised here, before this one
                 kwargs = kwargs or {}
                 out = call(func, args, kwargs)
                 formula = counter._registry.get(func._overloadpacket)

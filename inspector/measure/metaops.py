@@ -32,6 +32,8 @@ import contextlib
 import os
 from typing import Any, Iterator
 
+from inspector.runtime.signals import checkpoint
+
 #: entries kept before the cache starts again (each a few hundred bytes: at most some 25 MB; sd21 at
 #: 512x512 makes about 330)
 MAX_ENTRIES = 50_000
@@ -304,6 +306,7 @@ def cached() -> Iterator[None]:
 
     class _Mode(TorchDispatchMode):
         def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            checkpoint()  # an interrupt held since the last operator is raised here, before this one
             return call(func, args, kwargs or {})
 
     with _Mode():

@@ -39,6 +39,7 @@ from inspector.plugin import hookspecs
 from inspector.plugin.preset import Preset
 from inspector.plugin.validation import PluginOutputError, check_hook_output
 from inspector.results.records import HookFailure, PluginRecord
+from inspector.runtime.signals import real_interrupt
 from inspector.version import __version__
 
 ENTRY_POINT_GROUP = "ldm_inspector"
@@ -159,7 +160,8 @@ class Host:
     def load_module(self, name: str, module_name: str, *, source: Literal["builtin", "entrypoint"]) -> None:
         try:
             module = importlib.import_module(module_name)
-        except Exception as exc:  # noqa: BLE001 - a plugin that fails to import is recorded, not fatal
+        except BaseException as exc:  # noqa: BLE001 - a plugin that fails to import is recorded, not fatal
+            _pass_on_real_interrupt(exc)
             self.records[name] = PluginRecord(name, None, source, error=f"import failed: {describe_exception(exc)}")
             return
         self.register(module, name=name, source=source, version=__version__ if source == "builtin" else None)
@@ -174,7 +176,8 @@ class Host:
             dist_name = getattr(dist, "name", None)
             try:
                 plugin = ep.load()
-            except Exception as exc:  # noqa: BLE001 - an entry point that fails to load is recorded, not fatal
+            except BaseException as exc:  # noqa: BLE001 - an entry point that fails to load is recorded, not fatal
+                _pass_on_real_interrupt(exc)
                 self.records[ep.name] = PluginRecord(ep.name, version, "entrypoint",
                                                      error=f"import failed: {describe_exception(exc)}",
                                                      distribution=dist_name)
@@ -195,7 +198,8 @@ class Host:
             return False
         try:
             self.pm.register(plugin, name=name)
-        except Exception as exc:  # noqa: BLE001 - a failed registration is recorded and undone
+        except BaseException as exc:  # noqa: BLE001 - a failed registration is recorded and undone
+            _pass_on_real_interrupt(exc)
             if self.pm.get_plugin(name) is not None or self.pm.has_plugin(name):
                 self.pm.unregister(name=name)
             record.error = f"registration failed: {describe_exception(exc)}"
@@ -323,12 +327,15 @@ class Host:
         return None if firstresult else results
 
     def _call_one(self, hook_name: str, impl: Any, kwargs: dict[str, Any]) -> HookCall:
-        """Call one implementation and record what happened; only a ``BaseException`` that is not
-        an ``Exception`` (Ctrl-C, cancellation) passes through."""
+        """Call one implementation and record what happened; only a real interrupt (a signal our
+        handler saw, the TUI's cancel) passes through. A plugin that raises ``KeyboardInterrupt``,
+        ``SystemExit``, ``GeneratorExit`` or a bare ``BaseException`` itself has failed, like one
+        that raises any other exception."""
         started = time.perf_counter()
         try:
             value = self._call(hook_name, impl, kwargs)
-        except Exception as exc:  # noqa: BLE001 - recorded on the call, blamed on the plugin
+        except BaseException as exc:  # noqa: BLE001 - recorded on the call, blamed on the plugin
+            _pass_on_real_interrupt(exc)
             return HookCall(impl.plugin_name, hook_name, time.perf_counter() - started, error=exc)
         value, problem = check_hook_output(hook_name, impl.plugin_name, value, kwargs)
         return HookCall(impl.plugin_name, hook_name, time.perf_counter() - started, value=value,
@@ -390,6 +397,14 @@ class Host:
         # Built-ins register first, so a plugin cannot silently replace a built-in preset.
         self.register_presets(register)
         return found
+
+
+def _pass_on_real_interrupt(exc: BaseException) -> None:
+    """Raise ``exc`` again when it is a real interrupt: a ``KeyboardInterrupt`` (or our
+    ``Terminated``, or the TUI's ``Cancelled``) while our signal handler saw a signal or this thread
+    was asked to stop. Anything else a plugin raised, ``SystemExit`` included, is its failure."""
+    if isinstance(exc, KeyboardInterrupt) and real_interrupt():
+        raise exc
 
 
 def trace_to_stderr(call: HookCall) -> None:

@@ -1,5 +1,16 @@
-"""Signals: SIGTERM takes the path Ctrl-C takes (partial results kept), delivered where raising is safe;
-the exit code says which signal it was (130 for SIGINT, 143 for SIGTERM)."""
+"""Signals: SIGTERM and SIGHUP take the path Ctrl-C takes (partial results kept), delivered where
+raising is safe; the exit code says which signal it was (130 for SIGINT, 143 for SIGTERM, 129 for
+SIGHUP).
+
+Where raising is safe: Python runs a signal handler between bytecodes, wherever the main thread
+is. Inside a callback from C++ (torch's dispatch and function modes) or a finalizer the handler
+holds the interrupt instead of raising. Our own modes (``inspector.measure``) call
+:func:`checkpoint` before each operator they run, a point where an exception takes the same path
+as an operator's own error, so a held interrupt is raised there: at the latest when the operator
+running at the time of the signal returns. One operator is one native call and cannot be cut short
+(a VAE attention over 262,144 tokens on a CPU runs for minutes); everything after it can.
+A thread that is not the main one (the TUI's worker) is interrupted the same way through
+:func:`interrupt_thread`."""
 from __future__ import annotations
 
 import contextlib
@@ -13,7 +24,11 @@ from typing import Any, Callable, Iterator
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C would be, so the same code keeps partial results."""
+    """SIGTERM (or SIGHUP), raised where Ctrl-C would be, so the same code keeps partial results."""
+
+
+#: the signals that interrupt a run (partial results kept); the exit code is 128 + the signal
+INTERRUPTS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
 
 
 _received: list[int] = []
@@ -49,9 +64,13 @@ def _deliver(signum: int, frame: Any) -> None:
             _pending.append(signum)
         signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
         return
+    _raise(signum)
+
+
+def _raise(signum: int) -> None:
     _pending.clear()
     _received.append(signum)
-    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -60,6 +79,45 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def _on_sigint(signum: int, frame: Any) -> None:
     _deliver(signum, frame)
+
+
+_on_sighup = _on_sigterm
+
+#: thread id -> the exception to raise in that thread at its next checkpoint (the TUI's cancel)
+_thread_requests: dict[int, type[BaseException]] = {}
+#: threads asked to stop since they last called :func:`forget_thread` (a cancel is a real interrupt)
+_threads_asked: set[int] = set()
+
+
+def checkpoint() -> None:
+    """Raise a held interrupt now. Our dispatch and function modes call this before each operator:
+    the exception leaves through the same path as an operator's own error, which torch passes on
+    to the caller. Costs one truth test when nothing is held."""
+    if _pending and threading.current_thread() is threading.main_thread():
+        _raise(_pending[-1])
+    if _thread_requests:
+        exc_type = _thread_requests.pop(threading.get_ident(), None)
+        if exc_type is not None:
+            raise exc_type()
+
+
+def interrupt_thread(ident: int, exc_type: type[BaseException] = KeyboardInterrupt) -> None:
+    """Ask thread ``ident`` to raise ``exc_type`` at its next checkpoint (between operators run
+    under our modes); its own cooperative checks (a progress callback) see it as well."""
+    _threads_asked.add(ident)
+    _thread_requests[ident] = exc_type
+
+
+def forget_thread(ident: int) -> None:
+    """The thread's job is over: a request it did not reach is dropped."""
+    _thread_requests.pop(ident, None)
+    _threads_asked.discard(ident)
+
+
+def real_interrupt() -> bool:
+    """Whether a KeyboardInterrupt seen now is a real one: a signal reached our handler, or this
+    thread was asked to stop. A plugin raising KeyboardInterrupt itself is neither."""
+    return bool(_received or _pending) or threading.get_ident() in _threads_asked
 
 
 def _on_retry(signum: int, frame: Any) -> None:
@@ -83,20 +141,22 @@ def _on_unraisable(unraisable: Any) -> None:
 
 
 def interrupted() -> bool:
-    """Whether SIGINT or SIGTERM arrived. A library that swallows the KeyboardInterrupt (a broad
+    """Whether SIGINT, SIGTERM or SIGHUP arrived. A library that swallows the KeyboardInterrupt (a broad
     ``except`` around an import) fails later in some other way; this is how the CLI still knows
     the run was interrupted, not broken."""
     return bool(_received)
 
 
 def install_signal_handlers() -> None:
-    """SIGTERM behaves like Ctrl-C (main thread only; a no-op elsewhere)."""
+    """SIGTERM and SIGHUP behave like Ctrl-C (main thread only; a no-op elsewhere)."""
     if threading.current_thread() is not threading.main_thread():
         return
     _received.clear()
     _pending.clear()
     signal.signal(signal.SIGINT, _on_sigint)  # KeyboardInterrupt: partial results are kept
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, _on_sighup)  # the terminal closed: keep what was measured too
     if hasattr(signal, "setitimer"):
         signal.signal(signal.SIGALRM, _on_retry)
     global _previous_unraisablehook
@@ -106,18 +166,19 @@ def install_signal_handlers() -> None:
 
 
 def interrupt_exit_code() -> int:
-    """128 + the signal that stopped the run: 143 after SIGTERM, else 130 (SIGINT)."""
-    return 128 + (signal.SIGTERM if signal.SIGTERM in _received else signal.SIGINT)
+    """128 + the last signal that interrupted the run: 143 for SIGTERM, 129 for SIGHUP, 130 for
+    SIGINT (and for an interrupt no signal caused: the TUI's cancel)."""
+    return 128 + (_received[-1] if _received else signal.SIGINT)
 
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM for the duration (a few system calls: renaming finished files),
+    """Hold SIGINT, SIGTERM and SIGHUP for the duration (a few system calls: renaming finished files),
     then deliver them, so an output is either all old or all new."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    mask = {signal.SIGINT, signal.SIGTERM}
+    mask = set(INTERRUPTS)
     old = signal.pthread_sigmask(signal.SIG_BLOCK, mask)
     try:
         yield

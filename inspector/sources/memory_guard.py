@@ -9,9 +9,9 @@
   activations A at HxW, batch B), Y GiB available") unless ``--force``.
 * **Absurd sizes.** Config values that only make sense as attacks or typos (a tokenizer padding
   to a billion tokens, ten billion training timesteps) are refused before anything allocates.
-* **Signals.** SIGTERM is turned into the same path as Ctrl-C (a :class:`Terminated`, which is a
-  ``KeyboardInterrupt``), so partial results are kept; the exit code says which signal it was
-  (130 for SIGINT, 143 for SIGTERM).
+* **Signals.** SIGTERM and SIGHUP are turned into the same path as Ctrl-C (a :class:`Terminated`,
+  which is a ``KeyboardInterrupt``), so partial results are kept; the exit code says which signal
+  it was (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP). See :mod:`inspector.runtime.signals`.
 * **Warnings.** torch, diffusers and transformers warn about their own deprecations while we call
   them; :func:`library_warnings` captures those at the call, so stderr carries our one line only.
   ``LDM_INSPECTOR_DEBUG=1`` prints them.

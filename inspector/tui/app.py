@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Any, Callable, cast
 
@@ -22,6 +23,7 @@ from textual.widgets import DataTable, ProgressBar, Static, TabbedContent, Tree
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from inspector.results.records import RunResult
+from inspector.runtime.signals import forget_thread, interrupt_thread
 from inspector.sweep.folder import is_sweep_folder
 from inspector.tui.commands import InspectorCommands
 from inspector.tui.main_screen import MainScreen
@@ -130,6 +132,8 @@ class InspectorApp(App):
         self.selected: str | None = None
         self.depth = 2
         self.busy = False
+        #: the thread of the running job (load, inspect or profile), which ``x`` interrupts
+        self._job_thread: int | None = None
         #: a cancelled profile's partial run, kept apart from the complete run on screen
         self.partial: RunResult | None = None
         self.open_tab: str | None = None
@@ -180,6 +184,7 @@ class InspectorApp(App):
 
         self.busy = True
         self.overall = None
+        self._job_thread = threading.get_ident()
         enforce_offline(False)
         try:
             self.post_message(Progress("loading", 0.05, self.target or "tiny-sd"))
@@ -196,7 +201,7 @@ class InspectorApp(App):
         except KeyboardInterrupt:
             self.post_message(RunFailed("loading cancelled"))
         finally:
-            self.busy = False
+            self._end_job()
 
     def start_profile(self, **overrides: Any) -> None:
         if self.busy:
@@ -213,6 +218,7 @@ class InspectorApp(App):
 
         self.busy = True
         self.overall = OverallProgress(["loading"])
+        self._job_thread = threading.get_ident()
         try:
             settings = {**self.profile_options, **overrides}
             dtype = settings.pop("dtype", "auto")
@@ -241,7 +247,14 @@ class InspectorApp(App):
         except KeyboardInterrupt:
             self.post_message(RunFailed("cancelled while loading"))
         finally:
-            self.busy = False
+            self._end_job()
+
+    def _end_job(self) -> None:
+        """The worker's thread is done: a cancel it did not reach is dropped."""
+        if self._job_thread is not None:
+            forget_thread(self._job_thread)
+        self._job_thread = None
+        self.busy = False
 
     # --- messages --------------------------------------------------------------------
 
@@ -383,6 +396,10 @@ class InspectorApp(App):
     def action_cancel(self) -> None:
         if self.workers:
             self.workers.cancel_group(self, "run")
+            if self._job_thread is not None:
+                # the progress callback sees the cancel only between stages; our FLOP counter and
+                # memory tracker check before every operator, so a long capture stops too
+                interrupt_thread(self._job_thread, Cancelled)
             self.screen.query_one("#status", Static).update("cancelling…")
 
     def action_toggle_depth(self) -> None:
