@@ -203,9 +203,9 @@ def prepare(files: Mapping[str, Optional[Path]], csv_dir: Optional[Path] = None,
             if keys & identity(place) or _inside(path, place):
                 raise OptionError(f"{option} {shown} is {what}: give the report a path of its own")
         if csv_abs is not None and _inside(path, csv_abs):
-            raise OptionError(f"{option} {shown} is inside --csv {csv_dir}, which is replaced as a whole by the "
-                              "CSV tables")
-    if csv_abs is not None:
+            raise OptionError(f"{option} {shown} is inside the --csv folder {csv_dir}, which the CSV tables "
+                              "replace as a whole")
+    if csv_abs is not None and csv_dir is not None:
         out["--csv"] = _check_csv_folder(csv_abs, given + given_folders, Path(csv_dir))
     for option, folder in (folders or {}).items():
         if folder is None:
