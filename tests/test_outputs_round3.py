@@ -209,14 +209,21 @@ def test_an_unreadable_columns_is_ignored(cli, tmp_path, monkeypatch):
 
 @pytest.mark.tiny
 def test_an_ascii_terminal_gets_replacement_characters_and_json_escapes(cli, tmp_path, monkeypatch):
-    raw = io.BytesIO()
-    ascii_out = io.TextIOWrapper(raw, encoding="ascii", errors="strict", write_through=True)
-    monkeypatch.setattr(sys, "stdout", ascii_out)
-    result = cli("inspect", *META, "--json", str(tmp_path / "run.json"), "--format", "json")
-    monkeypatch.undo()
-    assert result.code == 0, result.err
-    printed = raw.getvalue().decode("ascii")  # all ASCII, the same JSON as the file
-    assert json.loads(printed) == json.loads((tmp_path / "run.json").read_text())
+    for fmt in ("table", "json"):
+        raw = io.BytesIO()
+        terminal = io.TextIOWrapper(raw, encoding="ascii", errors="strict", write_through=True)
+        monkeypatch.setattr(sys, "stdout", terminal)
+        out = tmp_path / f"{fmt}.json"
+        result = cli("inspect", *META, "--prompt", "un café", "--json", str(out), "--format", fmt)
+        monkeypatch.undo()
+        terminal.flush()
+        assert result.code == 0, result.err
+        printed = raw.getvalue().decode("ascii")
+        if fmt == "table":
+            assert "UNet2DConditionModel" in printed and "?" in printed  # the table's "·" as "?"
+        else:  # the same JSON as the file, "é" as its escape
+            assert json.loads(printed) == json.loads(out.read_text()) and "caf\\u00e9" in printed
+        assert "un café" in out.read_text(encoding="utf-8")
 
 
 @pytest.mark.tiny
