@@ -578,7 +578,7 @@ def sweep(out_dir: Path, mode: Optional[str], config_path: Optional[Path], model
 
     report_path = html_path or out_dir / "report.html"
     sweep_report.write(out_dir, report_path)
-    render_sweep(points, statuses, console, out_dir, report_path)
+    to_stdout(lambda: render_sweep(points, statuses, console, out_dir, report_path))  # every file written first
     failed = sum(1 for s in statuses.values() if s.status == "failed")
     if failed:
         sys.exit(3)
