@@ -64,8 +64,10 @@ def _mode_for(target: Path) -> int:
 
 
 def write_text(target: str | os.PathLike[str], text: str) -> None:
+    """``text`` as UTF-8. A lone surrogate (a non-UTF-8 byte of an argument, as Python keeps it) is
+    written as ``\\udcff``: in JSON that is the escape that reads back as the same string."""
     with atomic_path(target) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8", errors="backslashreplace")
 
 
 def read_regular(path: str | os.PathLike[str], *, limit: int = 64 * 2**20, what: str = "file") -> bytes:

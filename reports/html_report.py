@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import stat
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -187,6 +189,10 @@ def _quantity_of(series: dict[str, list]) -> str:
     return ""
 
 
+#: the largest PNG embedded in a report (a generated 4096 x 4096 image is far less)
+MAX_IMAGE_BYTES = 64 * 2**20
+
+
 def image_data_uri(path: str | Path | None) -> str | None:
     """The PNG at ``path`` as a data URI. Callers pass only a file the tool wrote itself (the image of
     this run, or ``STEM.png`` beside a saved run); the path a run's data names is never read."""
@@ -194,7 +200,9 @@ def image_data_uri(path: str | Path | None) -> str | None:
         return None
 
     try:
-        raw = read_regular(path, limit=256 * 2**20, what="image")
+        if not stat.S_ISREG(os.lstat(path).st_mode):  # a symlink could name any picture on the machine
+            return None
+        raw = read_regular(path, limit=MAX_IMAGE_BYTES, what="image")
     except Exception:  # noqa: BLE001 - no image is better than no report
         return None
     if not raw.startswith(b"\x89PNG\r\n\x1a\n"):

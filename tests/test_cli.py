@@ -42,7 +42,7 @@ def test_presets_command_lists_builtins(cli):
     (["inspect", "sd21", "--height", "abc"], "--height"),
     (["inspect", "--arch", "sd15", "model.ckpt"], "no such file"),
     (["inspect", "acme/not-cached"], "not in the local Hugging Face cache"),
-    (["inspect", "--json", "/no/such/dir/out.json"], "does not exist"),
+    (["inspect", "--json", "/dev/null/out.json"], "/dev/null is a character device, not a folder"),
     pytest.param(["inspect", "--device", "cuda"], "no CUDA device",
                  marks=pytest.mark.skipif(cuda_available(), reason="this machine has a CUDA device")),
 ])

@@ -76,7 +76,8 @@ def test_operator_tables_reach_every_front_end(traced, host, tmp_path):
 
 
 def test_trace_option_checks_its_folder(cli, tmp_path):
-    result = cli("profile", "--trace", str(tmp_path / "missing" / "t.json"))
+    (tmp_path / "file").write_text("")  # a missing folder is made; one that is a file is refused
+    result = cli("profile", "--trace", str(tmp_path / "file" / "t.json"))
     assert result.code == 2 and "--trace" in result.err
 
 

@@ -115,23 +115,6 @@ def status_console(fmt: str) -> Console:
     return Console(stderr=fmt != "table")
 
 
-def check_output_path(option: str, path: Optional[Path]) -> None:
-    from inspector.cli.outputs import check_file_output
-
-    check_file_output(option, path)
-
-
-def check_outputs(json_path: Optional[Path], html_path: Optional[Path], csv_dir: Optional[Path],
-                  **more: Optional[Path]) -> None:
-    """Fail before any work when an output cannot be written (see inspector/cli/outputs.py);
-    ``more``: other files the command writes, by option name (``save_image=...``)."""
-    from inspector.cli.outputs import check_outputs as check_all
-
-    files = {"--json": json_path, "--html": html_path}
-    files.update({f"--{k.replace('_', '-')}": v for k, v in more.items()})
-    check_all(files, csv_dir)
-
-
 def check_output_folder(option: str, folder: Optional[Path]) -> None:
     """An output folder may be missing (it is created when written) but its parent must exist,
     and it must take a new file."""
@@ -140,12 +123,98 @@ def check_output_folder(option: str, folder: Optional[Path]) -> None:
     check_folder_output(option, folder)
 
 
-def write_reports(run: Any, console: Console, json_path: Optional[Path] = None, html_path: Optional[Path] = None,
-                  csv_dir: Optional[Path] = None, image_file: Optional[Path] = None) -> None:
-    """The same writers for every command: all rendered first, then each file written atomically."""
+def model_inputs(model: Optional[str]) -> tuple[dict[str, Optional[Path]], dict[str, Optional[Path]]]:
+    """The model as an input of :func:`inspector.cli.outputs.prepare`: a file or a folder, when it is a
+    path (a preset or repo id is not ours to overwrite anyway)."""
+    if model and os.path.lexists(model):
+        return ({}, {"MODEL": Path(model)}) if os.path.isdir(model) else ({"MODEL": Path(model)}, {})
+    return {}, {}
+
+
+def prepare_outputs(files: dict[str, Optional[Path]], csv_dir: Optional[Path] = None, *,
+                    model: Optional[str] = None, **inputs: Optional[Path]) -> dict[str, Optional[Path]]:
+    """Every output checked at once, against the others and the inputs, before any work (see
+    inspector/cli/outputs.py); returns them absolute, by option (``--csv`` included)."""
+    from inspector.cli.outputs import prepare
+
+    files_in, folders_in = model_inputs(model)
+    files_in.update({(k.upper() if k.startswith("run") else f"--{k}"): v for k, v in inputs.items()})
+    return prepare(files, csv_dir, inputs=files_in, input_folders=folders_in)
+
+
+def status_notes(fmt: str, notes: list[str]) -> None:
+    from inspector.results.units import printable
+
+    console = status_console(fmt)
+    for note in notes:
+        console.print(printable(note), markup=False, highlight=False)
+
+
+def silence_stdout() -> None:
+    """Point file descriptor 1 at /dev/null: what is still buffered for a closed pipe or a full
+    device is dropped instead of failing again when Python exits."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
+class StdoutClosed(Exception):
+    """Stdout was closed early (``| head -1``): a quiet exit (see :func:`_run`). Not an ``OSError``,
+    which click would turn into exit 1."""
+
+
+def to_stdout(show: Any) -> None:
+    """Run ``show`` (which prints to stdout) and flush: a closed pipe becomes :class:`StdoutClosed`,
+    any other failure to write (a full device) is one line."""
+    try:
+        show()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
+        raise StdoutClosed() from None
+    except OSError as exc:
+        silence_stdout()
+        raise InspectorError(f"cannot write to standard output: {exc.strerror or exc}") from None
+
+
+def deliver(run: Any, fmt: str, show: Any, json_path: Optional[Path] = None, html_path: Optional[Path] = None,
+            csv_dir: Optional[Path] = None, image_file: Optional[Path] = None) -> None:
+    """The files first, then the terminal: whatever becomes of stdout (a closed pipe, a full
+    device, an encoding it cannot take), the reports asked for are written. Every command that
+    writes reports ends here, with the same writers (all rendered first, then each atomically)."""
     from inspector.cli.outputs import write_all
 
-    write_all(run, console.print, json_path, html_path, csv_dir, image_file=image_file)
+    notes: list[str] = []
+    failure: Optional[InspectorError] = None
+    try:
+        write_all(run, notes.append, json_path, html_path, csv_dir, image_file=image_file)
+    except InspectorError as exc:
+        failure = exc
+    try:
+        to_stdout(show)
+        if notes:
+            to_stdout(lambda: status_notes(fmt, notes))
+    except (StdoutClosed, InspectorError) as exc:
+        if failure is not None:
+            raise failure from None
+        if isinstance(exc, InspectorError) and notes:
+            raise InspectorError(f"{exc} (the file outputs were written)") from None
+        raise
+    if failure is not None:
+        raise failure
+
+
+def plugin_stdout(fmt: str) -> Any:
+    """While plugins run: their prints go to stderr when stdout carries data (not ``table``)."""
+    import contextlib
+
+    return contextlib.redirect_stdout(sys.stderr) if fmt != "table" else contextlib.nullcontext()
 
 
 @app.command()
@@ -169,7 +238,8 @@ def inspect(model: Optional[str], weights: Optional[Weights], arch: Optional[str
     """Parameters, per-layer shapes and FLOPs of every pipeline component, and predicted peak memory."""
     checked = check_input(model, arch=arch, weights=weights, allow_pickle=allow_pickle,
                           allow_download=allow_download, height=height, width=width)
-    check_outputs(json_path, html_path, csv_dir)
+    out = prepare_outputs({"--json": json_path, "--html": html_path}, csv_dir, model=model)
+    json_path, html_path, csv_dir = out["--json"], out["--html"], out.get("--csv")
     from inspector.plugin.host import Host
     from inspector.python_api import run_command
 
@@ -178,13 +248,12 @@ def inspect(model: Optional[str], weights: Optional[Weights], arch: Optional[str
                    batch_size=batch_size,
                    prompt=prompt, negative_prompt=negative_prompt, guidance_scale=guidance_scale, steps=steps,
                    seed=seed, frames=frames, fits=fits)
-    console = status_console(fmt)
     from inspector.cli.terminal import progress_bar, render
 
-    with progress_bar(Console(stderr=True)) as report:
+    with progress_bar(Console(stderr=True)) as report, plugin_stdout(fmt):
         run = run_command("inspect", model, options, host=Host.default(), progress=report, checked=checked)
-    render(run, sys.stdout, layers=layers, depth=depth, details=details, fmt=fmt)
-    write_reports(run, console, json_path, html_path, csv_dir)
+    deliver(run, fmt, lambda: render(run, sys.stdout, layers=layers, depth=depth, details=details, fmt=fmt),
+            json_path, html_path, csv_dir)
 
 
 @app.command()
@@ -236,8 +305,14 @@ def profile(model: Optional[str], weights: Optional[Weights], arch: Optional[str
                           allow_download=allow_download, height=height, width=width)
     from inspector.cli.outputs import default_image_out
 
-    image_out = save_image or default_image_out(json_path, html_path)
-    check_outputs(json_path, html_path, csv_dir, save_image=image_out, trace=trace_path)
+    image_out_given = save_image or default_image_out(json_path, html_path)
+    out = prepare_outputs({"--json": json_path, "--html": html_path, "--save-image": image_out_given,
+                           "--trace": trace_path}, csv_dir, model=model, image=image_path)
+    json_path, html_path, csv_dir = out["--json"], out["--html"], out.get("--csv")
+    image_out, trace_path = out["--save-image"], out["--trace"]
+    if image_path is not None:
+        image_path = Path(os.path.abspath(image_path))  # read after plugins ran, whatever folder they left
+        check_image(image_path)
     from inspector.plugin.host import Host
     from inspector.python_api import run_command
 
@@ -251,22 +326,24 @@ def profile(model: Optional[str], weights: Optional[Weights], arch: Optional[str
         end_to_end=not no_end_to_end, max_time=max_time, max_spread=max_spread, operators=not no_operators,
         trace=str(trace_path) if trace_path else None,
     )
-    console = status_console(fmt)
     from inspector.cli.terminal import progress_bar, render
 
-    with progress_bar(Console(stderr=True)) as report:
+    with progress_bar(Console(stderr=True)) as report, plugin_stdout(fmt):
         run = run_command("profile", model, options, host=Host.default(), progress=report, checked=checked)
-    render(run, sys.stdout, layers=layers, depth=depth, details=details, fmt=fmt)
-    image_file = Path(run.pipeline.image) if run.pipeline and run.pipeline.image else None  # written by this run
-    write_reports(run, console, json_path, html_path, csv_dir, image_file=image_file)
+    image_file = None
+    if run.pipeline is not None and run.pipeline.image and image_out is not None:
+        image_file = image_out  # written by this run; the run records the path as it was given
+        run.pipeline.image = str(image_out_given)
+    deliver(run, fmt, lambda: render(run, sys.stdout, layers=layers, depth=depth, details=details, fmt=fmt),
+            json_path, html_path, csv_dir, image_file=image_file)
     if run.interrupted:
         from inspector.runtime.signals import interrupt_exit_code
 
-        print("interrupted: partial results kept", file=sys.stderr)
+        say_error("interrupted: partial results kept")
         sys.exit(interrupt_exit_code())
     if run.pipeline is not None and run.pipeline.error is not None:
-        print(f"error: {run.pipeline.error}; every component measurement was kept"
-              f"{' and written' if json_path or html_path or csv_dir else ''}", file=sys.stderr)
+        say_error(f"error: {run.pipeline.error}; every component measurement was kept"
+                  f"{' and written' if json_path or html_path or csv_dir else ''}")
         sys.exit(EXIT_END_TO_END_FAILED)
 
 
@@ -285,15 +362,17 @@ def profile(model: Optional[str], weights: Optional[Weights], arch: Optional[str
 def report(run_json: Path, html_path: Optional[Path], csv_dir: Optional[Path], json_path: Optional[Path],
            layers: bool, depth: int, details: bool, fmt: str) -> None:
     """Render a saved run again (terminal, HTML, CSV) without re-running anything."""
-    check_outputs(json_path, html_path, csv_dir)
+    image = run_json.with_name(run_json.stem + ".png")
+    out = prepare_outputs({"--json": json_path, "--html": html_path}, csv_dir, run_json=run_json,
+                          image=image if os.path.lexists(image) else None)
+    json_path, html_path, csv_dir = out["--json"], out["--html"], out.get("--csv")
     from inspector.cli.outputs import image_beside
     from inspector.cli.terminal import render
     from inspector.reports import json_report
 
     run = json_report.load(run_json)
-    console = status_console(fmt)
-    render(run, sys.stdout, layers=layers, depth=depth, details=details, fmt=fmt)
-    write_reports(run, console, json_path, html_path, csv_dir, image_file=image_beside(run_json, run))
+    deliver(run, fmt, lambda: render(run, sys.stdout, layers=layers, depth=depth, details=details, fmt=fmt),
+            json_path, html_path, csv_dir, image_file=image_beside(run_json, run))
 
 
 @app.command()
@@ -304,21 +383,23 @@ def report(run_json: Path, html_path: Optional[Path], csv_dir: Optional[Path], j
 @format_option
 def compare(run_a: Path, run_b: Path, html_path: Optional[Path], fmt: str) -> None:
     """Differences and ratios (B / A) of two saved runs, per component and per block."""
-    check_output_path("--html", html_path)
+    html_path = prepare_outputs({"--html": html_path}, run_a=run_a, run_b=run_b)["--html"]
     from inspector.cli.terminal import render_comparison
     from inspector.reports import json_report
     from inspector.reports.compare import compare as compare_runs
 
     comparison = compare_runs(json_report.load(run_a), json_report.load(run_b), run_a.name, run_b.name)
-    console = status_console(fmt)
-    render_comparison(comparison, sys.stdout, fmt=fmt)
-    if html_path is not None:
+    notes = []
+    if html_path is not None:  # the file first, then the terminal (see deliver)
         from inspector.reports import html_report
 
         html_report.write_comparison(comparison, html_path)
-        console.print(f"wrote {html_path}")
+        notes.append(f"wrote {html_path}")
+    to_stdout(lambda: render_comparison(comparison, sys.stdout, fmt=fmt))
+    if notes:
+        to_stdout(lambda: status_notes(fmt, notes))
     if not comparison.comparable:
-        print(f"warning: not comparable for time and memory: {'; '.join(comparison.problems)}", file=sys.stderr)
+        say_error(f"warning: not comparable for time and memory: {'; '.join(comparison.problems)}")
 
 
 @app.command()
@@ -362,15 +443,19 @@ def plugins(as_json: bool) -> None:
 
     records = Host.default().plugin_records()
     if as_json:
-        print(jsonlib.dumps([asdict(r) for r in records], indent=2))
+        to_stdout(lambda: print(jsonlib.dumps([asdict(r) for r in records], indent=2)))
         return
     from rich.table import Table
+    from rich.text import Text
+
+    from inspector.results.units import printable
 
     table = Table("plugin", "version", "source", "distribution", "hooks", "status")
     for r in records:
-        table.add_row(r.name, r.version or "", r.source, r.distribution or "", ", ".join(r.hooks),
-                      f"[red]{r.error}[/red]" if r.error else "ok")
-    Console().print(table)
+        table.add_row(*(Text(printable(cell)) for cell in (r.name, r.version or "", r.source, r.distribution or "",
+                                                           ", ".join(r.hooks))),
+                      Text(printable(r.error), style="red") if r.error else "ok")
+    to_stdout(lambda: Console().print(table))
 
 
 @app.command()
@@ -385,7 +470,7 @@ def presets() -> None:
         table.add_row(preset.name, preset.default_weights, preset.description)
     from inspector.cli.terminal import make_console
 
-    make_console().print(table)  # into a pipe at its natural width, as every table
+    to_stdout(lambda: make_console().print(table))  # into a pipe at its natural width, as every table
 
 
 def check_point_argv(argv: list[str]) -> None:
@@ -463,7 +548,7 @@ def sweep(out_dir: Path, mode: Optional[str], config_path: Optional[Path], model
     jobs = jobs if jobs is not None else _setting_int(settings, "jobs", 1, 64)
     if timeout is None and "timeout" in settings:
         timeout = float(cast(int, _setting_int(settings, "timeout", 1, 7 * 86400)))  # None only without the key
-    check_output_path("--html", html_path)
+    out_dir, html_path = sweep_outputs(out_dir, html_path, config_path, grid.model)
     run_settings = SweepSettings(out=out_dir, timeout=timeout if timeout is not None else 1800.0, jobs=jobs,
                                  executor=executor, address=address if isinstance(address, str) else None,
                                  retry_failed=retry_failed, point_reports=not no_point_reports)
@@ -480,10 +565,29 @@ def sweep(out_dir: Path, mode: Optional[str], config_path: Optional[Path], model
 
     report_path = html_path or out_dir / "report.html"
     sweep_report.write(out_dir, report_path)
-    render_sweep(points, statuses, console, out_dir, report_path)
+    to_stdout(lambda: render_sweep(points, statuses, console, out_dir, report_path))  # every file written first
     failed = sum(1 for s in statuses.values() if s.status == "failed")
     if failed:
         sys.exit(3)
+
+
+def sweep_outputs(out_dir: Path, html_path: Optional[Path], config_path: Optional[Path],
+                  models: list[str]) -> tuple[Path, Optional[Path]]:
+    """The sweep folder and its report, absolute, checked before any point runs: the report is
+    none of the sweep's own files (manifest, table, points) nor an input (the config, a model)."""
+    from inspector.cli.outputs import prepare
+    from inspector.sweep.folder import OWN_FILES
+
+    files_in: dict[str, Optional[Path]] = {"--config": config_path}
+    folders_in: dict[str, Optional[Path]] = {}
+    for model in models:
+        more_files, more_folders = model_inputs(model)
+        files_in.update({f"--model {model}" if k == "MODEL" else k: v for k, v in more_files.items()})
+        folders_in.update({f"--model {model}": v for v in more_folders.values()})
+    reserved = [(f"the sweep's own {name}", out_dir / name) for name in OWN_FILES]
+    out = prepare({"--html": html_path}, inputs=files_in, input_folders=folders_in, folders={"--out": out_dir},
+                  reserved=reserved)
+    return cast(Path, out["--out"]), out["--html"]
 
 
 def _setting_int(settings: dict[str, Any], key: str, low: int, high: int) -> Optional[int]:
@@ -542,15 +646,40 @@ def _main(argv: Optional[list[str]]) -> int:
     return 0
 
 
+#: the exit code of a command whose stdout was closed early (``| head -1``): what a process
+#: killed by SIGPIPE gives in a shell (128 + 13), as ``cat`` or ``grep`` would, without a message
+EXIT_BROKEN_PIPE = 141
+
+
+def say_error(text: str) -> None:
+    """One line on stderr; names, paths and messages from data shown with their control characters
+    escaped (a file name cannot clear the screen or set the terminal's title)."""
+    from inspector.results.units import printable
+
+    print(printable(text), file=sys.stderr)
+
+
+def tolerant_streams() -> None:
+    """A terminal that cannot encode a character (``PYTHONIOENCODING=ascii``, a C locale) gets a
+    replacement character instead of an error that would end the command."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="replace")
+            except (AttributeError, ValueError, OSError):
+                pass
+
+
 def _run(argv: Optional[list[str]]) -> None:
     from inspector.runtime.libraries import library_warnings
     from inspector.runtime.signals import install_signal_handlers, interrupt_exit_code, interrupted
 
     debug = os.environ.get("LDM_INSPECTOR_DEBUG") == "1"
     install_signal_handlers()
+    tolerant_streams()
     if any("\x00" in str(arg) for arg in (sys.argv[1:] if argv is None else argv)):
         # no path or value can hold one, and click's Path type lets os.stat raise ValueError on it
-        print("error: an argument contains a NUL byte", file=sys.stderr)
+        say_error("error: an argument contains a NUL byte")
         sys.exit(2)
     try:
         with library_warnings():
@@ -561,24 +690,25 @@ def _run(argv: Optional[list[str]]) -> None:
         print(exc.ctx.get_help() if exc.ctx else "")
         sys.exit(0)
     except click.UsageError as exc:
-        print(f"error: {exc.format_message()}", file=sys.stderr)
+        say_error(f"error: {exc.format_message()}")
         sys.exit(2)
+    except StdoutClosed:  # stdout closed early: every file output is written already; end quietly
+        sys.exit(EXIT_BROKEN_PIPE)
     except InspectorError as exc:
         if interrupted():  # the failure is the signal's doing (a library swallowed the interrupt)
-            print("interrupted", file=sys.stderr)
+            say_error("interrupted")
             sys.exit(interrupt_exit_code())
-        print(f"error: {exc}", file=sys.stderr)
+        say_error(f"error: {exc}")
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort):
-        print("interrupted", file=sys.stderr)
+        say_error("interrupted")
         sys.exit(interrupt_exit_code())
     except Exception as exc:  # a bug: say so in one line, traceback on request
         if interrupted():
-            print("interrupted", file=sys.stderr)
+            say_error("interrupted")
             sys.exit(interrupt_exit_code())
         if debug:
             raise
         text = " ".join(str(exc).split())
-        print(f"error: internal error: {type(exc).__name__}: {text} (set LDM_INSPECTOR_DEBUG=1 for the traceback)",
-              file=sys.stderr)
+        say_error(f"error: internal error: {type(exc).__name__}: {text} (set LDM_INSPECTOR_DEBUG=1 for the traceback)")
         sys.exit(1)

@@ -58,10 +58,15 @@ def figures_of(out: Path, key: str) -> dict[str, Any]:
 
 def render_sweep(points: list[Point], statuses: dict[str, PointStatus], console: Console, out: Path,
                  report: Path) -> None:
-    from inspector.results.units import human_bytes, human_count, human_flops, human_ms
+    from rich.text import Text
+
+    from inspector.results.units import human_bytes, human_count, human_flops, human_ms, printable
+
+    def cell(text: Any) -> Text:  # data (a model's name, a point's stderr): no markup, no control characters
+        return Text(printable(text))
 
     axes = [axis for axis in AXES if any(axis in p.params for p in points)]
-    table = Table(title=f"sweep {out} · {len(points)} point(s)", title_justify="left")
+    table = Table(title=cell(f"sweep {out} · {len(points)} point(s)"), title_justify="left")
     for axis in axes:
         table.add_column(axis, no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -92,8 +97,9 @@ def render_sweep(points: list[Point], statuses: dict[str, PointStatus], console:
         found = figures.get(point.key, {})
         cells = [fmt(found[name]) + (" !" if name == "end_to_end_ms" and found.get("end_to_end_unstable") else "")
                  if found.get(name) is not None else "-" for name, _label, fmt in shown]
-        table.add_row(*[str(point.params.get(a, "")) for a in axes], state, *cells, seconds,
-                      *([reason] if reasons else []), style=style)
+        table.add_row(*[cell(point.params.get(a, "")) for a in axes], state, *cells, seconds,
+                      *([cell(reason)] if reasons else []), style=style)
     console.print(table)
-    console.print(f"{counts['ok']} ok, {counts['failed']} failed ({counts['skipped']} kept from an earlier run) · "
-                  f"table: {out / 'table.csv'}, {out / 'table.parquet'} · report: {report}")
+    console.print(printable(f"{counts['ok']} ok, {counts['failed']} failed ({counts['skipped']} kept from an "
+                            f"earlier run) · table: {out / 'table.csv'}, {out / 'table.parquet'} · report: {report}"),
+                  markup=False, highlight=False)

@@ -476,7 +476,10 @@ def make_console(file: TextIO | None = None) -> Any:
     tty = hasattr(file, "isatty") and file.isatty()
     if tty:
         return Console(file=file)
-    width = int(os.environ.get("COLUMNS", "0") or 0)
+    try:  # as rich does: a COLUMNS that is not a number is ignored
+        width = int(os.environ.get("COLUMNS", "0") or 0)
+    except ValueError:
+        width = 0
     return Console(file=file, width=width if width > 0 else 1000, no_color=True, highlight=False,
                    color_system=None, emoji=False)
 
@@ -657,6 +660,28 @@ def _markdown(block: Block) -> str:
 # --- entry points --------------------------------------------------------------------------------
 
 
+def json_for(file: Any, text: str) -> str:
+    """JSON text as ``file`` can take it: where its encoding is not UTF-8 (``PYTHONIOENCODING=ascii``),
+    every non-ASCII character becomes its ``\\uXXXX`` escape (the same JSON, not a ``?``)."""
+    import codecs
+
+    try:
+        encoding = codecs.lookup(getattr(file, "encoding", None) or "utf-8").name
+    except LookupError:
+        encoding = "ascii"
+    if encoding.startswith("utf-") and not re.search("[\ud800-\udfff]", text):
+        return text
+
+    def escape(m: re.Match) -> str:
+        code = ord(m.group())
+        if code < 0x10000:
+            return f"\\u{code:04x}"
+        code -= 0x10000
+        return f"\\u{0xd800 + (code >> 10):04x}\\u{0xdc00 + (code & 0x3ff):04x}"
+
+    return re.sub("[^\x00-\x7f]", escape, text)
+
+
 def render(run: RunResult, console_or_file: Any = None, *, layers: bool = False, depth: int = 2,
            details: bool = False, fmt: str = "table") -> None:
     """Print ``run`` in ``fmt`` (table, plain, markdown, json) to a file (default stdout)."""
@@ -664,7 +689,8 @@ def render(run: RunResult, console_or_file: Any = None, *, layers: bool = False,
     if fmt == "json":
         from inspector.reports.json_report import dumps
 
-        (file or sys.stdout).write(dumps(run))
+        file = file or sys.stdout
+        file.write(json_for(file, dumps(run)))
         return
     emit(run_blocks(run, layers=layers, depth=depth, details=details), fmt, file)
 
@@ -676,7 +702,8 @@ def render_comparison(comparison: Any, console_or_file: Any = None, fmt: str = "
 
         from inspector.results.serialize import strict_json
 
-        (file or sys.stdout).write(json.dumps(strict_json(asdict(comparison)), indent=2, ensure_ascii=False) + "\n")
+        file = file or sys.stdout
+        file.write(json_for(file, json.dumps(strict_json(asdict(comparison)), indent=2, ensure_ascii=False) + "\n"))
         return
     emit(comparison_blocks(comparison), fmt, file)
 

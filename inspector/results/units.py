@@ -171,8 +171,9 @@ def numeric_columns(columns: list[Any], rows: list[list[Any]]) -> list[bool]:
 
 
 #: characters a terminal acts on instead of showing: C0/C1 controls (escape sequences, bell, carriage
-#: return), zero-width and bidirectional-override characters (text that reads other than it is)
-_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+#: return), zero-width and bidirectional-override characters (text that reads other than it is), and
+#: lone surrogates (the bytes of a non-UTF-8 argument, kept by surrogateescape: no stream encodes them)
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
 
 
 def printable(text: Any, *, newlines: bool = False) -> str:

@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 import platform
+import stat
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -65,25 +66,44 @@ class PointStatus:
         return status
 
 
+#: what the sweep itself writes at the top of its folder: no other output may be one of these
+OWN_FILES = ("manifest.json", "table.csv", "table.parquet", "points")
+
+
 class SweepFolder:
-    """The files of one sweep. Every write is atomic; nothing outside the folder is written."""
+    """The files of one sweep. Every write is atomic; nothing outside the folder is written: the
+    points folder and every point's folder are real folders, never symlinks out of it."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.points_dir = root / "points"
 
     def prepare(self) -> None:
+        """Make the folder (and its missing parents, as ``mkdir -p``); a parent that is a file is refused."""
         if self.root.exists() and not self.root.is_dir():
             raise OptionError(f"--out {self.root}: exists and is not a folder")
-        parent = self.root.parent if str(self.root.parent) else Path(".")
-        if not parent.is_dir():
-            raise OptionError(f"--out {self.root}: folder {parent} does not exist")
         try:
-            self.points_dir.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(parents=True, exist_ok=True)
+            if os.path.islink(self.points_dir):
+                raise OptionError(f"--out {self.root}: points is a symlink; the sweep writes only inside its folder")
+            self.points_dir.mkdir(exist_ok=True)
         except OSError as exc:
             raise OptionError(f"--out {self.root}: cannot create it ({exc.strerror or exc})") from None
         if not os.access(self.points_dir, os.W_OK | os.X_OK):
             raise OptionError(f"--out {self.root}: not writable")
+
+    def own_point_dir(self, key: str) -> Path:
+        """The point's folder, made if missing; one that is a symlink (or anything but a folder) is
+        refused: writing through it would replace files outside the sweep folder."""
+        pdir = self.point_dir(key)
+        try:
+            pdir.mkdir(exist_ok=True)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise InspectorError(f"cannot create {pdir}: {exc.strerror or exc}") from None
+        check_own_dir(pdir)
+        return pdir
 
     def point_dir(self, key: str) -> Path:
         return self.points_dir / key
@@ -103,7 +123,7 @@ class SweepFolder:
     def write_status(self, status: PointStatus) -> None:
         data = dataclasses.asdict(status)
         data.pop("skipped", None)
-        write_text(self.point_dir(status.key) / "status.json", json.dumps(data, indent=2) + "\n")
+        write_text(self.own_point_dir(status.key) / "status.json", json.dumps(data, indent=2) + "\n")
 
     def read_manifest(self) -> dict[str, Any] | None:
         path = self.root / "manifest.json"
@@ -117,6 +137,17 @@ class SweepFolder:
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_text(self.root / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+
+def check_own_dir(path: Path) -> None:
+    """``path`` is a real folder (``lstat``): not a symlink, file or anything else."""
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        raise InspectorError(f"{path}: {exc.strerror or exc}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        what = "a symlink" if stat.S_ISLNK(info.st_mode) else "not a folder"
+        raise InspectorError(f"{path} is {what}: a sweep writes only inside its own folder; remove it")
 
 
 def is_sweep_folder(path: str | Path) -> bool:

@@ -13,7 +13,7 @@ from inspector.errors import InspectorError, OptionError
 from inspector.files import atomic_path, write_text
 from inspector.reports import json_report
 from inspector.sources.precheck import check_source
-from inspector.sweep.folder import PointStatus, SweepFolder, machine, versions
+from inspector.sweep.folder import PointStatus, SweepFolder, check_own_dir, machine, versions
 from inspector.sweep.grid import MANIFEST_VERSION, Grid, Point, check_points, expand, normalize
 from inspector.sweep.points import Outcome, SweepSettings, failure_reason, kill_all_points, point_command, run_process
 from inspector.sweep.ray import run_points_ray
@@ -88,6 +88,12 @@ def run_sweep(grid: Grid, settings: SweepSettings, *, check_argv: Callable[[list
     folder = SweepFolder(settings.out)
     folder.prepare()
     jobs = default_jobs(grid.mode, settings.jobs)
+    for point in points:  # a point folder that leads out of the sweep folder: refused before any work
+        if os.path.lexists(folder.point_dir(point.key)):
+            try:
+                check_own_dir(folder.point_dir(point.key))
+            except InspectorError as exc:
+                raise OptionError(str(exc)) from None
     todo, statuses = pending_points(folder, points, settings.retry_failed)
     folder.write_manifest(manifest(grid, settings, jobs, points, folder.read_manifest()))
     if on_start is not None:
@@ -118,8 +124,7 @@ def run_sweep(grid: Grid, settings: SweepSettings, *, check_argv: Callable[[list
 def finish_point(folder: SweepFolder, point: Point, outcome: Outcome, timeout: float | None,
                  executor: str) -> PointStatus:
     """Write what one point gave (its files, when they came back from elsewhere) and its status."""
-    pdir = folder.point_dir(point.key)
-    pdir.mkdir(parents=True, exist_ok=True)
+    pdir = folder.own_point_dir(point.key)
     for name, content in outcome.files.items():
         if name in ("run.json", "report.html"):  # names we chose; anything else is not ours to write
             with _atomic_bytes(pdir / name) as fh:
@@ -159,8 +164,7 @@ def run_points_local(points: list[Point], folder: SweepFolder, settings: SweepSe
     from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
     def one(point: Point) -> tuple[Point, Outcome]:
-        pdir = folder.point_dir(point.key)
-        pdir.mkdir(parents=True, exist_ok=True)
+        pdir = folder.own_point_dir(point.key)
         for stale in ("run.json", "report.html"):  # a rerun must not keep the last attempt's files
             with contextlib.suppress(FileNotFoundError):
                 (pdir / stale).unlink()
