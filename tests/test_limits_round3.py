@@ -1,0 +1,199 @@
+"""The border checks on model sources at real sizes (third round): layer counts, text lengths,
+default image sizes, weight files named by an index, hub-cache refs, files read from a model
+folder, and the values a run may hold so that ``report`` reads back whatever the tool writes.
+
+Each limit is checked both ways: the absurd value is one line and exit 2, and what real libraries
+write (transformers' ``int(1e30)`` "no limit", the layer counts of real models) passes.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+
+from inspector.errors import SourceError
+from inspector.sources.limits import (
+    MAX_LAYER_COUNT,
+    MAX_PER_BLOCK_COUNT,
+    MAX_TEXT_LENGTH,
+    check_config_values,
+    text_length,
+)
+from inspector.sources.preset_files import materialize_preset
+
+PRESETS = Path(__file__).resolve().parents[1] / "inspector" / "presets"
+TINY = PRESETS / "tiny-sd"
+TINY_SD3 = PRESETS / "tiny-sd3"
+
+
+def tiny_folder(tmp_path: Path, preset: Path = TINY, name: str = "model") -> Path:
+    folder = tmp_path / name
+    materialize_preset(preset, folder)
+    return folder
+
+
+def edit_config(path: Path, **values) -> None:
+    data = json.loads(path.read_text())
+    data.update(values)
+    path.write_text(json.dumps(data))
+
+
+# --- 1. layer and block counts -----------------------------------------------------------
+
+#: layer counts of real configs (hub config.json files), each of which must pass
+REAL_COUNTS = {
+    "t5-xxl": {"num_layers": 24, "num_decoder_layers": 24, "num_heads": 64},
+    "llama-3-70b": {"num_hidden_layers": 80, "max_position_embeddings": 8192},
+    "llama-3.1-405b": {"num_hidden_layers": 126, "max_position_embeddings": 131072},
+    "qwen2.5-72b": {"num_hidden_layers": 80, "max_window_layers": 80, "max_position_embeddings": 32768},
+    "gemma2-9b": {"num_hidden_layers": 42}, "gemma2-27b": {"num_hidden_layers": 46},
+    "llama-4-scout": {"text_config": {"num_hidden_layers": 48, "max_position_embeddings": 10485760,
+                                      "moe_layers": list(range(48)), "no_rope_layers": [1, 1, 1, 0] * 12}},
+    "flux": {"num_layers": 19, "num_single_layers": 38},
+    "hunyuan-video": {"num_layers": 20, "num_single_layers": 40, "num_refiner_layers": 2},
+    "wan-14b": {"num_layers": 40}, "qwen-image": {"num_layers": 60}, "sd3.5-large": {"num_layers": 38},
+    "auraflow": {"num_mmdit_layers": 4, "num_single_dit_layers": 32},
+    "hidream": {"num_layers": 16, "num_single_layers": 32},
+    "sdxl-unet": {"layers_per_block": 2, "transformer_layers_per_block": [1, 2, 10],
+                  "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+                  "block_out_channels": [320, 640, 1280]},
+    "stable-cascade": {"blocks": [[2, 6, 28, 6], [6, 28, 6, 2]], "block_repeat": [[1, 1, 1, 1], [3, 3, 2, 2]]},
+    "whisper-large": {"encoder_layers": 32, "decoder_layers": 32},
+    "kimi-linear": {"model_max_length": 1048576, "num_hidden_layers": 27},
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL_COUNTS))
+def test_real_layer_counts_pass(name):
+    check_config_values(f"{name}/config.json", REAL_COUNTS[name])
+
+
+def test_the_defaults_of_every_diffusers_model_and_shipped_preset_pass():
+    import inspect
+
+    import diffusers
+
+    checked = 0
+    for path in PRESETS.rglob("*.json"):
+        check_config_values(path, json.loads(path.read_text()))
+        checked += 1
+    for name in dir(diffusers):
+        try:
+            cls = getattr(diffusers, name)
+        except Exception:  # noqa: BLE001 - an optional backend missing
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, diffusers.ModelMixin)):
+            continue
+        params = inspect.signature(cls.__init__).parameters.values()
+        defaults = {p.name: list(p.default) if isinstance(p.default, tuple) else p.default for p in params
+                    if p.default is not inspect.Parameter.empty}
+        check_config_values(name, defaults)
+        checked += 1
+    assert checked > 100
+
+
+@pytest.mark.parametrize("config", [
+    {"num_hidden_layers": 10**9}, {"num_layers": 10**5}, {"num_single_layers": 1001},
+    {"layers_per_block": 10**5}, {"layers_per_block": MAX_PER_BLOCK_COUNT + 1},
+    {"transformer_layers_per_block": [1, 2, 10**9]}, {"transformer_layers_per_block": [[1], [10**6]]},
+    {"encoder_layers": 2**63}, {"num_decoder_layers": 1e300}, {"depth": 10**7}, {"n_layer": 10**6},
+    {"text_config": {"num_hidden_layers": 10**9}}, {"vision_config": {"depth": 10**6}},
+    {"down_block_types": ["DownBlock2D"] * 10**5},
+    # each within its own limit, together far beyond any model
+    {"layers_per_block": 100, "transformer_layers_per_block": 100},
+    {"num_layers": 1000, "num_single_layers": 1000, "num_refiner_layers": 100},
+    {"max_position_embeddings": 10**9}, {"n_positions": 10**12},
+])
+def test_absurd_layer_counts_are_refused(config):
+    with pytest.raises(SourceError, match="beyond any real model|beyond any real pipeline"):
+        check_config_values("x/config.json", config)
+
+
+@pytest.mark.parametrize("component, key, value", [
+    ("unet", "layers_per_block", 10**5), ("vae", "layers_per_block", 10**9),
+    ("text_encoder", "num_hidden_layers", 10**5), ("unet", "transformer_layers_per_block", [1, 10**9]),
+])
+def test_a_folder_with_absurd_layer_counts_is_one_line_before_building(tmp_path, presets, component, key, value):
+    from inspector.sources.loading import SourceSpec, load
+
+    folder = tiny_folder(tmp_path)
+    edit_config(folder / component / "config.json", **{key: value})
+    with pytest.raises(SourceError, match=f"{key} = .* beyond any real model"):
+        load(SourceSpec(model=str(folder), weights="meta"), presets)
+
+
+def test_the_layer_limits_allow_the_real_margin():
+    assert MAX_LAYER_COUNT >= 5 * 126 and MAX_PER_BLOCK_COUNT >= 5 * 10
+
+
+# --- 1b. text lengths ------------------------------------------------------------------------
+
+def test_a_tokenizer_padding_to_999999_tokens_is_refused():
+    with pytest.raises(SourceError, match="model_max_length = 999999 is beyond"):
+        check_config_values("tok/tokenizer_config.json", {"model_max_length": 999_999})
+
+
+@pytest.mark.parametrize("length", [77, 256, 512, 8192, 131072, 262144])
+def test_real_tokenizer_lengths_pass(length):
+    check_config_values("tok/tokenizer_config.json", {"model_max_length": length})
+
+
+# --- 2. transformers' own "no limit" -----------------------------------------------------------
+
+def test_transformers_very_large_integer_means_no_limit():
+    from transformers.tokenization_utils_base import VERY_LARGE_INTEGER
+
+    check_config_values("tok/tokenizer_config.json", {"model_max_length": VERY_LARGE_INTEGER})
+    with pytest.raises(SourceError):  # only the library's own value, not any huge number
+        check_config_values("tok/tokenizer_config.json", {"model_max_length": VERY_LARGE_INTEGER + 1})
+
+    class Tokenizer:
+        model_max_length = VERY_LARGE_INTEGER
+
+    class Encoder:
+        class config:  # noqa: N801
+            max_position_embeddings = 512
+
+    class Pipeline:
+        def __call__(self, prompt: str = "", max_sequence_length: int = 300) -> None: ...
+
+    assert text_length(Tokenizer(), Pipeline(), Encoder()) == 300  # the pipeline's own default first
+    assert text_length(Tokenizer(), None, Encoder()) == 512
+    assert text_length(Tokenizer()) == 77
+    Tokenizer.model_max_length = 10**12
+    assert text_length(Tokenizer(), None, None, default=64) == 64
+    Encoder.config.max_position_embeddings = 10**9
+    assert text_length(Tokenizer(), None, Encoder()) <= MAX_TEXT_LENGTH
+
+
+def save_t5_tokenizer_without_a_length(folder: Path) -> None:
+    """A T5 tokenizer built here and written by transformers' own ``save_pretrained``, which
+    writes ``model_max_length: int(1e30)`` for a tokenizer made without one."""
+    from tokenizers import Tokenizer
+    from transformers import T5TokenizerFast
+
+    backend = Tokenizer.from_file(str(TINY_SD3 / "tokenizer_3" / "tokenizer.json"))
+    tokenizer = T5TokenizerFast(tokenizer_object=backend, eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
+                                extra_ids=0)
+    shutil.rmtree(folder)
+    tokenizer.save_pretrained(folder)
+
+
+@pytest.mark.tiny  # the CLI, run in-process, builds the model
+def test_a_folder_whose_tokenizer_transformers_saved_without_a_length_loads(tmp_path, cli):
+    folder = tiny_folder(tmp_path, TINY_SD3)
+    save_t5_tokenizer_without_a_length(folder / "tokenizer_3")
+    saved = json.loads((folder / "tokenizer_3" / "tokenizer_config.json").read_text())
+    assert saved["model_max_length"] == int(1e30)  # what transformers itself wrote
+    out = tmp_path / "run.json"
+    result = cli("inspect", str(folder), "--weights", "meta", "--json", str(out))
+    assert result.code == 0, result.err
+    run = json.loads(out.read_text())
+    tok = next(c for c in run["components"] if c["name"] == "tokenizer_3")
+    assert tok["details"]["model_max_length"] is None
+    assert tok["details"]["text_length"] == 256  # StableDiffusion3Pipeline's max_sequence_length
+    assert any("no maximum length" in note for note in tok["notes"])
+    assert cli("report", str(out)).code == 0
