@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import struct
 from pathlib import Path
 
 import pytest
@@ -197,3 +196,118 @@ def test_a_folder_whose_tokenizer_transformers_saved_without_a_length_loads(tmp_
     assert tok["details"]["text_length"] == 256  # StableDiffusion3Pipeline's max_sequence_length
     assert any("no maximum length" in note for note in tok["notes"])
     assert cli("report", str(out)).code == 0
+
+
+# --- 3. the default size a config implies ------------------------------------------------------
+
+@pytest.mark.tiny  # the CLI, run in-process, builds the model
+def test_a_sample_size_past_the_size_limit_is_one_line_naming_the_key_and_the_way_out(tmp_path, cli):
+    folder = tiny_folder(tmp_path)
+    edit_config(folder / "unet" / "config.json", sample_size=4096)
+    result = cli("inspect", str(folder), "--weights", "meta")
+    assert result.code == 2
+    line = result.err.strip()
+    assert "\n" not in line and "sample_size 4096" in line and "--height" in line and "--width" in line
+    given = cli("inspect", str(folder), "--weights", "meta", "--height", "64", "--width", "64")
+    assert given.code == 0, given.err
+
+
+def test_the_schema_holds_the_inputs_to_the_options_limits():
+    from inspector.results import limits
+    from inspector.results.schema import run_schema
+
+    inputs = run_schema()["$defs"]["Inputs"]["properties"]
+    assert inputs["height"]["maximum"] == inputs["width"]["maximum"] == limits.MAX_SIZE
+    assert inputs["seed"]["maximum"] == limits.MAX_INT and inputs["seed"]["minimum"] == limits.MIN_INT
+    assert inputs["guidance_scale"]["maximum"] == limits.MAX_GUIDANCE
+    assert inputs["steps"]["maximum"] == limits.MAX_STEPS and inputs["batch_size"]["maximum"] == limits.MAX_BATCH
+
+
+# --- 6. whatever the tool writes, report reads -----------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ["--guidance-scale", "1e19"], ["--guidance-scale", "nan"], ["--seed", "18446744073709551615"],
+    ["--seed", str(-(2**63) - 1)], ["--fits", "99999999999999999999TiB"], ["--fits", "9" * 400 + "GiB"],
+    ["--frames", str(2**70)], ["--height", str(2**70)],
+])
+def test_options_past_what_a_run_holds_are_refused_at_the_border(cli, args):
+    result = cli("inspect", "tiny-sd", "--weights", "meta", *args)
+    assert result.code == 2 and result.err.count("\n") <= 1, result.err
+
+
+@pytest.mark.parametrize("args", [
+    ["--peak-tflops", "1e19"], ["--max-time", "1e30"], ["--max-spread", "nan"], ["--repeats", str(2**70)],
+])
+def test_profile_options_past_what_a_run_holds_are_refused(cli, args):
+    result = cli("profile", "tiny-sd", *args)
+    assert result.code == 2 and result.err.count("\n") <= 1, result.err
+
+
+@pytest.mark.tiny  # the CLI, run in-process, builds the model
+def test_the_largest_options_accepted_write_a_run_report_reads(tmp_path, cli):
+    out = tmp_path / "run.json"
+    result = cli("inspect", "tiny-sd", "--weights", "meta", "--steps", "2", "--guidance-scale", "1000",
+                 "--seed", str(2**63 - 1), "--json", str(out))
+    assert result.code == 0, result.err
+    assert cli("report", str(out)).code == 0
+
+
+def test_fits_takes_sizes_up_to_an_exbibyte():
+    from inspector.errors import OptionError
+    from inspector.measure.devices import resolve_target
+
+    assert resolve_target("1048576TiB")[1] == 2**60
+    with pytest.raises(OptionError, match="more than 1 EiB"):
+        resolve_target("1048577TiB")
+
+
+def test_the_python_api_refuses_the_same_values():
+    from inspector.python_api import INSPECT_OPTIONS
+
+    for name, value in (("guidance_scale", 1e19), ("seed", 2**64 - 1), ("frames", 2**70)):
+        with pytest.raises(ValueError):
+            INSPECT_OPTIONS[name].check(name, value)
+
+
+@pytest.mark.tiny  # builds the tiny model
+def test_plugin_numbers_past_64_bits_are_dropped_and_blamed_and_the_run_reads_back(tmp_path):
+    from inspector.api import hookimpl
+    from inspector.inspection import run_inspect
+    from inspector.plugin.context import InspectOptions
+    from inspector.plugin.host import Host
+    from inspector.reports import csv_report, json_report
+    from inspector.sources.loading import SourceSpec
+
+    class Huge:
+        @hookimpl
+        def augment_component(self, component, result):
+            if component.name == "unet":
+                result.metrics["huge"] = 10**30
+                result.metrics["fine"] = 3
+                result.flops = 2**70  # a FLOP count past 64 bits
+                if result.layers:
+                    result.layers[0].flops = 2**70
+
+    host = Host.default(entrypoints=False)
+    host.register(Huge(), name="huge")
+    run = run_inspect(host, SourceSpec(model="tiny-sd", weights="meta"), InspectOptions(steps=2))
+    unet = run.component("unet")
+    assert "huge" not in unet.metrics and unet.metrics["fine"] == 3 and unet.flops is None
+    assert unet.layers and unet.layers[0].flops is None  # the layer stays, its figure goes
+    assert any(e["plugin"] == "huge" and "64 bits" in e["error"] for e in unet.errors)
+    json_report.write(run, tmp_path / "run.json")
+    csv_report.render_all(json_report.load(tmp_path / "run.json"))
+
+
+def test_a_flop_count_past_64_bits_in_a_result_is_left_out_not_an_internal_error():
+    from inspector.plugin.validation import repair_result
+    from inspector.reports import json_report
+
+    run = json_report.load(Path(__file__).parent / "data" / "tiny-profile.json")
+    component = next(c for c in run.components if c.flops)
+    component.flops = 2**64
+    for m in component.measurements:
+        m.flops = 2**65
+    dropped = repair_result(component)
+    assert component.flops is None and all(m.flops is None for m in component.measurements)
+    assert dropped and all("64 bits" in d for d in dropped)
