@@ -311,3 +311,175 @@ def test_a_flop_count_past_64_bits_in_a_result_is_left_out_not_an_internal_error
     dropped = repair_result(component)
     assert component.flops is None and all(m.flops is None for m in component.measurements)
     assert dropped and all("64 bits" in d for d in dropped)
+
+
+# --- 4. weight files by their content -------------------------------------------------------------
+
+def _with_bin_shard(tiny_saved: Path, tmp_path: Path, index_name: str) -> Path:
+    import torch
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "saved"
+    shutil.copytree(tiny_saved, folder)
+    unet = folder / "unet"
+    state = load_file(str(unet / "diffusion_pytorch_model.safetensors"))
+    torch.save(state, unet / "diffusion_pytorch_model.bin")
+    (unet / index_name).write_text(json.dumps({"metadata": {},
+                                               "weight_map": {k: "diffusion_pytorch_model.bin" for k in state}}))
+    return folder
+
+
+@pytest.mark.parametrize("index_name", ["diffusion_pytorch_model.safetensors.index.json",
+                                        "diffusion_pytorch_model.bin.index.json"])
+def test_a_pickle_shard_an_index_names_is_refused(tiny_saved, tmp_path, presets, index_name):
+    from inspector.sources.loading import SourceSpec, load
+
+    folder = _with_bin_shard(tiny_saved, tmp_path, index_name)
+    with pytest.raises(SourceError, match="names diffusion_pytorch_model.bin, a pickle-based checkpoint"):
+        load(SourceSpec(model=str(folder)), presets)
+
+
+@pytest.mark.parametrize("shard", ["../../outside.safetensors", "sub/dir.safetensors", "missing.safetensors",
+                                   "diffusion_pytorch_model.txt"])
+def test_index_shards_must_be_safetensors_files_beside_it(tiny_saved, tmp_path, presets, shard):
+    from inspector.sources.loading import SourceSpec, load
+
+    folder = tmp_path / "saved"
+    shutil.copytree(tiny_saved, folder)
+    (folder / "unet" / "diffusion_pytorch_model.txt").write_text("not weights")
+    (folder / "unet" / "diffusion_pytorch_model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"conv_in.weight": shard}}))
+    with pytest.raises(SourceError, match="index.json names"):
+        load(SourceSpec(model=str(folder)), presets)
+
+
+@pytest.fixture(scope="module")
+def tiny_state_dict(presets):
+    from inspector.sources.loading import SourceSpec, load
+
+    from .ldm_format import to_ldm_state_dict
+
+    return to_ldm_state_dict(load(SourceSpec(model="tiny-sd"), presets).pipe)
+
+
+@pytest.mark.parametrize("name", ["model.SAFETENSORS", "model.ckpt", "model.Safetensors"])
+def test_a_safetensors_file_is_read_as_safetensors_whatever_its_name(tmp_path, presets, tiny_state_dict, name):
+    from safetensors.torch import save_file
+
+    from inspector.sources.loading import SourceSpec, load
+    from inspector.sources.precheck import check_source
+
+    path = tmp_path / name
+    save_file(tiny_state_dict, str(path))
+    check_source(str(path), arch="tiny-sd")  # no --allow-pickle: it is not a pickle
+    loaded = load(SourceSpec(model=str(path), arch="tiny-sd"), presets)
+    assert loaded.kind == "single_file"
+
+
+def test_a_pickle_named_safetensors_needs_consent(tmp_path, presets, tiny_state_dict):
+    import torch
+
+    from inspector.sources.loading import SourceSpec, load
+    from inspector.sources.precheck import check_source
+
+    path = tmp_path / "model.safetensors"
+    torch.save(tiny_state_dict, path)
+    for call in (lambda: check_source(str(path), arch="tiny-sd"),
+                 lambda: load(SourceSpec(model=str(path), arch="tiny-sd"), presets)):
+        with pytest.raises(SourceError, match="is a pickle-based checkpoint .whatever its name says"):
+            call()
+    assert load(SourceSpec(model=str(path), arch="tiny-sd", allow_pickle=True), presets).kind == "single_file"
+
+
+# --- 5. files read from a model source ------------------------------------------------------------
+
+def _hub(tmp_path: Path, monkeypatch) -> Path:
+    import huggingface_hub.constants as hf_constants
+
+    cache = tmp_path / "hub"
+    repo = cache / "models--acme--tiny"
+    (repo / "refs").mkdir(parents=True)
+    materialize_preset(TINY, repo / "snapshots" / ("0" * 40))
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    return repo / "refs" / "main"
+
+
+def _refused_everywhere(presets, match: str) -> None:
+    from inspector.sources.loading import SourceSpec, load
+    from inspector.sources.precheck import check_source
+
+    with pytest.raises(SourceError, match=match):
+        check_source("acme/tiny")
+    with pytest.raises(SourceError, match=match):
+        load(SourceSpec(model="acme/tiny", weights="meta"), presets)
+
+
+def test_a_hub_ref_that_is_a_fifo_is_refused_not_waited_on(tmp_path, monkeypatch, presets):
+    import os
+
+    os.mkfifo(_hub(tmp_path, monkeypatch))
+    _refused_everywhere(presets, "not a regular file")
+
+
+def test_a_hub_ref_pointing_at_dev_zero_is_refused_unread(tmp_path, monkeypatch, presets):
+    _hub(tmp_path, monkeypatch).symlink_to("/dev/zero")
+    _refused_everywhere(presets, "not a regular file")
+
+
+def test_a_hub_ref_naming_a_folder_outside_the_cache_is_refused(tmp_path, monkeypatch, presets):
+    ref = _hub(tmp_path, monkeypatch)
+    materialize_preset(TINY, tmp_path / "outside" / "pipe")
+    ref.write_text("../../../outside/pipe")
+    _refused_everywhere(presets, "not a commit hash")
+
+
+def test_a_good_hub_ref_still_loads(tmp_path, monkeypatch, presets):
+    from inspector.sources.loading import SourceSpec, load
+
+    _hub(tmp_path, monkeypatch).write_text("0" * 40)
+    assert load(SourceSpec(model="acme/tiny", weights="meta"), presets).kind == "hub_cache"
+
+
+def test_a_huge_merges_file_is_refused_before_any_library_reads_it(tmp_path, presets):
+    from inspector.sources.loading import SourceSpec, load
+
+    folder = tiny_folder(tmp_path)
+    with open(folder / "tokenizer" / "merges.txt", "r+b") as fh:
+        fh.truncate(2**30)  # sparse: a GiB on paper, nothing on disk
+    with pytest.raises(SourceError, match="merges.txt is 1,073,741,824 bytes, more than"):
+        load(SourceSpec(model=str(folder), weights="meta"), presets)
+
+
+def test_real_tokenizer_file_sizes_pass():
+    from inspector.sources.trust import MAX_SOURCE_FILE_BYTES
+
+    gemma3_tokenizer_json = 33_384_568
+    assert MAX_SOURCE_FILE_BYTES > 4 * gemma3_tokenizer_json
+
+
+def test_diffusion_pipeline_itself_is_one_line(tmp_path, cli):
+    folder = tiny_folder(tmp_path)
+    edit_config(folder / "model_index.json", _class_name="DiffusionPipeline")
+    result = cli("inspect", str(folder), "--weights", "meta")
+    assert result.code == 2 and "base class" in result.err and result.err.count("\n") == 1
+
+
+@pytest.mark.parametrize("weights", ["random", "meta"])
+def test_a_vocabulary_of_no_tokens_is_one_line(tmp_path, presets, weights):
+    from inspector.sources.loading import SourceSpec, load
+
+    folder = tiny_folder(tmp_path)
+    edit_config(folder / "text_encoder" / "config.json", vocab_size=0)
+    with pytest.raises(SourceError, match="vocab_size = 0 is below any real model"):
+        load(SourceSpec(model=str(folder), weights=weights), presets)
+
+
+def test_a_parameter_of_no_elements_materializes():
+    import torch
+
+    from inspector.sources.loading import materialize
+
+    with torch.device("meta"):
+        model = torch.nn.Embedding(0, 8)
+    materialize(model, 0, torch.float32)
+    assert model.weight.shape == (0, 8) and not model.weight.is_meta

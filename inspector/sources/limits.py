@@ -39,6 +39,9 @@ CONFIG_LIMITS = {
     "vocab_size": 10_000_000,
 }
 
+#: config key -> smallest value accepted: a text encoder of no tokens cannot embed a prompt
+CONFIG_MINIMUMS = {"vocab_size": 1}
+
 #: Layer and block counts. Building a model on ``meta`` takes about 3 ms per layer, and a count
 #: of a billion never ends (memory grows by 20 MB/s). Real stacks are at most 126 deep (Llama 3.1
 #: 405B; diffusion models: QwenImage 60, Wan 40, Flux 19 + 38, HunyuanVideo 20 + 40, T5-XXL 24,
@@ -82,6 +85,8 @@ def check_config_values(path: Any, data: Any, depth: int = 0) -> None:
         if not (-limit <= value <= limit):  # NaN fails too
             raise SourceError(f"{path}: {key} = {value:g} is beyond any real pipeline (at most {limit:,}); refused "
                               "before allocating")
+        if key in CONFIG_MINIMUMS and value < CONFIG_MINIMUMS[key]:
+            raise SourceError(f"{path}: {key} = {value:g} is below any real model (at least {CONFIG_MINIMUMS[key]})")
     _check_layer_counts(path, data)
     for value in data.values():
         if isinstance(value, dict):
