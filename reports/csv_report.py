@@ -148,7 +148,8 @@ def frame(columns: list[str], rows: list[dict[str, Any]]) -> Any:
     for col in df.columns:
         values = [r.get(col) for r in rows if r.get(col) is not None]
         # counts stay counts: a column of ints with gaps would otherwise become float (316695.0)
-        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        # (pandas' Int64 holds signed 64 bits: a larger count, a seed up to 2^64-1, stays a Python int)
+        if values and all(isinstance(v, int) and not isinstance(v, bool) and -2**63 <= v < 2**63 for v in values):
             df[col] = pd.array([r.get(col) for r in rows], dtype="Int64")
         # pandas 3 gives text columns a string dtype, mixed ones object: both can hold formulas
         if pd.api.types.is_object_dtype(df[col]) or pd.api.types.is_string_dtype(df[col]):

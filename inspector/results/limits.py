@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-#: Integers are counts (parameters, FLOPs, bytes) and seeds: signed 64 bits, what other JSON
-#: readers and spreadsheets hold (pandas' ``Int64`` overflows past it).
-MIN_INT, MAX_INT = -(2**63), 2**63 - 1
+#: Integers are counts (parameters, FLOPs, bytes) and seeds: 64 bits, signed or unsigned (a torch
+#: generator takes seeds from -2^63 to 2^64-1).
+MIN_INT, MAX_INT = -(2**63), 2**64 - 1
 #: A float beyond 1e18 (milliseconds: 30 million years) is an edit, not a measurement; beyond it,
 #: formatting would print 300-digit numbers.
 MAX_FLOAT = 1e18
