@@ -34,6 +34,7 @@ from inspector.results.records import (
                                        TimingStats,
                                        View,
 )
+from inspector.sources.limits import text_length
 from inspector.sources.preset_files import materialize_preset, shipped_presets
 
 __all__ = [
@@ -46,5 +47,6 @@ __all__ = [
     "TimingStats", "View", "Weights",
     # helpers
     "add_block_timing", "describe_exception", "is_out_of_memory", "iter_tensors", "json_safe",
-    "materialize_preset", "shipped_presets", "tabs_from_views", "tensor_infos", "top_level_blocks", "window",
+    "materialize_preset", "shipped_presets", "tabs_from_views", "tensor_infos", "text_length", "top_level_blocks",
+    "window",
 ]

@@ -6,6 +6,7 @@ import platform
 import sys
 from typing import Any, Iterator, Mapping
 
+from inspector.errors import SourceError
 from inspector.measure.attention import set_attention
 from inspector.measure.devices import ROOFLINE_COLUMNS, lookup, resolve_target, roofline_rows
 from inspector.measure.memory_plan import NOT_SEARCHED, fit_verdicts, plan_memory, plan_views
@@ -19,6 +20,7 @@ from inspector.plugin.context import (
     vae_scale_factor,
 )
 from inspector.plugin.host import HookCall, Host
+from inspector.results.limits import MAX_SIZE
 from inspector.results.records import ComponentResult, Environment, HookFailure, Inputs, ModelInfo, RunResult, View
 from inspector.runtime.libraries import library_warnings, quiet
 from inspector.sources.loading import LoadedPipeline, SourceSpec, build_from_configs, load
@@ -40,13 +42,19 @@ def environment(device: Any, dtype: Any) -> Environment:
 def native_size(pipe: Any) -> tuple[int, int]:
     """The image size a pipeline was trained at: its ``__call__``'s default height and width where
     it has them (Wan, Sana, Kandinsky), else the denoiser's sample size times the VAE's scale factor."""
+    h, w, _ = native_size_and_source(pipe)
+    return h, w
+
+
+def native_size_and_source(pipe: Any) -> tuple[int, int, str]:
+    """:func:`native_size`, and where it comes from (said when it is refused)."""
     try:
         params: Mapping[str, pyinspect.Parameter] = pyinspect.signature(type(pipe).__call__).parameters
     except (TypeError, ValueError):
         params = {}
     h, w = (getattr(params.get(k), "default", None) for k in ("height", "width"))
     if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
-        return h, w
+        return h, w, f"{type(pipe).__name__}'s default height and width"
 
     scale = vae_scale_factor(pipe)
     for name in ("unet", "transformer"):
@@ -54,10 +62,29 @@ def native_size(pipe: Any) -> tuple[int, int]:
         size = getattr(getattr(model, "config", None), "sample_size", None)
         if size:
             h, w = (size, size) if isinstance(size, int) else size
-            return h * scale, w * scale
+            return h * scale, w * scale, f"{name} config sample_size {_short(size)} x the VAE's scale factor {scale}"
     vae = getattr(pipe, "vae", None)
     size = getattr(getattr(vae, "config", None), "sample_size", None) or 512
-    return (size, size) if isinstance(size, int) else tuple(size)
+    h, w = (size, size) if isinstance(size, int) else tuple(size)
+    return h, w, f"vae config sample_size {_short(size)}"
+
+
+def run_size(pipe: Any, height: int | None, width: int | None) -> tuple[int, int]:
+    """The height and width a run uses: those given, else the pipeline's native size, which is held
+    to the same limit as ``--height``/``--width`` (a config's ``sample_size`` of 4096 would make
+    32768 x 32768)."""
+    native_h, native_w, source = native_size_and_source(pipe)
+    h, w = height or native_h, width or native_w
+    for label, value, given in (("height", h, height), ("width", w, width)):
+        if given is None and not (isinstance(value, int) and 0 < value <= MAX_SIZE):
+            raise SourceError(f"the default {label} {_short(value)} (from the {source}) is not a size up to "
+                              f"{MAX_SIZE}: pass --height and --width")
+    return h, w
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def declared_components(pipe: Any) -> dict[str, tuple[str | None, str | None]]:
@@ -160,9 +187,9 @@ def inspect_loaded(host: Host, loaded: LoadedPipeline, options: InspectOptions,
     usage = host.usage()
     pipe = loaded.pipe
     device, dtype = pipeline_device_dtype(pipe)
-    native_h, native_w = native_size(pipe)
+    height, width = run_size(pipe, options.height, options.width)
     ctx = InspectContext(pipe=pipe, options=options, device=device, dtype=dtype,
-                         height=options.height or native_h, width=options.width or native_w,
+                         height=height, width=width,
                          weights=loaded.weights, recording=loaded.recording)
     check_size(ctx.height, ctx.width, ctx.size_multiple)
     run = new_run(loaded, ctx, "inspect")
@@ -301,9 +328,9 @@ def plan_on_meta(host: Host, pipe: Any, options: InspectOptions, run_device: str
     if attention:
         set_attention(pipe, attention)
     device, dtype = pipeline_device_dtype(pipe)
-    native_h, native_w = native_size(pipe)
+    height, width = run_size(pipe, options.height, options.width)
     ctx = InspectContext(pipe=pipe, options=options, device=device, dtype=dtype,
-                         height=options.height or native_h, width=options.width or native_w,
+                         height=height, width=width,
                          weights="meta", shared={"memory_only": True})
     check_size(ctx.height, ctx.width, ctx.size_multiple)
     components = [inspect_component(host, ctx, c, augment=False) for c in components_of(pipe)]
@@ -357,10 +384,9 @@ def cost_predictor(host: Host, options: Any, command: str) -> Any:
                 if attention:
                     set_attention(pipe, attention)
                 device, dtype = pipeline_device_dtype(pipe)
-                native_h, native_w = native_size(pipe)
-                ctx = InspectContext(pipe=pipe, options=options, device=device, dtype=dtype,
-                                     height=options.height or native_h, width=options.width or native_w,
-                                     weights="meta", shared={"flops_only": True})
+                height, width = run_size(pipe, options.height, options.width)
+                ctx = InspectContext(pipe=pipe, options=options, device=device, dtype=dtype, height=height,
+                                     width=width, weights="meta", shared={"flops_only": True})
                 check_size(ctx.height, ctx.width, ctx.size_multiple)
                 ctx.record_calls()
                 components = [inspect_component(host, ctx, c, augment=False) for c in components_of(pipe)]

@@ -21,10 +21,10 @@ from inspector.inspection import (
     components_of,
     cost_predictor,
     inspect_component,
-    native_size,
     new_run,
     pipeline_device_dtype,
     pipeline_notes,
+    run_size,
 )
 from inspector.measure.attention import attention_in_use, set_attention
 from inspector.measure.devices import resolve_device
@@ -134,12 +134,12 @@ def run_profile(host: Host, spec: SourceSpec, options: ProfileOptions, *, allow_
     if options.attention:
         set_attention(pipe, options.attention)
     device, dtype = pipeline_device_dtype(pipe)
-    native_h, native_w = native_size(pipe)
+    height, width = run_size(pipe, options.height, options.width)
     name = device_name(str(device))
     dtype_name = str(dtype).replace("torch.", "")
     peak = device_peak_flops(name, dtype_name, options.peak_tflops)
     ctx = ProfileContext(pipe=pipe, options=options, device=device, dtype=dtype,
-                         height=options.height or native_h, width=options.width or native_w,
+                         height=height, width=width,
                          weights=loaded.weights, peak_flops=peak, progress=progress, recording=loaded.recording)
     check_size(ctx.height, ctx.width, ctx.size_multiple)
     run = new_run(loaded, ctx, "profile")

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from inspector.errors import InspectorError, OptionError, did_you_mean
+from inspector.results import limits
 
-#: The command line's limits (``inspector/cli/commands.py``; a test keeps the two equal).
-MAX_SIZE, MAX_BATCH, MAX_STEPS = 16384, 1024, 10_000
+#: The command line's limits, which also bound what a saved run holds (:mod:`inspector.results.limits`).
+MAX_SIZE, MAX_BATCH, MAX_STEPS = limits.MAX_SIZE, limits.MAX_BATCH, limits.MAX_STEPS
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,10 @@ RUN_OPTIONS = {
     "batch_size": Option(1, "int", low=1, high=MAX_BATCH),
     "prompt": Option("a photo of an astronaut riding a horse on mars", "str"),
     "negative_prompt": Option("", "str"),
-    "guidance_scale": Option(7.5, "float"),
+    "guidance_scale": Option(7.5, "float", low=-limits.MAX_GUIDANCE, high=limits.MAX_GUIDANCE),
     "steps": Option(50, "int", low=1, high=MAX_STEPS),
-    "seed": Option(0, "int", low=-2**63, high=2**64 - 1),
-    "frames": Option(None, "int", low=1),
+    "seed": Option(0, "int", low=limits.MIN_INT, high=limits.MAX_INT),
+    "frames": Option(None, "int", low=1, high=limits.MAX_FRAMES),
 }
 #: Options that say how to load a source string; a pipeline object is taken as it is.
 INSPECT_SOURCE = {
@@ -109,19 +110,19 @@ INSPECT_OPTIONS = {**RUN_OPTIONS, "fits": Option(None, "str")}
 PROFILE_OPTIONS = {
     **RUN_OPTIONS,
     "allow_cpu_float16": Option(False, "bool"),
-    "warmup": Option(1, "int", low=0),
-    "repeats": Option(5, "int", low=1),
-    "e2e_repeats": Option(3, "int", low=1),
+    "warmup": Option(1, "int", low=0, high=limits.MAX_REPEATS),
+    "repeats": Option(5, "int", low=1, high=limits.MAX_REPEATS),
+    "e2e_repeats": Option(3, "int", low=1, high=limits.MAX_REPEATS),
     "scheduler": Option(None, "str"),
     "attention": Option(None, "choice", choices=("sdpa", "eager")),
-    "peak_tflops": Option(None, "float", low=0, low_open=True),
+    "peak_tflops": Option(None, "float", low=0, low_open=True, high=limits.MAX_PEAK_TFLOPS),
     "image": Option(None, "path", field="image_path"),
     "save_image": Option(None, "path", field="image_out"),
     "end_to_end": Option(True, "bool"),
     "trace": Option(None, "path"),
     "operators": Option(True, "bool"),
-    "max_time": Option(1.0, "float", low=0),
-    "max_spread": Option(0.10, "float", low=0, low_open=True),
+    "max_time": Option(1.0, "float", low=0, high=limits.MAX_SECONDS),
+    "max_spread": Option(0.10, "float", low=0, low_open=True, high=limits.MAX_SPREAD),
 }
 
 

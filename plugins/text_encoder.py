@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from inspector.api import TensorInfo, View, hookimpl, tensor_infos
+from inspector.api import TensorInfo, View, hookimpl, tensor_infos, text_length
 
 if TYPE_CHECKING:
     from inspector.api import Component, ComponentResult, InspectContext, ProfileContext, RecordedCall, TensorInfo
@@ -30,9 +30,10 @@ def input_ids(context: InspectContext, name: str, encoder: Any) -> Any:
     tokenizer = paired_tokenizer(context, name)
     if tokenizer is not None:
         ids = tokenizer([context.options.prompt] * context.options.batch_size, padding="max_length",
-                        max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
+                        max_length=text_length(tokenizer, context.pipe, encoder), truncation=True,
+                        return_tensors="pt").input_ids
     else:
-        length = getattr(encoder.config, "max_position_embeddings", 77)
+        length = text_length(None, None, encoder)  # the encoder's own positions
         ids = torch.zeros((context.options.batch_size, length), dtype=torch.long)
     return ids.to(context.device)
 
@@ -71,7 +72,7 @@ def inspect_component(context: InspectContext, component: Component) -> Componen
         "calls_per_run": calls_seen or None,
     })
     tokenizer = paired_tokenizer(context, component.name)
-    limit = getattr(tokenizer, "model_max_length", None)
+    limit = text_length(tokenizer, context.pipe, encoder) if tokenizer is not None else None
     if call is not None and ids is not None and limit and ids.dim() >= 1 and ids.shape[-1] != limit:
         result.notes.append(f"the pipeline encodes {ids.shape[-1]} tokens (its max_sequence_length or own rule), "
                             f"not the tokenizer's model_max_length {limit}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from inspector.api import View, add_block_timing, hookimpl, tabs_from_views, top_level_blocks
+from inspector.api import text_length as padded_length
 
 if TYPE_CHECKING:
     from inspector.api import Component, ComponentResult, InspectContext, ProfileContext, RecordedCall, RunResult, Tab
@@ -29,7 +30,10 @@ def recorded(context: InspectContext, component: Component) -> RecordedCall | No
 
 def text_length(context: InspectContext, name: str, default: int) -> int:
     tok = context.pipe.components.get(name)
-    return getattr(tok, "model_max_length", default) if tok is not None else default
+    if tok is None:
+        return default
+    suffix = name[len("tokenizer"):] if name.startswith("tokenizer") else ""
+    return padded_length(tok, context.pipe, context.pipe.components.get("text_encoder" + suffix), default)
 
 
 def example_inputs(context: InspectContext, model: Any) -> dict:

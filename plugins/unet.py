@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from inspector.api import View, add_block_timing, hookimpl, iter_tensors, tabs_from_views, top_level_blocks
+from inspector.api import View, add_block_timing, hookimpl, iter_tensors, tabs_from_views, text_length, top_level_blocks
 
 if TYPE_CHECKING:
     from inspector.api import (
@@ -50,7 +50,7 @@ def example_inputs(context: InspectContext, unet: Any) -> dict:
     seq = 77
     tokenizer = context.pipe.components.get("tokenizer")
     if tokenizer is not None:
-        seq = tokenizer.model_max_length
+        seq = text_length(tokenizer, context.pipe, context.pipe.components.get("text_encoder"))
     kwargs = {
         "sample": context.example(batch, cfg.in_channels, h, w),
         "timestep": torch.full((), 999, device=context.device, dtype=torch.long),

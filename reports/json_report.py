@@ -7,6 +7,7 @@ from typing import Any
 
 from inspector.errors import InspectorError
 from inspector.files import read_regular, write_text
+from inspector.results.limits import MAX_FLOAT, MAX_INT, MIN_INT
 from inspector.results.records import RunResult
 from inspector.results.schema import run_schema
 from inspector.results.serialize import READABLE_VERSIONS, migrate
@@ -52,11 +53,10 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not strict JSON")
 
 
-#: No figure of a real run comes near these: integers are 64-bit counts (parameters, FLOPs, bytes),
-#: and a float beyond 1e18 (milliseconds: 30 million years) is an edit, not a measurement. Beyond
-#: them, formatting and float conversion would print 300-digit numbers or fail.
-MAX_INT = 2**63 - 1
-MAX_FLOAT = 1e18
+#: No figure of a real run comes near these (:mod:`inspector.results.limits`, the same figures the
+#: tool's own options and plugin values are held to): integers are 64-bit counts (parameters,
+#: FLOPs, bytes) and seeds, and a float beyond 1e18 (milliseconds: 30 million years) is an edit,
+#: not a measurement. Beyond them, formatting and float conversion would print 300-digit numbers or fail.
 
 
 def _finite_float(text: str) -> float:
@@ -67,7 +67,7 @@ def _finite_float(text: str) -> float:
 
 
 def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > len(str(MAX_INT)) or not -MAX_INT <= int(text) <= MAX_INT:
+    if len(text.lstrip("-")) > len(str(MAX_INT)) or not MIN_INT <= int(text) <= MAX_INT:
         raise ValueError(f"the integer {text[:20]}{'...' if len(text) > 20 else ''} is out of range (64 bits)")
     return int(text)
 

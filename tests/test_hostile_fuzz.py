@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from inspector.cli import terminal
 from inspector.errors import InspectorError
 from inspector.reports import csv_report, html_report, json_report
+from inspector.sources.limits import COUNT_KEY, MAX_LAYER_COUNT, MAX_PER_BLOCK_COUNT, PER_BLOCK_KEY
 from inspector.sources.loading import SourceSpec, load
 from inspector.sources.preset_files import materialize_preset
 
@@ -44,14 +45,15 @@ def tally():
     print(f"\nfuzz cases: {total}; internal errors: 0\n" + "\n".join(lines), file=sys.stderr)
 
 
-def outcome(target: str, call) -> None:
-    """Run ``call``; our error or success is fine, anything else fails the property."""
+def outcome(target: str, call) -> bool:
+    """Run ``call``; our error or success is fine, anything else fails the property. True: accepted."""
     try:
         call()
     except InspectorError:
         TALLY[(target, "our error (exit 2)")] += 1
-        return
+        return False
     TALLY[(target, "accepted")] += 1
+    return True
 
 
 # --- strategies ------------------------------------------------------------------------
@@ -64,8 +66,11 @@ SCALARS = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(al
            | st.text(max_size=12) | NAMES)
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
     st.text(max_size=8) | NAMES, inner, max_size=4), max_leaves=12)
-#: small integers for structural config values: building on ``meta`` is cheap, looping is not
-SIZES = st.integers(-3, 64) | st.sampled_from([0, 10**9, -1, 2**63, 10**12])
+#: small integers for structural config values: building on ``meta`` is cheap, looping is not. Layer
+#: counts at and just past their limits: past them is refused, never built (a count of 10**9
+#: once built on meta until the suite was killed for memory)
+LAYER_LIMITS = sorted({MAX_PER_BLOCK_COUNT, MAX_PER_BLOCK_COUNT + 1, MAX_LAYER_COUNT, MAX_LAYER_COUNT + 1})
+SIZES = st.integers(-3, 64) | st.sampled_from([0, 10**9, -1, 2**63, 10**12, *LAYER_LIMITS])
 
 
 def dumps(value) -> str:
@@ -115,7 +120,7 @@ def test_fuzz_model_index(scratch, presets, changes, whole, weights):
 CONFIGS = {
     "unet": ("config.json", ["block_out_channels", "layers_per_block", "cross_attention_dim", "sample_size",
                              "attention_head_dim", "down_block_types", "in_channels", "norm_num_groups",
-                             "_class_name"]),
+                             "_class_name", "transformer_layers_per_block"]),
     "vae": ("config.json", ["block_out_channels", "latent_channels", "layers_per_block", "scaling_factor"]),
     "text_encoder": ("config.json", ["hidden_size", "num_hidden_layers", "vocab_size", "max_position_embeddings",
                                      "auto_map", "model_type", "architectures"]),
@@ -133,12 +138,19 @@ def test_fuzz_component_configs(scratch, presets, component, data, value, whole)
     file_name, keys = CONFIGS[component]
     path = folder / component / file_name
     config = json.loads(path.read_text())
+    key = None
     if whole:  # the whole file replaced by some other JSON
         path.write_text(dumps(value))
     else:
-        config[data.draw(st.sampled_from(keys))] = value
+        key = data.draw(st.sampled_from(keys))
+        config[key] = value
         path.write_text(dumps(config))
-    outcome(f"{component} config", lambda: load(SourceSpec(model=str(folder), weights="meta"), presets))
+    accepted = outcome(f"{component} config", lambda: load(SourceSpec(model=str(folder), weights="meta"), presets))
+    if key is not None and COUNT_KEY.match(key) and not isinstance(value, bool):
+        limit = MAX_PER_BLOCK_COUNT if PER_BLOCK_KEY.search(key) else MAX_LAYER_COUNT
+        numbers = value if isinstance(value, list) else [value]
+        if any(isinstance(n, (int, float)) and not isinstance(n, bool) and abs(n) > limit for n in numbers):
+            assert not accepted, f"{key} = {value!r} is past its limit {limit} and was built"
 
 
 # --- safetensors headers ---------------------------------------------------------------

@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 
 from inspector.errors import InspectorError, OptionError, did_you_mean
+from inspector.results import limits
 
 if TYPE_CHECKING:
     from inspector.plugin.preset import Weights
@@ -53,9 +54,22 @@ def check_input(model: Optional[str], *, arch: Optional[str], weights: Optional[
                                allow_download=allow_download, height=height, width=width)
 
 
-#: Limits far beyond any real use, so an absurd option is refused before anything allocates
-#: (the Python API's, which a test keeps equal to these).
-MAX_SIZE, MAX_BATCH, MAX_STEPS = 16384, 1024, 10_000
+#: Limits far beyond any real use, so an absurd option is refused before anything allocates; the
+#: same figures bound what a saved run may hold (inspector.results.limits).
+MAX_SIZE, MAX_BATCH, MAX_STEPS = limits.MAX_SIZE, limits.MAX_BATCH, limits.MAX_STEPS
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A float range that refuses NaN (``click.FloatRange`` lets it through: it compares false)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        number = super().convert(value, param, ctx)
+        if number != number:
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number
+
+
+GUIDANCE = FiniteFloatRange(-limits.MAX_GUIDANCE, limits.MAX_GUIDANCE)
 
 
 def source_options(f: Any) -> Any:
@@ -69,13 +83,13 @@ def source_options(f: Any) -> Any:
                      help="Images per prompt."),
         click.option("--prompt", default="a photo of an astronaut riding a horse on mars", show_default=True),
         click.option("--negative-prompt", default="", help="Negative prompt."),
-        click.option("--guidance-scale", type=float, default=7.5, show_default=True,
+        click.option("--guidance-scale", type=GUIDANCE, default=7.5, show_default=True,
                      help="Above 1 the UNet runs the doubled classifier-free-guidance batch."),
         click.option("--steps", type=click.IntRange(min=1, max=MAX_STEPS), default=50, show_default=True,
                      help="Denoising steps (the scheduler's timesteps)."),
-        click.option("--seed", type=click.IntRange(-2**63, 2**64 - 1), default=0, show_default=True,
+        click.option("--seed", type=click.IntRange(limits.MIN_INT, limits.MAX_INT), default=0, show_default=True,
                      help="Seed for random weights, example inputs and the pipeline's noise."),
-        click.option("--frames", type=click.IntRange(min=1), default=None,
+        click.option("--frames", type=click.IntRange(min=1, max=limits.MAX_FRAMES), default=None,
                      help="Frames of a video pipeline (AnimateDiff, Wan; default: the pipeline's own)."),
         click.option("--layers", is_flag=True, help="Print the per-layer table of each model."),
         click.option("--depth", type=click.IntRange(min=1), default=2, show_default=True,
@@ -265,15 +279,16 @@ def inspect(model: Optional[str], weights: Optional[Weights], arch: Optional[str
 @click.option("--allow-cpu-float16", is_flag=True, help="Run float16 on a CPU anyway (slow, some kernels missing).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="auto: CUDA when available.")
-@click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True,
+@click.option("--warmup", type=click.IntRange(min=0, max=limits.MAX_REPEATS), default=1, show_default=True,
               help="Calls run and discarded before timing (after the separately reported cold call).")
-@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True, help="Timed calls per component.")
-@click.option("--e2e-repeats", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--repeats", type=click.IntRange(min=1, max=limits.MAX_REPEATS), default=5, show_default=True,
+              help="Timed calls per component.")
+@click.option("--e2e-repeats", type=click.IntRange(min=1, max=limits.MAX_REPEATS), default=3, show_default=True,
               help="Bare and instrumented pipeline calls each, alternated.")
 @click.option("--scheduler", "scheduler_name", default=None, help="Swap in a compatible scheduler by class name.")
 @click.option("--attention", type=click.Choice(["sdpa", "eager"]), default=None,
               help="Attention processor: sdpa (AttnProcessor2_0) or eager (AttnProcessor); default: as loaded.")
-@click.option("--peak-tflops", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--peak-tflops", type=FiniteFloatRange(min=0, min_open=True, max=limits.MAX_PEAK_TFLOPS), default=None,
               help="The device's peak TFLOP/s for this dtype, when the built-in table does not know it.")
 @click.option("--image", "image_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Image for the VAE round trip (default: a built-in synthetic test image).")
@@ -285,10 +300,11 @@ def inspect(model: Optional[str], weights: Optional[Weights], arch: Optional[str
                    "call and per denoising step).")
 @click.option("--no-operators", is_flag=True,
               help="Skip the extra untimed torch.profiler call per measurement (the top-operator tables).")
-@click.option("--max-time", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--max-time", type=FiniteFloatRange(min=0, max=limits.MAX_SECONDS), default=1.0, show_default=True,
               help="Seconds each measurement (and the end-to-end pairs) may keep repeating past --repeats "
                    "until its relative spread is under --max-spread; 0: exactly --repeats calls.")
-@click.option("--max-spread", type=click.FloatRange(min=0, min_open=True), default=0.10, show_default=True,
+@click.option("--max-spread", type=FiniteFloatRange(min=0, min_open=True, max=limits.MAX_SPREAD), default=0.10,
+              show_default=True,
               help="Relative spread (IQR / median) above which a figure is flagged unstable.")
 @format_option
 def profile(model: Optional[str], weights: Optional[Weights], arch: Optional[str], dtype: str, allow_cpu_float16: bool,
@@ -406,8 +422,9 @@ def compare(run_a: Path, run_b: Path, html_path: Optional[Path], fmt: str) -> No
 @click.argument("target", required=False)
 @click.option("--export-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where exports from the TUI go (default: the current folder; created if missing).")
-@click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True, help="Steps for profiling.")
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1, max=MAX_STEPS), default=20, show_default=True,
+              help="Steps for profiling.")
+@click.option("--repeats", type=click.IntRange(min=1, max=limits.MAX_REPEATS), default=3, show_default=True)
 def tui(target: Optional[str], export_dir: Optional[Path], steps: int, repeats: int) -> None:
     """Browse a model (preset, folder, file, repo id), a saved RUN.json or a sweep folder in the terminal."""
     check_output_folder("--export-dir", export_dir)  # created on the first export, as --csv creates its folder

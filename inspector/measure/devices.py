@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 
 from inspector.errors import OptionError, did_you_mean
+from inspector.results.limits import MAX_MEMORY_BYTES
 
 GiB = 2**30
 
@@ -64,7 +65,7 @@ def parse_size(text: str) -> int | None:
     if not match:
         return None
     value = float(match.group(1)) * _UNITS[match.group(2) or ""]
-    return int(value) if value >= 1 else None
+    return int(value) if 1 <= value < float("inf") else None
 
 
 def resolve_target(text: str) -> tuple[str, int, int]:
@@ -84,6 +85,9 @@ def resolve_target(text: str) -> tuple[str, int, int]:
         hint = did_you_mean(key, [*DEVICES, "cpu"])
         raise OptionError(f"--fits {text!r}{hint}: give a size such as 24GiB, or one of "
                           f"{', '.join([*DEVICES, 'cpu'])}")
+    if size > MAX_MEMORY_BYTES:
+        raise OptionError(f"--fits {text.strip()[:40]!r} is more than {MAX_MEMORY_BYTES // 2**60} EiB: no device has "
+                          "that much memory")
     return text.strip(), size, 0
 
 

@@ -11,6 +11,7 @@ import dataclasses
 from functools import lru_cache
 from typing import Any
 
+from inspector.results.limits import out_of_range
 from inspector.results.records import ComponentResult, Tab, View
 from inspector.results.schema import run_schema
 from inspector.results.serialize import strict_json
@@ -26,8 +27,11 @@ def json_problem(value: Any, where: str, depth: int = 0) -> str | None:
     """Why ``value`` is not plain JSON data (dataclasses of it allowed), or None."""
     if depth > MAX_DEPTH:
         return f"{where} is nested more than {MAX_DEPTH} deep"
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if value is None or isinstance(value, (bool, str)):
         return None
+    if isinstance(value, (int, float)):
+        problem = out_of_range(value)
+        return f"{where}: {problem}, more than a run holds" if problem else None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         for name in _field_names(type(value)):
             problem = json_problem(getattr(value, name), f"{where}.{name}", depth + 1)
@@ -35,8 +39,8 @@ def json_problem(value: Any, where: str, depth: int = 0) -> str | None:
                 return problem
         return None
     if isinstance(value, (list, tuple)):
-        if all(type(item) in _PLAIN for item in value):  # shapes, rows of numbers: nothing to walk
-            return None
+        if all(type(item) in _PLAIN for item in value) and not any(map(out_of_range, value)):
+            return None  # shapes, rows of numbers: nothing to walk
         for i, item in enumerate(value):
             problem = json_problem(item, f"{where}[{i}]", depth + 1)
             if problem:
@@ -84,6 +88,7 @@ def repair_result(result: Any) -> list[str]:
     if not isinstance(result, ComponentResult):
         return []
     dropped: list[str] = []
+    _clear_out_of_range(result, "", dropped)
     defaults = {f.name: f for f in dataclasses.fields(result)}
     for name, f in defaults.items():
         value = getattr(result, name)
@@ -122,6 +127,25 @@ def repair_result(result: Any) -> list[str]:
             _reset(result, defaults[field_name])
         dropped.append(f"{'/'.join(map(str, path))}: {message}")
     return dropped
+
+
+def _clear_out_of_range(obj: Any, where: str, dropped: list[str], depth: int = 0) -> None:
+    """A number in a result's own fields that no run can hold (a FLOP count past 64 bits) becomes
+    ``None`` where the field allows it, so the layer or measurement stays and only the figure goes;
+    numbers in ``details``, ``metrics`` and views are dropped with their key by :func:`repair_result`."""
+    if depth > MAX_DEPTH or not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+        return
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        problem = out_of_range(value) if isinstance(value, (int, float)) else None
+        if problem and f.default is None:
+            setattr(obj, f.name, None)
+            dropped.append(f"{where}{f.name}: {problem}; left out")
+        elif isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
+            for i, item in enumerate(value):
+                _clear_out_of_range(item, f"{where}{f.name}[{i}].", dropped, depth + 1)
+        elif dataclasses.is_dataclass(value):
+            _clear_out_of_range(value, f"{where}{f.name}.", dropped, depth + 1)
 
 
 def _reset(result: Any, f: dataclasses.Field) -> None:

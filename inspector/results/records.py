@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 from inspector.errors import HookTimeout, describe_exception, is_out_of_memory
+from inspector.results import limits
 from inspector.results.serialize import SCHEMA_VERSION, _build, strict_json
 from inspector.results.tables import frames, timed_call
 
@@ -32,6 +33,11 @@ ViewKind = Literal["table", "series", "note"]
 #: field metadata: a count, a duration, a size or a rate; never below zero. The JSON Schema says
 #: ``minimum: 0`` for it, so a saved run with a negative time or parameter count is refused.
 NON_NEGATIVE = {"minimum": 0}
+
+
+def _range(low: float, high: float) -> dict[str, float]:
+    """Field metadata for a value the schema bounds on both sides."""
+    return {"minimum": low, "maximum": high}
 
 
 @dataclass
@@ -451,15 +457,17 @@ class Environment:
 
 @dataclass
 class Inputs:
-    height: int
-    width: int
-    batch_size: int
+    """The run's inputs, within the same limits as the options that set them (:mod:`inspector.results.limits`)."""
+
+    height: int = field(metadata=_range(1, limits.MAX_SIZE))
+    width: int = field(metadata=_range(1, limits.MAX_SIZE))
+    batch_size: int = field(metadata=_range(1, limits.MAX_BATCH))
     prompt: str
     negative_prompt: str = ""
-    guidance_scale: float = 7.5
-    steps: int = 50
-    seed: int = 0
-    frames: int | None = None
+    guidance_scale: float = field(default=7.5, metadata=_range(-limits.MAX_GUIDANCE, limits.MAX_GUIDANCE))
+    steps: int = field(default=50, metadata=_range(1, limits.MAX_STEPS))
+    seed: int = field(default=0, metadata=_range(limits.MIN_INT, limits.MAX_INT))
+    frames: int | None = field(default=None, metadata=_range(1, limits.MAX_FRAMES))
 
 
 @dataclass

@@ -55,13 +55,15 @@ def _type(hint: Any, defs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _bounded(schema: dict[str, Any], f: dataclasses.Field) -> dict[str, Any]:
-    """A field marked ``NON_NEGATIVE`` gets ``minimum: 0`` (on its items, for a list); the
-    keyword constrains numbers only, so ``null`` stays allowed where the type allows it."""
-    if "minimum" not in f.metadata:
+    """A field marked ``NON_NEGATIVE`` gets ``minimum: 0`` (on its items, for a list), one with a
+    range (the inputs: ``_range`` in :mod:`inspector.results.records`) ``minimum`` and ``maximum``; the keywords
+    constrain numbers only, so ``null`` stays allowed where the type allows it."""
+    bounds = {k: f.metadata[k] for k in ("minimum", "maximum") if k in f.metadata}
+    if not bounds:
         return schema
     if schema.get("type") == "array":
-        return {**schema, "items": {**schema["items"], "minimum": f.metadata["minimum"]}}
-    return {**schema, "minimum": f.metadata["minimum"]}
+        return {**schema, "items": {**schema["items"], **bounds}}
+    return {**schema, **bounds}
 
 
 def _define(cls: Any, defs: dict[str, Any]) -> None:

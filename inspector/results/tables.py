@@ -151,6 +151,7 @@ def frame(columns: list[str], rows: list[dict[str, Any]]) -> Any:
     df = pd.DataFrame(rows, columns=columns)
     for col in df.columns:
         values = [r.get(col) for r in rows if r.get(col) is not None]
-        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        # (pandas' Int64 holds signed 64 bits: a larger count, a seed up to 2^64-1, stays a Python int)
+        if values and all(isinstance(v, int) and not isinstance(v, bool) and -2**63 <= v < 2**63 for v in values):
             df[col] = pd.array([r.get(col) for r in rows], dtype="Int64")
     return df

@@ -17,11 +17,75 @@ from pathlib import Path
 from typing import Any
 
 from inspector.errors import SourceError
+from inspector.files import read_regular
 from inspector.sources.memory_guard import SAFETENSORS_SIZES, safetensors_bytes
 
 LFS_POINTER = b"version https://git-lfs.github.com/spec/"
 PICKLE_HINT = ("convert it to .safetensors (python -c \"import torch, safetensors.torch as s; "
                "s.save_file(torch.load('IN', weights_only=True), 'OUT.safetensors')\") or pass --allow-pickle")
+
+
+ZIP_MAGIC = b"PK\x03\x04"
+#: pickle protocol 2 and later start with PROTO (0x80); torch's legacy format is such a pickle
+PICKLE_PROTO = 0x80
+
+
+def checkpoint_format(path: Path) -> str:
+    """What a weight file holds, told by its first bytes, never by its name: ``"safetensors"`` (an
+    8-byte header length that fits the file, then a JSON object), ``"pickle"`` (a torch zip archive
+    or a pickle stream, which can run code when loaded), ``"lfs"`` (a Git LFS pointer) or
+    ``"unknown"``."""
+    import os
+    import stat
+
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            return "unknown"
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return "unknown"
+    if head.startswith(LFS_POINTER[:16]):
+        return "lfs"
+    if len(head) >= 9:
+        (header_len,) = struct.unpack("<Q", head[:8])
+        if header_len <= info.st_size - 8 and head[8:9] == b"{":
+            return "safetensors"
+    if head.startswith(ZIP_MAGIC) or (head and head[0] == PICKLE_PROTO):
+        return "pickle"
+    return "unknown"
+
+
+#: names a pickle-based checkpoint goes by (its content decides, these only word the messages)
+PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl"}
+
+
+def single_file_format(path: Path, *, allow_pickle: bool) -> str:
+    """``"safetensors"`` or ``"pickle"`` for a single-file checkpoint, told by its content (a
+    safetensors file named ``.ckpt`` or ``.SAFETENSORS`` is safetensors; a pickle named
+    ``.safetensors`` is a pickle), or :class:`SourceError`: a pickle without ``allow_pickle``, an
+    LFS pointer, anything else. A safetensors file's header is checked by the caller
+    (:func:`check_safetensors`), after the options that need no reading."""
+    kind = checkpoint_format(path)
+    suffix = path.suffix.lower()
+    if kind == "pickle":
+        if not allow_pickle:
+            named = "" if suffix in PICKLE_SUFFIXES else f" (whatever its name says: {path.suffix or 'no suffix'})"
+            raise SourceError(f"{path.name} is a pickle-based checkpoint{named}, which can run code when loaded; "
+                              + PICKLE_HINT.replace("IN", path.name))
+        return "pickle"
+    if kind == "safetensors" or suffix == ".safetensors":
+        return "safetensors"  # a broken one: check_safetensors says exactly how
+    if kind == "lfs":
+        raise SourceError(f"{path} is a Git LFS pointer, not the weights: run 'git lfs pull'")
+    if suffix in PICKLE_SUFFIXES:
+        if not allow_pickle:
+            raise SourceError(f"{path.name} is a pickle-based checkpoint, which can run code when loaded; "
+                              + PICKLE_HINT.replace("IN", path.name))
+        return "pickle"  # torch.load(weights_only=True) says what is wrong with it
+    raise SourceError(f"{path.name}: a single-file checkpoint must be .safetensors (or, with --allow-pickle, "
+                      ".ckpt/.bin/.pt)")
 
 
 def is_lfs_pointer(path: Path) -> bool:
@@ -107,6 +171,10 @@ TENSOR_GLOBALS = ("torch._utils.", "torch.", "collections.OrderedDict", "_codecs
                   "numpy.dtype", "builtins.set")
 
 
+#: A refused pickle is scanned for the globals it wanted (for the message) only up to this size.
+MAX_PICKLE_SCAN_BYTES = 256 * 2**20
+
+
 def pickle_globals(path: Path) -> list[str]:
     """Every ``module.name`` a pickle (or a torch zip checkpoint's data.pkl) would import, found by
     reading its opcodes with :mod:`pickletools`, which executes nothing."""
@@ -117,12 +185,12 @@ def pickle_globals(path: Path) -> list[str]:
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
-                name = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
-                if name is None:
+                info = next((i for i in archive.infolist() if i.filename.endswith("data.pkl")), None)
+                if info is None or info.file_size > MAX_PICKLE_SCAN_BYTES:
                     return []
-                stream = io.BytesIO(archive.read(name))
+                stream = io.BytesIO(archive.read(info))
         else:
-            stream = io.BytesIO(path.read_bytes())
+            stream = io.BytesIO(read_regular(path, limit=MAX_PICKLE_SCAN_BYTES, what="pickle"))
         found: list[str] = []
         strings: list[str] = []
         for opcode, arg, _ in pickletools.genops(stream):
@@ -146,7 +214,8 @@ def load_pickle_state_dict(path: Path) -> dict[str, Any]:
     if is_lfs_pointer(path):
         raise SourceError(f"{path} is a Git LFS pointer, not the weights: run 'git lfs pull'")
     try:
-        data = torch.load(str(path), map_location="cpu", weights_only=True)
+        with path.open("rb") as fh:  # a file object: torch picks no reader by the name's suffix
+            data = torch.load(fh, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         wanted = set(re.findall(r"(?:GLOBAL|global)\s+([\w.]+)", str(exc)))
         wanted |= {g for g in pickle_globals(path) if not g.startswith(TENSOR_GLOBALS)}
@@ -162,6 +231,41 @@ def load_pickle_state_dict(path: Path) -> dict[str, Any]:
     return data
 
 
+#: A sharded checkpoint's ``*.index.json`` maps tensor names to shard files: about 100 KB for Flux's
+#: transformer, 1.5 MB for the largest language models.
+MAX_INDEX_BYTES = 32 * 2**20
+
+
+def check_weight_indexes(folder: Path) -> None:
+    """Every shard file any ``*.index.json`` in ``folder`` names is a plain file name beside it and a
+    complete safetensors file by its content: a loader follows the index, not our glob, and would
+    hand a ``.bin`` shard (or a pickle named ``.safetensors``) to ``torch.load``."""
+    from inspector.sources.configs import read_json
+
+    for index in sorted(p for p in folder.iterdir() if p.name.lower().endswith(".index.json")):
+        data = read_json(index, what="weight index", limit=MAX_INDEX_BYTES)
+        weight_map = data.get("weight_map") if isinstance(data, dict) else None
+        if not isinstance(weight_map, dict):
+            raise SourceError(f"{index} is not a weight index: it has no weight_map object")
+        for name in sorted({str(v) for v in weight_map.values()}):
+            if not isinstance(name, str) or not SHARD_NAME.match(name) or ".." in name:
+                raise SourceError(f"{index} names shard {name[:80]!r}, not a file name beside it: refused")
+            shard = folder / name
+            kind = checkpoint_format(shard)
+            if kind == "pickle":
+                raise SourceError(f"{index} names {name}, a pickle-based checkpoint, which can run code when loaded; "
+                                  "weights in a folder are read as safetensors only: convert it to .safetensors")
+            if not shard.is_file():
+                raise SourceError(f"{index} names {name}, which is not a file in {folder}")
+            if kind != "safetensors" and not name.lower().endswith(".safetensors"):
+                raise SourceError(f"{index} names {name}, which is not a safetensors file (read by its content); "
+                                  "weights in a folder are read as safetensors only")
+            check_safetensors(shard)
+
+
+SHARD_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}$")
+
+
 def check_folder_weights(folder: Path, declared: dict[str, Any], dtype_size: int = 4) -> int:
     """Every model component of a diffusers folder has a readable safetensors weight file.
 
@@ -173,6 +277,8 @@ def check_folder_weights(folder: Path, declared: dict[str, Any], dtype_size: int
         if name.startswith("_") or not isinstance(entry, list) or entry[0] is None:
             continue
         sub = folder / name
+        if sub.is_dir():
+            check_weight_indexes(sub)
         if not (sub / "config.json").exists():
             continue  # tokenizers, schedulers, feature extractors carry no weights
         weights = sorted(sub.glob("*.safetensors"))

@@ -24,10 +24,15 @@ from typing import Any, Callable, Iterator, Literal
 from inspector.errors import SourceError, did_you_mean
 from inspector.plugin.preset import Preset, Weights
 from inspector.runtime.libraries import library_warnings
-from inspector.sources.checkpoints import PICKLE_HINT, check_folder_weights, check_safetensors, load_pickle_state_dict
+from inspector.sources.checkpoints import (
+    check_folder_weights,
+    check_safetensors,
+    load_pickle_state_dict,
+    single_file_format,
+)
 from inspector.sources.configs import read_model_index
 from inspector.sources.memory_guard import check_cost, check_memory, module_bytes, safetensors_bytes
-from inspector.sources.precheck import DEFAULT_MODEL, PICKLE_SUFFIXES, resolve_source
+from inspector.sources.precheck import DEFAULT_MODEL, hub_snapshot, resolve_source
 from inspector.sources.preset_files import materialize_preset, tokenizer_file_kwargs
 from inspector.sources.trust import check_folder, pipeline_class
 from inspector.sources.vocab import upgrade_tokenizers
@@ -204,14 +209,7 @@ def _accelerate_hint(exc: BaseException) -> str:
 
 
 def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], *, source: str) -> LoadedPipeline:
-    suffix = path.suffix.lower()
-    if suffix in PICKLE_SUFFIXES:
-        if not spec.allow_pickle:
-            raise SourceError(f"{path.name} is a pickle-based checkpoint, which can run code when loaded; "
-                              + PICKLE_HINT.replace("IN", path.name))
-    elif suffix != ".safetensors":
-        raise SourceError(f"{path.name}: a single-file checkpoint must be .safetensors (or, with --allow-pickle, "
-                          ".ckpt/.bin/.pt)")
+    kind = single_file_format(path, allow_pickle=spec.allow_pickle)  # by content, not by name
     if not spec.arch:
         raise SourceError(f"{path.name} is a single-file checkpoint: name its architecture with --arch "
                           f"({', '.join(sorted(presets))})")
@@ -219,7 +217,7 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
         raise SourceError(f"unknown --arch {spec.arch!r}{did_you_mean(spec.arch, presets)}; choose one of "
                           f"{', '.join(sorted(presets))}")
     spec.check_cost(presets[spec.arch].path)
-    if suffix == ".safetensors":
+    if kind == "safetensors":
         check_memory(safetensors_bytes(check_safetensors(path), dtype_size(spec.dtype)), spec.device,
                      force=spec.force, what=f"the weights in {path.name}",
                      predict=spec.predictor(presets[spec.arch].path))
@@ -234,7 +232,12 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
         # diffusers reads the configs and tokenizer files itself: give it a complete copy
         configs = materialize_preset(preset.path, Path(tmp) / "configs")
         weights_file = path  # ``source`` stays the user's string: it goes into the JSON
-        if suffix in PICKLE_SUFFIXES:  # tensors only, then the same safetensors path as everyone else
+        if kind == "safetensors" and path.suffix != ".safetensors":
+            # diffusers picks its reader by the name's suffix (case and all): a safetensors file named
+            # .SAFETENSORS or .ckpt would go to torch.load; give it the name its content has
+            weights_file = Path(tmp) / "checkpoint.safetensors"
+            weights_file.symlink_to(path.resolve())
+        if kind == "pickle":  # tensors only, then the same safetensors path as everyone else
             from safetensors.torch import save_file
 
             converted = Path(tmp) / (path.stem + ".safetensors")
@@ -256,13 +259,23 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
 
 
 def _load_repo_id(repo_id: str, spec: SourceSpec) -> LoadedPipeline:
+    """The cached snapshot ``refs/main`` names, checked before huggingface_hub reads the ref
+    (:func:`~inspector.sources.precheck.hub_snapshot`); offline, that folder is used directly."""
     from huggingface_hub import snapshot_download
 
-    try:
-        folder = Path(snapshot_download(repo_id, local_files_only=not spec.allow_download))
-    except Exception:  # noqa: BLE001 - reported as a SourceError: not cached, or the download failed
-        hint = "" if spec.allow_download else " (offline: pass --allow-download to fetch it)"
-        raise SourceError(f"{repo_id!r} is not in the local Hugging Face cache{hint}") from None
+    cached = hub_snapshot(repo_id)
+    hint = "" if spec.allow_download else " (offline: pass --allow-download to fetch it)"
+    if spec.allow_download:
+        try:
+            folder = Path(snapshot_download(repo_id, local_files_only=False))
+        except Exception:  # noqa: BLE001 - reported as a SourceError: the download failed
+            raise SourceError(f"{repo_id!r} is not in the local Hugging Face cache{hint}") from None
+        cached = hub_snapshot(repo_id)  # the ref it wrote, checked as any other
+        if cached is None or folder.resolve() != cached.resolve():
+            raise SourceError(f"{repo_id!r}: the downloaded snapshot {folder} is not the one refs/main names")
+    if cached is None:
+        raise SourceError(f"{repo_id!r} is not in the local Hugging Face cache{hint}")
+    folder = cached
     declared = read_model_index(folder)
     return _load_folder(folder, declared, spec, kind="hub_cache", source=repo_id)
 
@@ -389,7 +402,9 @@ def materialize(model: Any, seed: int, dtype: Any) -> None:
     for _module_name, module in model.named_modules():
         for pname, param in list(module.named_parameters(recurse=False)):
             data = torch.empty(param.shape, dtype=torch.float32)
-            if param.dim() >= 2:
+            if data.numel() == 0:  # a vocabulary or width of 0: nothing to draw
+                pass
+            elif param.dim() >= 2:
                 fan_in = param[0].numel()
                 data.normal_(0.0, fan_in ** -0.5, generator=generator)
             elif pname.endswith("bias"):

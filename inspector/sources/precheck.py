@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +23,10 @@ from typing import Mapping
 from inspector.errors import InspectorError, OptionError, SourceError, did_you_mean
 from inspector.files import read_regular, special_kind
 from inspector.plugin.host import Host
-from inspector.sources.checkpoints import PICKLE_HINT, check_safetensors
+from inspector.sources.checkpoints import PICKLE_SUFFIXES, check_safetensors, single_file_format
 from inspector.sources.configs import read_model_index
 from inspector.sources.preset_files import shipped_presets
 
-PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl"}
 DEFAULT_MODEL = "tiny-sd"
 #: pipelines that pack 2x2 latent patches into tokens (height and width: a multiple of 2 x the VAE factor)
 PACKED_LATENT_PIPELINES = ("Flux",)
@@ -133,14 +133,7 @@ def check_single_file(path: Path, *, arch: str | None, allow_pickle: bool,
                       presets: dict[str, Path] | None = None) -> Path:
     """The checks the single-file loader makes before it reads tensors; returns the --arch configs folder."""
 
-    suffix = path.suffix.lower()
-    if suffix in PICKLE_SUFFIXES:
-        if not allow_pickle:
-            raise SourceError(f"{path.name} is a pickle-based checkpoint, which can run code when loaded; "
-                              + PICKLE_HINT.replace("IN", path.name))
-    elif suffix != ".safetensors":
-        raise SourceError(f"{path.name}: a single-file checkpoint must be .safetensors (or, with --allow-pickle, "
-                          ".ckpt/.bin/.pt)")
+    kind = single_file_format(path, allow_pickle=allow_pickle)  # by content, not by name
     presets = preset_folders() if presets is None else presets
     if not arch:
         raise SourceError(f"{path.name} is a single-file checkpoint: name its architecture with --arch "
@@ -148,7 +141,7 @@ def check_single_file(path: Path, *, arch: str | None, allow_pickle: bool,
     if arch not in presets:
         raise SourceError(f"unknown --arch {arch!r}{did_you_mean(arch, presets)}; choose one of "
                           f"{', '.join(sorted(presets))}")
-    if suffix == ".safetensors":
+    if kind == "safetensors":
         check_safetensors(path)
     return presets[arch]
 
@@ -165,14 +158,44 @@ def looks_like_repo_id(name: str) -> bool:
 
 def in_hub_cache(repo_id: str) -> bool:
     """Whether the local Hugging Face cache holds a snapshot of ``repo_id`` (huggingface_hub's
-    constants only: the hub client itself is not imported)."""
+    constants only: the hub client itself is not imported). A ref that is not a commit hash of
+    this cache is a :class:`SourceError` (:func:`hub_snapshot`)."""
+    return hub_snapshot(repo_id) is not None
+
+
+#: ``refs/main`` holds a 40-character commit hash; huggingface_hub writes nothing else there.
+HUB_REF_BYTES = 1024
+COMMIT_HASH = re.compile(r"^[0-9a-f]{40}$")
+
+
+def hub_snapshot(repo_id: str, ref_name: str = "main") -> Path | None:
+    """The snapshot folder of ``repo_id`` that ``refs/main`` names in the local Hugging Face cache, or
+    ``None`` when it is not cached. The ref is read as data from strangers: a regular file of a few
+    bytes (a FIFO would block huggingface_hub's plain read forever, ``/dev/zero`` would stream),
+    holding a commit hash (``../../outside`` would name a folder outside the cache), whose snapshot
+    folder lies inside the cache."""
     from huggingface_hub import constants
 
-    folder = Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--")) / "snapshots"
+    repo_dir = Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
+    ref = repo_dir / "refs" / ref_name
+    if not os.path.lexists(ref):
+        return None
     try:
-        return folder.is_dir() and any(folder.iterdir())
-    except OSError:
-        return False
+        raw = read_regular(ref, limit=HUB_REF_BYTES, what="hub cache ref")
+    except InspectorError as exc:
+        raise SourceError(f"{exc}: not a ref huggingface_hub writes") from None
+    text = raw.decode("ascii", errors="replace").strip()
+    if not COMMIT_HASH.match(text):
+        raise SourceError(f"{ref} holds {text[:60]!r}, not a commit hash: refused (a ref names a snapshot of this "
+                          "cache)")
+    snapshot = repo_dir / "snapshots" / text
+    try:
+        inside = snapshot.resolve().is_relative_to(repo_dir.resolve())
+    except (OSError, RuntimeError):
+        inside = False
+    if not inside:
+        raise SourceError(f"{snapshot} lies outside the cache folder {repo_dir}: refused")
+    return snapshot if snapshot.is_dir() else None
 
 
 # --- sizes -----------------------------------------------------------------------

@@ -33,6 +33,13 @@ DIFFUSERS_LIBRARIES = ("diffusers", "transformers", "onnxruntime.training")
 COMPONENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 CLASS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MAX_COMPONENTS = 64
+#: Files in a component folder other than weights are read whole by the libraries (tokenizer.json,
+#: merges.txt, vocab.json, spiece.model). Real ones: CLIP's merges.txt 0.5 MB, T5's spiece.model
+#: 0.8 MB, Qwen2's tokenizer.json 7 MB, Gemma 3's 33 MB.
+MAX_SOURCE_FILE_BYTES = 256 * 2**20
+#: weight files (read by the checkpoint checks and the loaders, tensor by tensor)
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".pkl", ".onnx", ".onnx_data", ".msgpack", ".h5",
+                   ".gguf", ".npz", ".npy", ".pb", ".tflite")
 MAX_FILES_PER_FOLDER = 10_000
 
 
@@ -121,6 +128,9 @@ def pipeline_class(where: str, declared: dict[str, Any]) -> type[Any]:
         cls = None
     if not (isinstance(cls, type) and issubclass(cls, diffusers.DiffusionPipeline)):
         raise SourceError(f"{where}: unknown pipeline class {name!r} (not a diffusers pipeline)")
+    if cls is diffusers.DiffusionPipeline:
+        raise SourceError(f"{where}: _class_name {name!r} is diffusers' base class, not a pipeline: name the "
+                          "pipeline class (StableDiffusionPipeline, FluxPipeline, ...)")
     return cls
 
 
@@ -159,14 +169,15 @@ def check_folder(folder: Path, declared: Any, extra: Iterable[str] = ()) -> dict
     for name in resolved:
         sub = folder / name
         if sub.is_dir():
-            _check_entries(sub)
+            _check_entries(sub, limit=MAX_SOURCE_FILE_BYTES)
             _check_configs(sub, name)
             _check_vocabulary(sub, name, resolved[name])
     return resolved
 
 
-def _check_entries(folder: Path) -> None:
-    """No FIFO, device or socket where a loader might open a file."""
+def _check_entries(folder: Path, limit: int | None = None) -> None:
+    """No FIFO, device or socket where a loader might open a file; with ``limit``, no file but a weight
+    file larger than that (the libraries read tokenizer and config files whole)."""
     try:
         with os.scandir(folder) as entries:
             for count, entry in enumerate(entries):
@@ -178,6 +189,11 @@ def _check_entries(folder: Path) -> None:
                     continue  # a dangling symlink: the loader reports a missing file if it needs it
                 if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                     raise SourceError(f"{entry.path} is {special_kind(mode)}, not a file: refused")
+                if limit is not None and stat.S_ISREG(mode) and not entry.name.lower().endswith(WEIGHT_SUFFIXES):
+                    size = os.stat(entry.path).st_size
+                    if size > limit:
+                        raise SourceError(f"{entry.path} is {size:,} bytes, more than the {limit:,} a tokenizer or "
+                                          "config file may have: refused before any library reads it whole")
     except OSError as exc:
         raise SourceError(f"cannot read {folder}: {exc.strerror or exc}") from None
 
