@@ -130,13 +130,19 @@ def _first_existing(path: Path) -> Path:
 def _check_parents(option: str, path: Path, shown: Optional[Path] = None) -> None:
     """The nearest existing folder above ``path`` must be a folder; the missing ones are made later."""
     above = _first_existing(path.parent)
+    _require_folder(option, shown or path, above, named=str(above))
+
+
+def _require_folder(option: str, shown: Any, path: Path, named: str = "") -> None:
+    """Refuse, in one line, unless ``path`` is a folder; ``named``: how the line names it, after
+    the option's value (nothing when it is that value)."""
     try:
-        info = os.stat(above)
+        info = os.stat(path)
     except OSError as exc:
-        raise OptionError(f"{option} {shown or path}: {above}: {exc.strerror or exc}") from None
+        raise OptionError(f"{option} {shown}: {named + ': ' if named else ''}{exc.strerror or exc}") from None
     if not stat.S_ISDIR(info.st_mode):
         kind = "a file" if stat.S_ISREG(info.st_mode) else special_kind(info.st_mode)
-        raise OptionError(f"{option} {shown or path}: {above} is {kind}, not a folder")
+        raise OptionError(f"{option} {shown}{': ' + named if named else ''} is {kind}, not a folder")
 
 
 def _make_parents(option: str, folder: Path) -> None:
@@ -214,13 +220,7 @@ def prepare(files: Mapping[str, Optional[Path]], csv_dir: Optional[Path] = None,
         shown_folder, folder = folder, _absolute(Path(folder))
         out[option] = folder
         if os.path.lexists(folder):
-            try:
-                info = os.stat(folder)
-            except OSError as exc:
-                raise OptionError(f"{option} {shown_folder}: {exc.strerror or exc}") from None
-            if not stat.S_ISDIR(info.st_mode):
-                kind = "a file" if stat.S_ISREG(info.st_mode) else special_kind(info.st_mode)
-                raise OptionError(f"{option} {shown_folder} is {kind}, not a folder")
+            _require_folder(option, shown_folder, folder)
         else:
             _check_parents(option, folder, shown_folder)
     # every check passed: now make the missing folders and probe each place a file is made
