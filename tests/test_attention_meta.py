@@ -355,7 +355,8 @@ def inspect_recording(loaded):
 
 @pytest.mark.tiny  # the CLI, run in-process, builds the model
 def test_readme_example_measures_the_vae(cli):
-    result = cli("inspect", "tiny-sdxl", "--dtype", "float16")
+    # the README's example judges a device: the plan, with its notes, is printed with --fits
+    result = cli("inspect", "tiny-sdxl", "--dtype", "float16", "--fits", "rtx4090")
     assert result.code == 0, result.err
     assert "plugin vae failed" not in result.out + result.err
     assert "casts the float16 VAE to float32 to decode" in " ".join((result.out + result.err).split())
