@@ -70,7 +70,7 @@ print(json.dumps({"code": code, "heavy": sorted(m for m in ("torch", "diffusers"
     ["inspect", "sd21", "--width", "100"],
     ["inspect", "sd3", "--height", "1000"],
     ["inspect", "--dtype", "float61"],
-    ["profile", "--json", "/no/such/dir/run.json"],
+    ["profile", "--json", "/dev/null/dir/run.json"],  # a parent that is no folder
     ["inspect", "model.ckpt", "--arch", "sd15"],
 ])
 def test_input_errors_import_no_heavy_library(args, tmp_path):
