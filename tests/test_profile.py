@@ -187,13 +187,15 @@ def test_out_of_memory_in_one_component_is_recorded_and_the_rest_runs(host):
     assert run.pipeline is not None and run.pipeline.num_steps == 5
 
 
-def test_ctrl_c_keeps_what_was_measured(host, cli, tmp_path):
+def test_ctrl_c_keeps_what_was_measured(host, cli, tmp_path, monkeypatch):
     class Interrupting:
         @hookimpl(tryfirst=True)
         def profile_component(self, component):
             if component.name == "unet":
                 raise KeyboardInterrupt
 
+    # as if the signal handler had seen Ctrl-C (a plugin's own KeyboardInterrupt is only its failure)
+    monkeypatch.setattr("inspector.plugin.host.real_interrupt", lambda: True)
     h = Host.default(entrypoints=False)
     h.register(Interrupting(), name="interrupting")
     run = run_profile(h, SourceSpec(model="tiny-sd"), ProfileOptions(**FAST))
