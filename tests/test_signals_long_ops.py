@@ -153,7 +153,8 @@ def signal_mid_vae(tmp_path: Path, sig: int, size: int) -> tuple[int, float, str
            "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, str(launcher), "profile", "tiny-sd", "--height", str(size), "--width", str(size),
-         "--steps", "2", "--warmup", "0", "--repeats", "1", "--e2e-repeats", "1", "--json", "run.json"],
+         "--steps", "2", "--warmup", "0", "--repeats", "1", "--e2e-repeats", "1", "--json", "run.json",
+         "--force"],  # predicted past --max-minutes: the point is a long operator
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen = []
     try:

@@ -175,9 +175,9 @@ def _load_folder(path: Path, declared: dict[str, Any], spec: SourceSpec, *, kind
         pipe = build_from_configs(path, weights, spec)
     else:
         needed = check_folder_weights(path, declared, dtype_size(spec.dtype))
-        spec.check_cost(path)
         check_memory(needed, spec.device, force=spec.force, what="the pretrained weights",
                      predict=spec.predictor(path))
+        spec.check_cost(path)  # after the memory check: weights that cannot fit are refused without a build
         pipe = _from_pretrained(path, spec)
     return LoadedPipeline(pipe, source, kind, weights, declared, path=str(path))  # type: ignore[arg-type]
 
@@ -216,11 +216,11 @@ def _load_single_file(path: Path, spec: SourceSpec, presets: dict[str, Preset], 
     if spec.arch not in presets:
         raise SourceError(f"unknown --arch {spec.arch!r}{did_you_mean(spec.arch, presets)}; choose one of "
                           f"{', '.join(sorted(presets))}")
-    spec.check_cost(presets[spec.arch].path)
     if kind == "safetensors":
         check_memory(safetensors_bytes(check_safetensors(path), dtype_size(spec.dtype)), spec.device,
                      force=spec.force, what=f"the weights in {path.name}",
                      predict=spec.predictor(presets[spec.arch].path))
+    spec.check_cost(presets[spec.arch].path)
     preset = presets[spec.arch]
     declared = read_model_index(preset.path)
     import tempfile
@@ -307,9 +307,9 @@ def build_from_configs(folder: Path, weights: Weights, spec: SourceSpec) -> Any:
     if weights == "random":  # every model exists on meta: predict, then materialize
 
         models = [c for c in components.values() if isinstance(c, torch.nn.Module)]
-        spec.check_cost(folder)
         check_memory(module_bytes(models, dtype), spec.device, force=spec.force, what="random weights",
                      predict=spec.predictor(folder))
+        spec.check_cost(folder)
         for model in models:
             materialize(model, spec.seed, dtype)
     pipeline_cls = pipeline_class(str(folder), declared)
