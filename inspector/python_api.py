@@ -199,13 +199,9 @@ def loaded_from_object(pipe: Any, inputs: Any = None) -> Any:
 
 
 def _on_meta(pipe: Any) -> bool:
-    import torch
+    from inspector.measure.recording import _on_meta as on_meta  # the rule the recording itself uses
 
-    for comp in pipe.components.values():
-        if isinstance(comp, torch.nn.Module):
-            for p in comp.parameters():
-                return bool(p.is_meta)
-    return False
+    return on_meta(pipe)
 
 
 def check_source_target(model: str | None, *, arch: str | None = None, weights: str | None = None,
